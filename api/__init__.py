@@ -1,0 +1,1 @@
+"""The HTTP API (Falcon WSGI app) and the ``connector`` command."""

@@ -1,0 +1,70 @@
+"""Own the Falcon application factory: routes, middleware, media and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+import orjson
+from falcon import media
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from api import errors
+from api.auth import AuthMiddleware
+from api.middleware import Limits, RequestContext
+from api.resources.datasources import (
+    DatasourceItem,
+    DatasourceMetadata,
+    DatasourceSample,
+    DatasourceSearch,
+    DatasourceValidate,
+)
+from api.resources.health import Health, Metrics
+from connector.security import CredentialChecker
+from connector.settings import Settings
+from ingestion.datasource_service import DatasourceService
+
+BASE = "/_siren/connector"
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the resources call; built by the composition root."""
+
+    datasources: DatasourceService
+    health: Callable[[], dict[str, Any]]
+    metrics_registry: CollectorRegistry = REGISTRY
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
+def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Request, falcon.Response]:
+    """Build the WSGI app; it holds no connections of its own."""
+    middleware: list[Any] = [
+        RequestContext(),
+        Limits(
+            max_body_bytes=settings.api.max_body_bytes,
+            max_query_string_bytes=settings.api.max_query_string_bytes,
+        ),
+        AuthMiddleware(CredentialChecker(settings.auth)),
+    ]
+    app = falcon.App(middleware=middleware)
+    json_handler = media.JSONHandler(dumps=_dumps, loads=orjson.loads)
+    app.req_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})
+    app.resp_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+
+    ds = services.datasources
+    app.add_route(f"{BASE}/datasource/_search", DatasourceSearch(ds, settings.api))
+    app.add_route(f"{BASE}/datasource/{{ds_id}}", DatasourceItem(ds, settings.api))
+    app.add_route(f"{BASE}/datasource/{{ds_id}}/_validate", DatasourceValidate(ds))
+    app.add_route(f"{BASE}/datasource/{{ds_id}}/_metadata", DatasourceMetadata(ds))
+    app.add_route(f"{BASE}/datasource/{{ds_id}}/_sample", DatasourceSample(ds, settings.api))
+    app.add_route(f"{BASE}/_health", Health(services.health))
+    app.add_route("/metrics", Metrics(services.metrics_registry))
+    return app

@@ -1,0 +1,232 @@
+"""Own the `connector` command: server processes, dev stack, admin and client commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from api.client import DEFAULT_URL, ClientError, ConnectorClient
+from api.dev_stack import DEMO_DATASOURCE, dev_directory, start_dev_stack
+from api.runtime import Runtime
+from api.server import preflight, run_api
+from connector.crypto import SecretBox
+from connector.errors import ConnectorError
+from connector.log_setup import configure_logging
+from connector.security import hash_password, new_token
+from connector.settings import Settings, load_settings, parse_bind
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConnectorError as ex:
+        _fail(ex.reason)
+        raise  # unreachable; keeps type checkers content
+
+
+def _print(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Siren Federate connector service: SQL datasources into Elasticsearch."""
+
+
+@main.command()
+@click.option("--bind", help="HOST:PORT to listen on (default: CONNECTOR_BIND or 127.0.0.1:8080).")
+def serve(bind: str | None) -> None:
+    """Run the API (gunicorn) against the configured Elasticsearch."""
+    if bind:
+        try:
+            parse_bind(bind)
+        except ValueError as ex:
+            _fail(f"--bind: {ex}")
+        os.environ["CONNECTOR_BIND"] = bind  # gunicorn workers read settings from the environment
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        preflight(settings)
+    except ConnectorError as ex:
+        _fail(ex.reason)
+    run_api(settings)
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="API address.")
+@click.option(
+    "--es-port", default=9200, show_default=True, help="Preferred port of the embedded Elasticsearch-API server."
+)
+def dev(bind: str, es_port: int) -> None:
+    """Start the embedded development stack: osmem-server, SQLite demo data, the API."""
+    stack = start_dev_stack(dev_directory(), es_port=es_port)
+    os.environ["CONNECTOR_ES_URL"] = stack.es_url
+    os.environ.setdefault("CONNECTOR_SECRET_KEY", stack.secret_key)
+    os.environ["CONNECTOR_BIND"] = bind
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        preflight(settings)
+        runtime = Runtime.build(settings)
+        runtime.datasources.put(
+            DEMO_DATASOURCE,
+            {"jdbc": {"url": f"jdbc:sqlite:{stack.demo_db}"}, "description": "connector dev demo data"},
+            overwrite=True,
+        )
+        runtime.close()
+    except ConnectorError as ex:
+        stack.server.stop()
+        _fail(ex.reason)
+    host, port = parse_bind(bind)
+    base = f"http://{host}:{port}/_siren/connector"
+    click.echo(
+        f"\nconnector dev stack\n"
+        f"  API                 {base}\n"
+        f"  Elasticsearch API   {stack.es_url} (osmem-server, in memory)\n"
+        f"  demo datasource     {DEMO_DATASOURCE} -> {stack.demo_db} (table events)\n"
+        f"  secret key          {stack.directory / 'secret.key'}\n\n"
+        f"  try: curl -s {base}/datasource/{DEMO_DATASOURCE}/_validate -XPOST\n"
+        f"       curl -s {base}/datasource/{DEMO_DATASOURCE}/_sample -XPOST "
+        f'-H \'Content-Type: application/json\' -d \'{{"query": "SELECT * FROM events", "size": 3}}\'\n'
+    )
+    try:
+        run_api(settings)
+    finally:
+        stack.server.stop()
+
+
+@main.group()
+def secrets() -> None:
+    """Secret key management."""
+
+
+@secrets.command("generate-key")
+def generate_key() -> None:
+    """Print a new CONNECTOR_SECRET_KEY (32 random bytes, urlsafe base64)."""
+    click.echo(SecretBox.generate_key())
+
+
+@main.group()
+def token() -> None:
+    """API token management."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Who or what uses the token.")
+@click.option("--scopes", required=True, help="Comma list of job:read, job:write, admin.")
+def token_create(name: str, scopes: str) -> None:
+    """Print a new token once, and the hashed entry to add to auth.tokens."""
+    wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+    bad = [s for s in wanted if s not in ("job:read", "job:write", "admin")]
+    if bad or not wanted:
+        _fail(f"--scopes: unknown scope(s) {bad}; use job:read, job:write, admin")
+    secret, hashed = new_token()
+    click.echo(f"token (shown once): {secret}")
+    click.echo("add to config/connector.toml:")
+    click.echo(f'[[auth.tokens]]\nname = "{name}"\nhash = "{hashed}"\nscopes = {orjson.dumps(wanted).decode()}')
+
+
+@main.command("hash-password")
+@click.password_option()
+def hash_password_command(password: str) -> None:
+    """Print the stored form of a basic-auth password (for auth.users)."""
+    click.echo(hash_password(password))
+
+
+# ---------------------------------------------------------------- client commands
+
+
+def _client() -> ConnectorClient:
+    return ConnectorClient(os.environ.get("CONNECTOR_URL", DEFAULT_URL), token=os.environ.get("CONNECTOR_TOKEN"))
+
+
+def _call(method: str, path: str, body: Any = None, **params: Any) -> Any:
+    try:
+        return _client().request(method, path, body, params)
+    except ClientError as ex:
+        if ex.body is not None:
+            _print(ex.body)
+        _fail(str(ex))
+
+
+def _read_body(path: str) -> Any:
+    raw = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as ex:
+        _fail(f"{path}: not JSON ({ex})")
+
+
+@main.group()
+def datasource() -> None:
+    """Datasource client commands (CONNECTOR_URL, CONNECTOR_TOKEN)."""
+
+
+@datasource.command("put")
+@click.argument("ds_id")
+@click.option("--file", "file_", required=True, help="JSON body, or - for stdin.")
+@click.option("--overwrite", is_flag=True)
+def datasource_put(ds_id: str, file_: str, overwrite: bool) -> None:
+    _print(_call("PUT", f"/_siren/connector/datasource/{ds_id}", _read_body(file_), overwrite=overwrite or None))
+
+
+@datasource.command("get")
+@click.argument("ds_id")
+def datasource_get(ds_id: str) -> None:
+    _print(_call("GET", f"/_siren/connector/datasource/{ds_id}"))
+
+
+@datasource.command("list")
+@click.option("--from", "from_", type=int, default=0)
+@click.option("--size", type=int, default=100)
+def datasource_list(from_: int, size: int) -> None:
+    _print(_call("GET", "/_siren/connector/datasource/_search", **{"from": from_, "size": size}))
+
+
+@datasource.command("delete")
+@click.argument("ds_id")
+@click.option("--force", is_flag=True)
+def datasource_delete(ds_id: str, force: bool) -> None:
+    _print(_call("DELETE", f"/_siren/connector/datasource/{ds_id}", force=force or None))
+
+
+@datasource.command("validate")
+@click.argument("ds_id")
+def datasource_validate(ds_id: str) -> None:
+    _print(_call("POST", f"/_siren/connector/datasource/{ds_id}/_validate"))
+
+
+@datasource.command("metadata")
+@click.argument("ds_id")
+@click.option("--catalog")
+@click.option("--schema")
+@click.option("--table")
+def datasource_metadata(ds_id: str, catalog: str | None, schema: str | None, table: str | None) -> None:
+    _print(
+        _call("POST", f"/_siren/connector/datasource/{ds_id}/_metadata", catalog=catalog, schema=schema, table=table)
+    )
+
+
+@datasource.command("sample")
+@click.argument("ds_id")
+@click.option("--query", required=True)
+@click.option("--size", type=int, default=10)
+def datasource_sample(ds_id: str, query: str, size: int) -> None:
+    _print(_call("POST", f"/_siren/connector/datasource/{ds_id}/_sample", {"query": query, "size": size}))
+
+
+if __name__ == "__main__":
+    main()

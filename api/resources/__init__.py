@@ -1,0 +1,1 @@
+"""HTTP resources: parse, authorise, validate, call a service, render."""

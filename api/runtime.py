@@ -1,0 +1,93 @@
+"""Own the composition root: build clients, stores and services from settings.
+
+This is the one place that wires ``connector``, ``ingestion`` and ``api``
+together; the ``connector`` command and the gunicorn entry point both call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from elastic_transport import TransportError
+from elasticsearch import ApiError, Elasticsearch
+
+from connector.crypto import SecretBox
+from connector.datasource_store import DatasourceStore
+from connector.errors import SettingsError
+from connector.es_client import ClusterInfo, create_client
+from connector.indices import IndexNames, bootstrap
+from connector.settings import Settings
+from ingestion.datasource_service import DatasourceService
+
+log = logging.getLogger(__name__)
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    if settings.secret_key is None:
+        raise SettingsError(
+            "CONNECTOR_SECRET_KEY is not set: generate one with `connector secrets generate-key` "
+            "(32 random bytes, urlsafe base64)"
+        )
+    return SecretBox(settings.secret_key.get_secret_value())
+
+
+@dataclass
+class Runtime:
+    """Everything a process needs, built once; ``close`` releases it."""
+
+    settings: Settings
+    es: Elasticsearch
+    cluster: ClusterInfo
+    names: IndexNames
+    box: SecretBox
+    datasource_store: DatasourceStore
+    datasources: DatasourceService
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, *, wait_for_es: bool = True) -> Runtime:
+        """Connect to Elasticsearch, bootstrap the indices and build the services.
+
+        Raises SettingsError or StoreUnavailable with a one-line reason.
+        """
+        box = secret_box(settings)
+        es, cluster = create_client(settings.elasticsearch, wait=wait_for_es)
+        names = IndexNames(settings.index_prefix)
+        bootstrap(es, names)
+        datasource_store = DatasourceStore(es, names.datasources)
+        datasources = DatasourceService(
+            datasource_store,
+            box,
+            settings.sql,
+            ingestions_using=lambda ds_id: [],
+        )
+        return cls(settings, es, cluster, names, box, datasource_store, datasources)
+
+    def health(self) -> dict[str, Any]:
+        """Report Elasticsearch reachability and the service indices."""
+        started = time.monotonic()
+        try:
+            cluster = self.es.cluster.health()
+            missing = [i for i in self.names.mappings() if not self.es.indices.exists(index=i)]
+        except (ApiError, TransportError) as ex:
+            log.warning("health check failed: %s", ex)
+            return {"status": "red", "elasticsearch": {"reachable": False, "reason": str(ex).splitlines()[0]}}
+        status = "green" if not missing and cluster["status"] != "red" else "red"
+        return {
+            "status": status,
+            "elasticsearch": {
+                "reachable": True,
+                "cluster_status": cluster["status"],
+                "distribution": self.cluster.distribution,
+                "version": self.cluster.version,
+                "compatibility_mode": self.cluster.compatibility_mode,
+                "took": int((time.monotonic() - started) * 1000),
+            },
+            "missing_indices": missing,
+        }
+
+    def close(self) -> None:
+        self.es.close()

@@ -1,0 +1,26 @@
+"""gunicorn settings for `connector serve` (the API processes).
+
+Values come from the connector settings (config/connector.toml, CONNECTOR_*),
+so one source configures everything; `connector serve --bind` overrides bind.
+"""
+
+from connector.settings import load_settings
+
+_settings = load_settings()
+
+bind = [_settings.bind]
+worker_class = "gthread"  # request threads; long work never runs on them (SPEC §2)
+workers = _settings.api.gunicorn_workers
+threads = _settings.api.gunicorn_threads
+timeout = 60
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+# Workers build their own clients after the fork; urllib3 pools are not fork-safe.
+preload_app = False
+# gunicorn >= 25 opens a control socket at a fixed path; several instances on one
+# host would fight over it, and `connector serve` has no use for it.
+control_socket_disable = True

@@ -1,0 +1,1 @@
+"""The core shared by every process: settings, Elasticsearch stores, job states, security."""

@@ -1,0 +1,78 @@
+"""Own the translation of pydantic validation failures into ``invalid[]`` entries."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from connector.errors import InvalidDefinition, InvalidEntry, Rule
+
+M = TypeVar("M", bound=BaseModel)
+
+# Parts pydantic adds to an error location for union members and validators
+# ("str", "int", "JdbcBody", "function-after[...]"); field names here are snake_case.
+_UNION_TAG = re.compile(r"^(str|int|float|bool|bytes|none|(list|dict|tuple|function-\w+|tagged-union)\[.*|[A-Z]\w*)$")
+
+# Ids end up in URLs, job-log ids and derived index/pipeline names.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+ID_RULE = "1 to 128 letters, digits, '_', '.' or '-', starting with a letter or digit"
+
+_RULE_NAMES = {
+    "missing": "required",
+    "extra_forbidden": "unknown_field",
+}
+
+
+def json_path(root: str, loc: tuple[int | str, ...]) -> str:
+    path = root
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def invalid_from(ex: ValidationError, *, root: str = "$") -> InvalidDefinition:
+    """Convert a pydantic error into an InvalidDefinition listing every bad entry."""
+    entries: dict[str, list[Rule]] = {}
+    for error in ex.errors(include_url=False):
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and _UNION_TAG.match(p)))
+        path = json_path(root, loc)
+        params = [v for k, v in sorted((error.get("ctx") or {}).items()) if k != "error"]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        entries.setdefault(path, []).append(
+            Rule(_RULE_NAMES.get(error["type"], error["type"]), message, _plain(params))
+        )
+    invalid = [InvalidEntry(path, rules) for path, rules in entries.items()]
+    first = invalid[0]
+    reason = f"{first.entry}: {first.rules[0].description}"
+    if len(invalid) > 1:
+        reason += f" (and {len(invalid) - 1} more invalid entries)"
+    return InvalidDefinition(reason, invalid)
+
+
+def parse_model(model: type[M], data: Any, *, root: str = "$") -> M:
+    """Validate ``data`` (decoded JSON) into ``model`` or raise InvalidDefinition."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as ex:
+        raise invalid_from(ex, root=root) from None
+
+
+def check_id(value: str, *, what: str) -> str:
+    """Return ``value`` if it is a valid resource id, else raise InvalidDefinition."""
+    if not ID_PATTERN.match(value):
+        raise InvalidDefinition.single(
+            "id",
+            "pattern",
+            f"{what} id must be {ID_RULE}",
+            entry_type="path_parameter",
+            params=[ID_PATTERN.pattern],
+        )
+    return value
+
+
+def _plain(values: list[Any]) -> list[Any]:
+    return [v if isinstance(v, str | int | float | bool) or v is None else str(v) for v in values]

@@ -1,0 +1,1 @@
+"""The ingestion engine: SQL reading, templating, transforms, bulk writing, runs, workers."""

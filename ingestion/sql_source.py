@@ -1,0 +1,189 @@
+"""Own SQL connections: engines per datasource, read-only sessions, timeouts, errors.
+
+Every session this service opens on a datasource is read-only where the
+database supports it (PostgreSQL and MySQL/MariaDB read-only transactions,
+SQLite ``query_only``), so a query cannot write even if its text tries to.
+Driver errors are turned into domain errors with secrets scrubbed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pymysql.constants import FIELD_TYPE
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from connector.datasource import ConnectionTarget
+from connector.errors import DatasourceUnavailable, DriverMissing, QueryFailed
+from connector.redaction import scrub
+
+log = logging.getLogger(__name__)
+
+_DRIVER_HINTS = {
+    "psycopg": "pip install 'psycopg[binary]'",
+    "pymysql": "pip install pymysql",
+    "pymssql": "pip install pymssql",
+    "pyodbc": "pip install pyodbc",
+}
+# SQLSTATE / error numbers meaning "statement timeout" per database.
+_PG_QUERY_CANCELED = "57014"
+_MYSQL_TIMEOUT_ERRNOS = {1969, 3024}
+_MYSQL_TYPE_NAMES: dict[Any, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
+# sqlite3's progress handler is called every N virtual machine instructions.
+_SQLITE_PROGRESS_STEPS = 10_000
+
+
+def create_sql_engine(target: ConnectionTarget, *, connect_timeout_s: int) -> Engine:
+    """Create an engine without a pool: each session is one short-lived connection."""
+    connect_args = dict(target.connect_args)
+    backend = target.url.get_backend_name()
+    if backend == "postgresql" or backend in ("mysql", "mariadb"):
+        connect_args.setdefault("connect_timeout", connect_timeout_s)
+    elif backend == "sqlite":
+        connect_args.setdefault("timeout", connect_timeout_s)
+        connect_args.setdefault("check_same_thread", False)
+    try:
+        engine = create_engine(target.url, connect_args=connect_args, poolclass=NullPool)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as ex:
+        driver = target.url.get_driver_name()
+        hint = _DRIVER_HINTS.get(driver, f"install the Python driver {driver}")
+        raise DriverMissing(f"the {backend} driver [{driver}] is not installed in this service ({hint})") from ex
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_read_only)
+    return engine
+
+
+def _sqlite_read_only(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA query_only = ON")
+
+
+@contextmanager
+def read_only_session(
+    engine: Engine, *, statement_timeout_s: float | None = None, secrets: tuple[str, ...] = ()
+) -> Iterator[Connection]:
+    """Open a connection in a read-only transaction, rolled back at the end.
+
+    Raises DatasourceUnavailable when the connection fails and QueryFailed for
+    errors inside the session; messages are scrubbed of secrets.
+    """
+    try:
+        conn = engine.connect()
+    except DBAPIError as ex:
+        raise DatasourceUnavailable(f"cannot connect to datasource: {describe_db_error(ex, secrets)}") from None
+    except SQLAlchemyError as ex:
+        raise DatasourceUnavailable(f"cannot connect to datasource: {scrub(str(ex), *secrets)}") from None
+    try:
+        with sql_errors(secrets):
+            _begin_read_only(conn, statement_timeout_s)
+        with sql_errors(secrets):
+            yield conn
+    finally:
+        try:
+            conn.rollback()
+            conn.close()
+        except SQLAlchemyError as ex:  # a dead connection cannot roll back; nothing to keep
+            log.debug("closing datasource connection failed: %s", scrub(str(ex), *secrets))
+
+
+def _begin_read_only(conn: Connection, timeout_s: float | None) -> None:
+    backend = conn.dialect.name
+    if backend == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        if timeout_s is not None:
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+    elif backend in ("mysql", "mariadb"):
+        if timeout_s is not None:
+            if getattr(conn.dialect, "is_mariadb", False):
+                conn.exec_driver_sql(f"SET SESSION max_statement_time = {float(timeout_s)}")
+            else:
+                conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(timeout_s * 1000)}")
+        # The session default too: DDL implicitly commits, and the implicit
+        # transaction after it must not be read-write (seen on MariaDB 10.11).
+        conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
+        conn.exec_driver_sql("START TRANSACTION READ ONLY")
+    elif backend == "sqlite" and timeout_s is not None:
+        deadline = time.monotonic() + timeout_s
+        raw = conn.connection.dbapi_connection
+        if isinstance(raw, sqlite3.Connection):
+            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), _SQLITE_PROGRESS_STEPS)
+
+
+def stream_query(conn: Connection, sql: str, params: dict[str, Any]) -> CursorResult[Any]:
+    """Execute a user query with a server-side cursor; the only way user SQL is run.
+
+    Server-side cursors go through the extended protocol on PostgreSQL, which
+    refuses several statements in one string ("...; COMMIT; DROP ..."), so a
+    query cannot end the read-only transaction; PyMySQL and sqlite3 run one
+    statement per call anyway.
+    """
+    result = conn.execution_options(stream_results=True).execute(text(sql), params)
+    if not result.returns_rows:
+        result.close()
+        raise QueryFailed("the query returns no rows; give a SELECT (or WITH ... SELECT)")
+    return result
+
+
+@contextmanager
+def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
+    """Turn driver errors raised inside the block into QueryFailed."""
+    try:
+        yield
+    except DBAPIError as ex:
+        if is_timeout(ex):
+            raise QueryFailed(
+                "the query was cancelled: statement timeout reached", error_type="query_timeout_exception"
+            ) from None
+        if ex.connection_invalidated:
+            raise DatasourceUnavailable(f"lost the datasource connection: {describe_db_error(ex, secrets)}") from None
+        raise QueryFailed(describe_db_error(ex, secrets)) from None
+
+
+def is_timeout(ex: DBAPIError) -> bool:
+    orig = ex.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    if sqlstate == _PG_QUERY_CANCELED:
+        return True
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _MYSQL_TIMEOUT_ERRNOS:
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "interrupted" in str(orig)
+
+
+def describe_db_error(ex: DBAPIError, secrets: tuple[str, ...] = ()) -> str:
+    """The driver's own message (not SQLAlchemy's wrapper with SQL and links), scrubbed."""
+    orig = ex.orig
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (errno, message)
+        text = f"({args[0]}) {args[1]}"
+    else:
+        text = str(orig) if orig is not None else str(ex)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return scrub("; ".join(lines[:3]) or type(orig).__name__, *secrets)
+
+
+def column_db_types(result: CursorResult[Any]) -> list[str | None]:
+    """Return the database type name of each result column, when the driver says it."""
+    description = result.cursor.description if result.cursor is not None else None
+    if not description:
+        return []
+    dialect = result.context.dialect.name if result.context is not None else ""
+    names: list[str | None] = []
+    if dialect == "postgresql":
+        raw = result.context.root_connection.connection.dbapi_connection
+        types = getattr(getattr(raw, "adapters", None), "types", None)
+        for column in description:
+            info = types.get(column[1]) if types is not None else None
+            names.append(str(info.name) if info is not None else None)
+    elif dialect in ("mysql", "mariadb"):
+        names = [f"mysql:{_MYSQL_TYPE_NAMES.get(column[1], '?')}" for column in description]
+    else:
+        names = [None] * len(description)
+    return names

@@ -1,0 +1,125 @@
+"""Own the conversion of database values to JSON.
+
+orjson serializes the common types (int, float, str, bool, None, UUID,
+datetime, date, time, list, dict) natively; :func:`json_default` handles the
+rest. The conventions, also documented in README:
+
+- ``Decimal`` keeps its exact digits as a JSON number; NaN/±Infinity → null.
+- ``float`` NaN/±Infinity → null (JSON has no such numbers).
+- timestamps without time zone are read in the datasource ``timezone`` and
+  written in ISO 8601 with the offset; with a time zone, as given.
+- ``date`` → ``YYYY-MM-DD``; ``time`` → ``HH:MM:SS[.ffffff]``.
+- intervals (``timedelta``) → ISO 8601 durations (``P1DT2H3M4.5S``).
+- bytes → base64; ``ipaddress`` values and other scalars → their text.
+- PostgreSQL ranges → ``{"gte": ..., "lt": ...}`` (Elasticsearch range fields).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import uuid
+import zoneinfo
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+_NULL = orjson.Fragment(b"null")
+_TEXT_SCALARS = (
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+    uuid.UUID,
+)
+
+
+def iso_duration(value: dt.timedelta) -> str:
+    """Render a timedelta as an ISO 8601 duration (``-P1DT2S`` for negative ones)."""
+    sign = "-" if value < dt.timedelta(0) else ""
+    value = abs(value)
+    days = value.days
+    seconds = value.seconds + value.microseconds / 1_000_000
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = f"{sign}P{days}D" if days else f"{sign}P"
+    time_part = ""
+    if hours:
+        time_part += f"{int(hours)}H"
+    if minutes:
+        time_part += f"{int(minutes)}M"
+    if secs or not (days or hours or minutes):
+        time_part += f"{secs:.6f}".rstrip("0").rstrip(".") + "S"
+    return out + ("T" + time_part if time_part else "")
+
+
+def _decimal(value: Decimal) -> Any:
+    # str() of a finite Decimal is always a valid JSON number ("1.50", "1E+3", "-0").
+    return orjson.Fragment(str(value).encode()) if value.is_finite() else _NULL
+
+
+def make_json_default(timezone: str = "UTC") -> Callable[[Any], Any]:
+    """Return an orjson ``default`` hook; naive datetimes are read in ``timezone``."""
+    zone = zoneinfo.ZoneInfo(timezone)
+
+    def default(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return _decimal(value)
+        if isinstance(value, dt.datetime):
+            return (value if value.tzinfo is not None else value.replace(tzinfo=zone)).isoformat()
+        if isinstance(value, dt.date | dt.time):
+            return value.isoformat()
+        if isinstance(value, bytes | bytearray | memoryview):
+            return base64.b64encode(bytes(value)).decode("ascii")
+        if isinstance(value, dt.timedelta):
+            return iso_duration(value)
+        if isinstance(value, set | frozenset | tuple):
+            return list(value)
+        if isinstance(value, _TEXT_SCALARS):
+            return str(value)
+        bounds = getattr(value, "lower_inc", None)
+        if bounds is not None and hasattr(value, "upper"):  # a psycopg Range
+            return _range(value)
+        return str(value)
+
+    return default
+
+
+def _range(value: Any) -> dict[str, Any] | None:
+    if getattr(value, "isempty", False):
+        return None
+    out: dict[str, Any] = {}
+    if value.lower is not None:
+        out["gte" if value.lower_inc else "gt"] = value.lower
+    if value.upper is not None:
+        out["lte" if value.upper_inc else "lt"] = value.upper
+    return out
+
+
+def orjson_options(timezone: str) -> int:
+    """orjson options matching :func:`make_json_default` for ``timezone``."""
+    if timezone in ("UTC", "Etc/UTC"):
+        # Fast path: orjson writes naive datetimes itself, as UTC.
+        return orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+    return orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
+class JsonEncoder:
+    """Encode documents for one datasource time zone."""
+
+    def __init__(self, timezone: str = "UTC") -> None:
+        self.timezone = timezone
+        self.default = make_json_default(timezone)
+        self.options = orjson_options(timezone)
+
+    def dumps(self, value: Any) -> bytes:
+        return orjson.dumps(value, default=self.default, option=self.options)
+
+    def plain(self, value: Any) -> Any:
+        """Return ``value`` as plain JSON types (for API responses and transforms)."""
+        return orjson.loads(self.dumps(value))

@@ -1,0 +1,218 @@
+"""Test harness (SPEC §9): real Elasticsearch-API server and real databases.
+
+Elasticsearch: CONNECTOR_TEST_ES_URL if set, else testcontainers when a Docker
+engine answers, else an osmem-server started once per session. PostgreSQL and
+MariaDB: the servers on this machine (CONNECTOR_TEST_PG_URL,
+CONNECTOR_TEST_MYSQL_URL override them), else testcontainers for PostgreSQL.
+Every test gets its own index prefix, its own PostgreSQL schema and MariaDB
+database, all removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from elasticsearch import Elasticsearch
+from falcon import testing
+
+from api.app import Services, create_app
+from api.dev_stack import EmbeddedSearch
+from api.runtime import Runtime
+from connector.crypto import SecretBox
+from connector.es_client import create_client
+from connector.settings import Settings, load_settings
+
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+MYSQL_DEFAULT = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+
+def _docker_available() -> bool:
+    """Whether a Docker engine accepts connections (DOCKER_HOST or the default socket)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://"):
+        path = host[len("unix://") :]
+        if not os.path.exists(path):
+            return False
+        with socket.socket(socket.AF_UNIX) as probe:
+            probe.settimeout(1)
+            return probe.connect_ex(path) == 0
+    if host.startswith("tcp://"):
+        name, _, port = host[len("tcp://") :].partition(":")
+        return _port_open(name, int(port or 2375))
+    return False
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(scope="session")
+def es_url() -> Iterator[str]:
+    """The Elasticsearch-API endpoint for the whole session."""
+    if os.environ.get("CONNECTOR_TEST_ES_URL"):
+        yield os.environ["CONNECTOR_TEST_ES_URL"]
+    elif _docker_available():
+        from testcontainers.elasticsearch import ElasticSearchContainer
+
+        with ElasticSearchContainer("docker.elastic.co/elasticsearch/elasticsearch:8.15.0") as container:
+            yield container.get_url()
+    else:
+        server = EmbeddedSearch.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def secret_key() -> str:
+    return SecretBox.generate_key()
+
+
+@pytest.fixture
+def index_prefix() -> str:
+    return f".t{uuid.uuid4().hex[:10]}-"
+
+
+@pytest.fixture
+def settings_env(es_url: str, secret_key: str, index_prefix: str) -> dict[str, str]:
+    """The environment a service process of this test runs with."""
+    return {
+        "CONNECTOR_ES_URL": es_url,
+        "CONNECTOR_SECRET_KEY": secret_key,
+        "CONNECTOR_INDEX_PREFIX": index_prefix,
+        "CONNECTOR_WORKER_POLL_INTERVAL_S": "0.2",
+    }
+
+
+@pytest.fixture
+def settings(settings_env: dict[str, str]) -> Settings:
+    return load_settings(environ=settings_env)
+
+
+@pytest.fixture
+def es(settings: Settings, index_prefix: str) -> Iterator[Elasticsearch]:
+    """A client for the test cluster; deletes every index the test created under its prefix."""
+    client, _ = create_client(settings.elasticsearch)
+    yield client
+    for pattern in (f"{index_prefix}*", f"{index_prefix.lstrip('.')}*"):
+        found = client.indices.get(
+            index=pattern, expand_wildcards="all", ignore_unavailable=True, allow_no_indices=True
+        )
+        for name in found:
+            client.indices.delete(index=name, ignore_unavailable=True)
+    client.close()
+
+
+@pytest.fixture
+def runtime(settings: Settings, es: Elasticsearch) -> Iterator[Runtime]:
+    built = Runtime.build(settings)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def api(runtime: Runtime, settings: Settings) -> testing.TestClient:
+    """The HTTP API through falcon's TestClient, wired to the real stores."""
+    app = create_app(settings, Services(datasources=runtime.datasources, health=runtime.health))
+    return testing.TestClient(app)
+
+
+# ---------------------------------------------------------------- databases
+
+
+@dataclass(frozen=True)
+class Database:
+    """A database (or schema) owned by one test, with its URLs."""
+
+    engine: sa.Engine
+    jdbc_url: str
+    sql_url: str
+    kind: str
+
+    def execute(self, statement: str, params: Any = None) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(statement, params) if params is not None else conn.exec_driver_sql(statement)
+
+    def scalar(self, statement: str) -> Any:
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql(statement).scalar()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    url = os.environ.get("CONNECTOR_TEST_PG_URL")
+    if url:
+        yield url
+    elif _port_open("127.0.0.1", 5432) or not _docker_available():
+        yield PG_DEFAULT
+    else:
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16", driver="psycopg") as container:
+            yield container.get_connection_url()
+
+
+@pytest.fixture
+def pg(pg_server_url: str) -> Iterator[Database]:
+    """A fresh PostgreSQL schema, reached through search_path (jdbc currentSchema)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_server_url, poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url = sa.make_url(pg_server_url)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"options": f"-c search_path={schema}"})
+    jdbc = f"jdbc:postgresql://{url.host}:{url.port or 5432}/{url.database}?currentSchema={schema}"
+    sql = url.set(query={"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    yield Database(engine, jdbc, sql, "postgresql")
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def mysql_server_url() -> str:
+    return os.environ.get("CONNECTOR_TEST_MYSQL_URL", MYSQL_DEFAULT)
+
+
+@pytest.fixture
+def mariadb(mysql_server_url: str) -> Iterator[Database]:
+    """A fresh MariaDB/MySQL database."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(mysql_server_url, poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    url = sa.make_url(mysql_server_url).set(database=name)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    jdbc = f"jdbc:mariadb://{url.host}:{url.port or 3306}/{name}"
+    yield Database(engine, jdbc, url.render_as_string(hide_password=False), "mariadb")
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE {name}")
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    path = tmp_path / "test.db"
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    yield Database(engine, f"jdbc:sqlite:{path}", f"sqlite:///{path}", "sqlite")
+    engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "mariadb", "sqlite"])
+def any_db(request: pytest.FixtureRequest) -> Database:
+    """Each real database in turn."""
+    fixture = {"postgresql": "pg", "mariadb": "mariadb", "sqlite": "sqlite_db"}[request.param]
+    return request.getfixturevalue(fixture)
