@@ -22,9 +22,12 @@ from api.resources.datasources import (
     DatasourceValidate,
 )
 from api.resources.health import Health, Metrics
+from api.resources.ingestions import IngestionItem, IngestionRun, IngestionSearch, IngestionValidate
+from api.resources.jobs import JobAbort, JobStatus
 from connector.security import CredentialChecker
 from connector.settings import Settings
 from ingestion.datasource_service import DatasourceService
+from ingestion.ingestion_service import IngestionService
 
 BASE = "/_siren/connector"
 
@@ -34,6 +37,7 @@ class Services:
     """What the resources call; built by the composition root."""
 
     datasources: DatasourceService
+    ingestions: IngestionService
     health: Callable[[], dict[str, Any]]
     metrics_registry: CollectorRegistry = REGISTRY
 
@@ -65,6 +69,13 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     app.add_route(f"{BASE}/datasource/{{ds_id}}/_validate", DatasourceValidate(ds))
     app.add_route(f"{BASE}/datasource/{{ds_id}}/_metadata", DatasourceMetadata(ds))
     app.add_route(f"{BASE}/datasource/{{ds_id}}/_sample", DatasourceSample(ds, settings.api))
+    ing = services.ingestions
+    app.add_route(f"{BASE}/ingestion/_search", IngestionSearch(ing, settings.api))
+    app.add_route(f"{BASE}/ingestion/{{ingestion_id}}", IngestionItem(ing, settings.api))
+    app.add_route(f"{BASE}/ingestion/{{ingestion_id}}/_run", IngestionRun(ing, settings.api))
+    app.add_route(f"{BASE}/ingestion/{{ingestion_id}}/_validate", IngestionValidate(ing, settings.api))
+    app.add_route(f"{BASE}/jobs/{{job_type}}/{{job_id}}", JobStatus(ing))
+    app.add_route(f"{BASE}/jobs/{{job_type}}/{{job_id}}/_abort", JobAbort(ing))
     app.add_route(f"{BASE}/_health", Health(services.health))
     app.add_route("/metrics", Metrics(services.metrics_registry))
     return app

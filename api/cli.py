@@ -14,7 +14,7 @@ import orjson
 from api.client import DEFAULT_URL, ClientError, ConnectorClient
 from api.dev_stack import DEMO_DATASOURCE, dev_directory, start_dev_stack
 from api.runtime import Runtime
-from api.server import preflight, run_api
+from api.server import preflight, run_api, run_worker
 from connector.crypto import SecretBox
 from connector.errors import ConnectorError
 from connector.log_setup import configure_logging
@@ -63,6 +63,17 @@ def serve(bind: str | None) -> None:
     except ConnectorError as ex:
         _fail(ex.reason)
     run_api(settings)
+
+
+@main.command()
+def worker() -> None:
+    """Run a worker: claim queued runs and execute them (any number, on any host)."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        run_worker(settings)
+    except ConnectorError as ex:
+        _fail(ex.reason)
 
 
 @main.command()

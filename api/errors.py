@@ -81,7 +81,7 @@ def handle_connector_error(
     invalid = [entry.as_dict() for entry in ex.invalid] if isinstance(ex, InvalidDefinition) else None
     body = error_body(status, ex.error_type, ex.reason, invalid)
     if isinstance(ex, Conflict) and ex.body is not None:
-        body.update(ex.body)
+        body["job"] = ex.body  # the job envelope, so a client sees the state that conflicts
     if isinstance(ex, Unauthorized):
         resp.set_header("WWW-Authenticate", ex.challenge)
     if status >= 500:

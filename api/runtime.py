@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
 
+from api.app import Services
 from connector.crypto import SecretBox
 from connector.datasource_store import DatasourceStore
 from connector.errors import SettingsError
 from connector.es_client import ClusterInfo, create_client
 from connector.indices import IndexNames, bootstrap
+from connector.ingestion_store import IngestionStore
+from connector.job_store import JobStore
 from connector.settings import Settings
 from ingestion.datasource_service import DatasourceService
+from ingestion.ingestion_service import IngestionService
+from ingestion.runner import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +49,10 @@ class Runtime:
     names: IndexNames
     box: SecretBox
     datasource_store: DatasourceStore
+    ingestion_store: IngestionStore
+    jobs: JobStore
     datasources: DatasourceService
-    extras: dict[str, Any] = field(default_factory=dict)
+    ingestions: IngestionService
 
     @classmethod
     def build(cls, settings: Settings, *, wait_for_es: bool = True) -> Runtime:
@@ -58,13 +65,28 @@ class Runtime:
         names = IndexNames(settings.index_prefix)
         bootstrap(es, names)
         datasource_store = DatasourceStore(es, names.datasources)
+        ingestion_store = IngestionStore(es, names.ingestions)
+        jobs = JobStore(es, names)
         datasources = DatasourceService(
-            datasource_store,
-            box,
-            settings.sql,
-            ingestions_using=lambda ds_id: [],
+            datasource_store, box, settings.sql, ingestions_using=ingestion_store.using_datasource
         )
-        return cls(settings, es, cluster, names, box, datasource_store, datasources)
+        ingestions = IngestionService(ingestion_store, datasource_store, jobs, es, box, settings)
+        return cls(settings, es, cluster, names, box, datasource_store, ingestion_store, jobs, datasources, ingestions)
+
+    def services(self) -> Services:
+        """What the HTTP resources call."""
+        return Services(datasources=self.datasources, ingestions=self.ingestions, health=self.health)
+
+    def run_context(self) -> RunContext:
+        """What a worker needs to execute runs."""
+        return RunContext(
+            settings=self.settings,
+            es=self.es,
+            jobs=self.jobs,
+            ingestions=self.ingestion_store,
+            datasources=self.datasource_store,
+            box=self.box,
+        )
 
     def health(self) -> dict[str, Any]:
         """Report Elasticsearch reachability and the service indices."""

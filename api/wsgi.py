@@ -11,7 +11,7 @@ import sys
 
 import falcon
 
-from api.app import Services, create_app
+from api.app import create_app
 from api.runtime import Runtime
 from connector.errors import ConnectorError
 from connector.log_setup import configure_logging
@@ -30,4 +30,4 @@ def application() -> falcon.App[falcon.Request, falcon.Response]:
         logging.getLogger(__name__).error("API worker cannot start: %s", ex.reason)
         sys.exit(WORKER_BOOT_ERROR)
     atexit.register(runtime.close)
-    return create_app(settings, Services(datasources=runtime.datasources, health=runtime.health))
+    return create_app(settings, runtime.services())

@@ -33,6 +33,6 @@ class DatasourceStore:
     def delete(self, current: Versioned) -> None:
         self.docs.delete(current)
 
-    def list(self, *, from_: int, size: int) -> tuple[int, list[Datasource]]:
+    def page(self, *, from_: int, size: int) -> tuple[int, list[Datasource]]:
         page = self.docs.search(sort=[{"id": "asc"}], from_=from_, size=size)
         return page.total, [Datasource.from_document(hit.source) for hit in page.hits]

@@ -131,7 +131,9 @@ class DocumentStore:
             Versioned(h["_id"], h["_source"], h.get("_seq_no", -1), h.get("_primary_term", -1))
             for h in resp["hits"]["hits"]
         ]
-        total = resp["hits"]["total"]
+        total = resp["hits"].get("total")  # absent when track_total_hits is false
+        if total is None:
+            return Page(len(hits), hits)
         return Page(total["value"] if isinstance(total, dict) else int(total), hits)
 
     def count(self, query: dict[str, Any]) -> int:

@@ -65,6 +65,7 @@ DEFAULT_BULK_BACKOFF_INITIAL_S = 0.5
 DEFAULT_BULK_BACKOFF_MAX_S = 30.0
 
 DEFAULT_MAX_CONCURRENT_RUNS = 2
+DEFAULT_WORKER_PROCESSES = 1  # started by `connector serve` beside the API
 DEFAULT_POLL_INTERVAL_S = 1.0
 DEFAULT_HEARTBEAT_INTERVAL_S = 5.0
 # A run whose heartbeat is older than this is reaped; 6 missed heartbeats.
@@ -154,6 +155,7 @@ class IngestionSettings(_Section):
 
 
 class WorkerSettings(_Section):
+    processes: int = Field(DEFAULT_WORKER_PROCESSES, ge=0)
     max_concurrent_runs: int = Field(DEFAULT_MAX_CONCURRENT_RUNS, gt=0)
     poll_interval_s: float = Field(DEFAULT_POLL_INTERVAL_S, gt=0)
     heartbeat_interval_s: float = Field(DEFAULT_HEARTBEAT_INTERVAL_S, gt=0)

@@ -96,8 +96,8 @@ class DatasourceService:
     def get(self, ds_id: str) -> Datasource:
         return self.store.get(ds_id)
 
-    def list(self, *, from_: int, size: int) -> tuple[int, list[Datasource]]:
-        return self.store.list(from_=from_, size=size)
+    def page(self, *, from_: int, size: int) -> tuple[int, list[Datasource]]:
+        return self.store.page(from_=from_, size=size)
 
     def delete(self, ds_id: str, *, force: bool) -> None:
         found = self.store.find(ds_id)

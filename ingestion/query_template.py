@@ -78,11 +78,15 @@ class _Scope(dict[str, Any]):
         return _Missing(key)
 
 
-def render(template: str, variables: Mapping[str, Any], *, entry: str = "$.query") -> RenderedQuery:
+def render(
+    template: str, variables: Mapping[str, Any], *, entry: str = "$.query", strict: bool = True
+) -> RenderedQuery:
     """Render ``template`` with ``variables`` bound as parameters.
 
-    Raises TemplateError (a 400-class InvalidDefinition) for a syntax error or
-    a variable used outside a section without a value.
+    Raises TemplateError (a 400-class InvalidDefinition) for a syntax error or,
+    when ``strict``, a variable used outside a section without a value; when
+    not strict such a variable is bound as NULL (to check a query's shape
+    before its run-time values exist).
     """
     binds: list[_Bind] = []
     context = _wrap(variables, binds)
@@ -90,6 +94,8 @@ def render(template: str, variables: Mapping[str, Any], *, entry: str = "$.query
         text = chevron.render(template, context)
     except ChevronError as ex:
         raise TemplateError.single(entry, "mustache", f"invalid Mustache template: {ex}") from None
+    if not strict:
+        text = _MISSING_RE.sub(lambda m: str(_wrap(None, binds)), text)
     missing = _MISSING_RE.search(text)
     if missing:
         name = missing.group(1)

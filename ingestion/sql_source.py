@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pymysql.constants import FIELD_TYPE
@@ -24,6 +25,7 @@ from sqlalchemy.pool import NullPool
 from connector.datasource import ConnectionTarget
 from connector.errors import DatasourceUnavailable, DriverMissing, QueryFailed
 from connector.redaction import scrub
+from ingestion.query_template import RenderedQuery
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,113 @@ def stream_query(conn: Connection, sql: str, params: dict[str, Any]) -> CursorRe
         result.close()
         raise QueryFailed("the query returns no rows; give a SELECT (or WITH ... SELECT)")
     return result
+
+
+def estimate_rows(conn: Connection, query: RenderedQuery, *, exact: bool) -> int | None:
+    """Rows the query will return: exact ``count(*)`` if asked, else PostgreSQL's estimate.
+
+    Absent (None) rather than wrong when the database gives no cheap answer.
+    """
+    sql = query.sql.strip().rstrip(";")
+    if exact:
+        statement = f"SELECT count(*) FROM ({sql}) AS connector_count"
+    elif conn.dialect.name == "postgresql":
+        statement = f"EXPLAIN (FORMAT JSON) {sql}"
+    else:
+        return None
+    # A savepoint keeps a failed estimate from aborting the run's transaction.
+    savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else None
+    try:
+        rows = execute_single(conn, statement, query.params)
+        value = rows[0][0] if exact else rows[0][0][0]["Plan"]["Plan Rows"]
+        return int(value)
+    except (DBAPIError, KeyError, IndexError, TypeError, ValueError):
+        if savepoint is not None:
+            savepoint.rollback()
+            savepoint = None
+        return None
+    finally:
+        if savepoint is not None:
+            savepoint.commit()
+
+
+@dataclass(slots=True)
+class RowStream:
+    """An open result read in batches, with what is known about it up front."""
+
+    columns: list[str]
+    db_types: list[str | None]
+    total: int | None
+    result: CursorResult[Any]
+
+    def fetch(self, size: int) -> Sequence[Any]:
+        return self.result.fetchmany(size)
+
+
+@contextmanager
+def open_rows(
+    target: ConnectionTarget,
+    query: RenderedQuery,
+    *,
+    connect_timeout_s: int,
+    statement_timeout_s: float | None = None,
+    exact_total: bool = False,
+) -> Iterator[RowStream]:
+    """Stream a rendered query in a read-only session; everything is closed on exit."""
+    secrets = (target.url.password,) if target.url.password else ()
+    engine = create_sql_engine(target, connect_timeout_s=connect_timeout_s)
+    try:
+        with read_only_session(engine, statement_timeout_s=statement_timeout_s, secrets=secrets) as conn:
+            total = estimate_rows(conn, query, exact=exact_total)
+            result = stream_query(conn, query.sql, query.params)
+            try:
+                yield RowStream(list(result.keys()), column_db_types(result), total, result)
+            finally:
+                close_quietly(result)
+    finally:
+        engine.dispose()
+
+
+def close_quietly(result: CursorResult[Any]) -> None:
+    """Close a result, even in a failed transaction (where closing a server cursor errors)."""
+    try:
+        result.close()
+    except (DBAPIError, SQLAlchemyError) as ex:
+        log.debug("closing a result failed: %s", ex)
+
+
+def result_columns(conn: Connection, sql: str, params: dict[str, Any]) -> tuple[list[str], list[str | None]]:
+    """The names and database types of a query's columns, without reading its rows.
+
+    PostgreSQL and SQLite open the cursor and close it before the first fetch;
+    MySQL/MariaDB stream rows as soon as the query runs (and must drain them to
+    close), so there the query is wrapped in ``LIMIT 0``.
+    """
+    if conn.dialect.name in ("mysql", "mariadb"):
+        sql = f"SELECT * FROM ({sql.strip().rstrip(';')}) AS connector_probe LIMIT 0"
+    result = stream_query(conn, sql, params)
+    try:
+        return list(result.keys()), column_db_types(result)
+    finally:
+        result.close()
+
+
+def execute_single(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Run a statement built around user SQL (EXPLAIN, count) and return all its rows.
+
+    On PostgreSQL a plain execute may use the simple query protocol, which runs
+    "...; COMMIT; DROP ..." as three statements; a prepared statement cannot
+    hold more than one, so psycopg is asked to prepare it.
+    """
+    if conn.dialect.name != "postgresql":
+        return list(conn.execute(text(sql), params).fetchall())
+    compiled = text(sql).bindparams(**params).compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), compiled.params, prepare=True)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 @contextmanager

@@ -58,6 +58,21 @@ def iso_duration(value: dt.timedelta) -> str:
     return out + ("T" + time_part if time_part else "")
 
 
+def mysql_time(value: dt.timedelta) -> str:
+    """MySQL TIME values arrive as timedelta; render them as the clock text MySQL shows."""
+    sign = "-" if value < dt.timedelta(0) else ""
+    total = abs(value)
+    hours, rest = divmod(total.days * 86400 + total.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return f"{text}.{total.microseconds:06d}" if total.microseconds else text
+
+
+COLUMN_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "mysql:TIME": lambda v: mysql_time(v) if isinstance(v, dt.timedelta) else v,
+}
+
+
 def _decimal(value: Decimal) -> Any:
     # str() of a finite Decimal is always a valid JSON number ("1.50", "1E+3", "-0").
     return orjson.Fragment(str(value).encode()) if value.is_finite() else _NULL

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ import sqlalchemy as sa
 from elasticsearch import Elasticsearch
 from falcon import testing
 
-from api.app import Services, create_app
+from api.app import create_app
 from api.dev_stack import EmbeddedSearch
 from api.runtime import Runtime
 from connector.crypto import SecretBox
 from connector.es_client import create_client
 from connector.settings import Settings, load_settings
+from ingestion.worker import Worker
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MYSQL_DEFAULT = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -122,9 +124,21 @@ def runtime(settings: Settings, es: Elasticsearch) -> Iterator[Runtime]:
 
 
 @pytest.fixture
+def worker(runtime: Runtime) -> Iterator[Worker]:
+    """A worker polling in a thread of the test process, stopped after the test."""
+    stop = threading.Event()
+    instance = Worker(runtime.run_context(), name="test-worker")
+    thread = threading.Thread(target=instance.run, args=(stop,), daemon=True)
+    thread.start()
+    yield instance
+    stop.set()
+    thread.join(timeout=60)
+
+
+@pytest.fixture
 def api(runtime: Runtime, settings: Settings) -> testing.TestClient:
     """The HTTP API through falcon's TestClient, wired to the real stores."""
-    app = create_app(settings, Services(datasources=runtime.datasources, health=runtime.health))
+    app = create_app(settings, runtime.services())
     return testing.TestClient(app)
 
 

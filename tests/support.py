@@ -21,7 +21,7 @@ def assert_error(resp: Any, status: int, error_type: str, entry: str | None = No
     """Check the SPEC §7 error shape and return the error object."""
     assert resp.status_code == status, resp.text
     body = resp.json
-    assert set(body) == {"error", "status"}
+    assert set(body) - {"job"} == {"error", "status"}
     assert body["status"] == status
     error = body["error"]
     assert set(error) == {"type", "reason", "root_cause", "invalid"}

@@ -52,7 +52,7 @@ class DatasourceSearch:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         check_params(req, ("from", "size", "start", "count"))
         from_, size = page_params(req, default_size=self.api.default_page_size, max_size=self.api.max_page_size)
-        total, items = self.service.list(from_=from_, size=size)
+        total, items = self.service.page(from_=from_, size=size)
         resp.media = {"hits": {"total": total, "hits": [_hit(d) for d in items]}}
 
     on_post = on_get

@@ -114,7 +114,7 @@ def test_sample_bad_sql_and_bad_body(api: testing.TestClient, any_db: Database) 
 def test_statement_timeout(
     api: testing.TestClient, any_db: Database, es_url: str, secret_key: str, index_prefix: str, es
 ) -> None:
-    from api.app import Services, create_app
+    from api.app import create_app
     from api.runtime import Runtime
     from connector.settings import load_settings
 
@@ -127,7 +127,7 @@ def test_statement_timeout(
         }
     )
     runtime = Runtime.build(settings)
-    client = testing.TestClient(create_app(settings, Services(datasources=runtime.datasources, health=runtime.health)))
+    client = testing.TestClient(create_app(settings, runtime.services()))
     slow = {
         "postgresql": "SELECT pg_sleep(5)",
         "mariadb": "SELECT SLEEP(5) FROM (SELECT 1) t",

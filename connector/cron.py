@@ -1,0 +1,123 @@
+"""Own schedule expressions: Quartz cron (seconds first) and classic 5-field cron.
+
+croniter evaluates them; this module only translates what croniter spells
+differently or lacks:
+
+- Quartz has 6 or 7 fields (``sec min hour dom month dow [year]``) and numbers
+  days of week 1-7 from Sunday; croniter (``second_at_beginning``) numbers
+  them 0-6. ``nL`` (last weekday n of the month) is croniter's ``L(n-1)``.
+- ``LW`` (last weekday of the month) and ``L-n`` (n days before the last day)
+  are evaluated as ``L`` and then moved back, which keeps fire times ordered.
+- ``?`` means "no specific value" and is ``*``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from dataclasses import dataclass
+
+from croniter import croniter
+from croniter.croniter import CroniterError
+
+_DOW_NUMBER = re.compile(r"(?<![#\w/])([1-7])(?=$|[,\-/#L])")
+_LAST_OFFSET = re.compile(r"^L-(\d{1,2})$")
+# How far apart two fire times of one expression can be, for croniter's search.
+_MAX_YEARS_BETWEEN_MATCHES = 50
+
+
+class CronError(ValueError):
+    """The expression is not a valid Quartz or 5-field cron expression."""
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A parsed schedule in a time zone; :meth:`next_after` gives fire times."""
+
+    expression: str
+    croniter_expression: str
+    timezone: str
+    dom_shift: str | None = None  # "LW" or "L-n": move the "L" fire time back
+
+    @classmethod
+    def parse(cls, expression: str, *, timezone: str = "UTC") -> Schedule:
+        """Parse ``expression``; raise CronError with a reason a person can act on."""
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise CronError(f"unknown time zone {timezone!r}") from None
+        fields = expression.split()
+        if len(fields) == 5:
+            translated, shift = fields, None
+        elif len(fields) in (6, 7):
+            translated, shift = _from_quartz(fields)
+        else:
+            raise CronError(
+                f"expected 5 fields (minute hour day month weekday) or Quartz 6-7 fields "
+                f"(second minute hour day month weekday [year]), got {len(fields)}"
+            )
+        text = " ".join(translated)
+        schedule = cls(expression, text, timezone, shift)
+        try:
+            if not croniter.is_valid(text, second_at_beginning=len(fields) > 5):
+                raise CronError(f"invalid cron expression {expression!r}")
+            schedule.next_after(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        except (CroniterError, ValueError, KeyError) as ex:
+            if isinstance(ex, CronError):
+                raise
+            raise CronError(f"invalid cron expression {expression!r}: {ex}") from None
+        return schedule
+
+    def next_after(self, moment: dt.datetime) -> dt.datetime | None:
+        """The first fire time strictly after ``moment`` (aware), or None if none is left."""
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        start = moment.astimezone(zone)
+        # A shifted fire time can be up to 3 days (LW) or 31 days (L-n) before its "L".
+        lookback = dt.timedelta(days=32) if self.dom_shift else dt.timedelta(0)
+        iterator = croniter(
+            self.croniter_expression,
+            start - lookback,
+            second_at_beginning=len(self.croniter_expression.split()) > 5,
+            max_years_between_matches=_MAX_YEARS_BETWEEN_MATCHES,
+        )
+        while True:
+            try:
+                candidate = iterator.get_next(dt.datetime)
+            except CroniterError:
+                return None
+            if self.dom_shift:
+                candidate = _shift(candidate, self.dom_shift)
+            if candidate > start:
+                fire: dt.datetime = candidate.astimezone(dt.UTC)
+                return fire
+
+
+def _from_quartz(fields: list[str]) -> tuple[list[str], str | None]:
+    second, minute, hour, dom, month, dow, *year = fields
+    shift = None
+    if dom in ("LW", "WL"):
+        dom, shift = "L", "LW"
+    elif _LAST_OFFSET.match(dom):
+        shift, dom = dom, "L"
+    dom = "*" if dom == "?" else dom
+    dow = "*" if dow == "?" else _quartz_dow(dow)
+    return [second, minute, hour, dom, month, dow, *year], shift
+
+
+def _quartz_dow(dow: str) -> str:
+    parts = []
+    for part in dow.split(","):
+        last = re.fullmatch(r"([1-7])L", part)
+        if last:
+            parts.append(f"L{int(last.group(1)) - 1}")
+            continue
+        parts.append(_DOW_NUMBER.sub(lambda m: str(int(m.group(1)) - 1), part))
+    return ",".join(parts)
+
+
+def _shift(candidate: dt.datetime, shift: str) -> dt.datetime:
+    if shift == "LW":
+        weekday = candidate.weekday()  # Monday 0 .. Sunday 6
+        return candidate - dt.timedelta(days=max(0, weekday - 4))
+    return candidate - dt.timedelta(days=int(shift[2:]))

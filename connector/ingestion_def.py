@@ -1,0 +1,249 @@
+"""Own the ingestion definition: request model, validation rules, stored form."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from connector.cron import CronError, Schedule
+from connector.datasource import check_timezone
+
+Strategy = Literal["REPLACE", "INCREMENTAL"]
+TransformName = Literal["geo_point", "concat", "split", "date", "cast"]
+CAST_TYPES = ("keyword", "text", "long", "integer", "short", "byte", "double", "float", "boolean", "date")
+
+_INDEX_FORBIDDEN = set(' "*\\<|,>/?#:')
+MAX_INDEX_NAME_BYTES = 255
+MAX_BATCH_SIZE = 100_000
+
+
+def check_index_name(value: str, *, prefix_only: bool = False) -> str:
+    """Return ``value`` if Elasticsearch accepts it as an index name (or prefix), else raise."""
+    if not value:
+        raise ValueError("must not be empty")
+    if value != value.lower():
+        raise ValueError("must be lowercase")
+    bad = sorted(_INDEX_FORBIDDEN.intersection(value))
+    if bad:
+        raise ValueError(f"must not contain {' '.join(repr(c) for c in bad)}")
+    if value[0] in "-_+":
+        raise ValueError("must not start with '-', '_' or '+'")
+    if not prefix_only and value in (".", ".."):
+        raise ValueError("must not be '.' or '..'")
+    if len(value.encode()) > MAX_INDEX_NAME_BYTES - (40 if prefix_only else 0):
+        raise ValueError(f"must be at most {MAX_INDEX_NAME_BYTES} bytes (including the staging suffix)")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Credentials(_Strict):
+    username: str | None = Field(None, min_length=1, max_length=256)
+    password: str | None = Field(None, max_length=1024)
+
+
+class TransformInput(_Strict):
+    """One input of a transform: a column of the query, or a constant."""
+
+    source: str | None = Field(None, min_length=1)
+    value: str | int | float | bool | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> TransformInput:
+        if (self.source is None) == (self.value is None):
+            raise ValueError("give exactly one of source (a column) or value (a constant)")
+        return self
+
+
+class Transform(_Strict):
+    input: list[TransformInput] = Field(min_length=1, max_length=50)
+    output: str = Field(min_length=1, max_length=256)
+    transform: TransformName | None = None
+    mapping: dict[str, Any] | None = None
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _arity(self) -> Transform:
+        n = len(self.input)
+        name = self.transform
+        if name == "geo_point" and n != 2:
+            raise ValueError("geo_point takes two inputs: latitude, longitude")
+        if name in (None, "split", "date", "cast") and n != 1:
+            raise ValueError(f"{name or 'a copy'} takes one input")
+        known = {"concat": {"separator"}, "split": {"separator"}, "date": {"format"}, "cast": {"type"}}
+        extra = set(self.params) - known.get(name or "", set())
+        if extra:
+            raise ValueError(f"unknown params {sorted(extra)} for {name or 'a copy'}")
+        if name == "cast":
+            target = self.params.get("type") or (self.mapping or {}).get("type")
+            if target not in CAST_TYPES:
+                raise ValueError(f"cast needs params.type or mapping.type, one of {', '.join(CAST_TYPES)}")
+        if self.mapping is not None and not isinstance(self.mapping.get("type", "object"), str):
+            raise ValueError("mapping.type must be a string")
+        return self
+
+    @property
+    def sources(self) -> list[str]:
+        return [i.source for i in self.input if i.source is not None]
+
+
+class IngestBody(_Strict):
+    """The ``ingest`` object of ``PUT /_siren/connector/ingestion/<id>`` (SPEC §5)."""
+
+    datasource: str = Field(min_length=1, max_length=128)
+    query: str = Field(min_length=1)
+    batch_size: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE)
+    schedule: str | None = Field(None, max_length=256)
+    enable_scheduler: bool | None = None
+    enable_schedule: bool | None = None  # synonym used by some Siren examples
+    timezone: str | None = None  # of the schedule; default UTC
+    target: str = Field(min_length=1)
+    staging_prefix: str | None = None
+    strategy: Strategy = "REPLACE"
+    pk_field: str | None = Field(None, min_length=1, max_length=256)
+    mapping: dict[str, Any] | None = None
+    pipeline: dict[str, Any] | None = None
+    transforms: list[Transform] = Field(default_factory=list)
+    ds_credentials: Credentials | None = None
+    es_credentials: Credentials | None = None
+    description: str | None = Field(None, max_length=4096)
+    max_error_ratio: float | None = Field(None, ge=0, le=1)
+    count_total: bool = False  # run an exact count(*) for progress instead of the planner estimate
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        return check_index_name(value)
+
+    @field_validator("staging_prefix")
+    @classmethod
+    def _staging(cls, value: str | None) -> str | None:
+        return None if value is None else check_index_name(value, prefix_only=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return check_timezone(value)
+
+    @field_validator("mapping")
+    @classmethod
+    def _mapping(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        properties = value.get("properties", {})
+        if not isinstance(properties, dict) or not all(isinstance(v, dict) for v in properties.values()):
+            raise ValueError('must be an Elasticsearch mapping: {"properties": {"field": {"type": ...}}}')
+        return value
+
+    @field_validator("pipeline")
+    @classmethod
+    def _pipeline(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and not isinstance(value.get("processors"), list):
+            raise ValueError('must be an ingest pipeline: {"processors": [...]}')
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> IngestBody:
+        if self.strategy == "INCREMENTAL" and not self.pk_field:
+            raise ValueError("INCREMENTAL needs pk_field (documents are upserted by it)")
+        if (
+            self.enable_scheduler is not None
+            and self.enable_schedule is not None
+            and self.enable_scheduler != self.enable_schedule
+        ):
+            raise ValueError("enable_scheduler and enable_schedule disagree; give one")
+        if self.scheduler_enabled and not self.schedule:
+            raise ValueError("enable_scheduler needs a schedule")
+        if self.schedule:
+            try:
+                schedule = Schedule.parse(self.schedule, timezone=self.timezone or "UTC")
+            except CronError as ex:
+                raise ValueError(f"schedule: {ex}") from None
+            stored = bool(info.context and info.context.get("stored"))
+            if not stored and schedule.next_after(dt.datetime.now(dt.UTC)) is None:
+                raise ValueError("schedule: never fires again")
+        outputs = [t.output for t in self.transforms]
+        duplicates = sorted({o for o in outputs if outputs.count(o) > 1})
+        if duplicates:
+            raise ValueError(f"several transforms write the same output {duplicates}")
+        return self
+
+    @property
+    def scheduler_enabled(self) -> bool:
+        return bool(self.enable_scheduler if self.enable_scheduler is not None else self.enable_schedule)
+
+
+class PutIngestionBody(_Strict):
+    ingest: IngestBody
+
+
+@dataclass(frozen=True, slots=True)
+class Ingestion:
+    """A stored ingestion; passwords in ``definition`` are replaced by encrypted tokens."""
+
+    id: str
+    definition: IngestBody
+    ds_password: str | None = None  # encrypted
+    es_password: str | None = None  # encrypted
+    created_at: int = 0
+    updated_at: int = 0
+
+    def public_source(self) -> dict[str, Any]:
+        """The definition as GET returns it: the request shape without passwords."""
+        body = self.definition.model_dump(exclude_none=True, exclude_defaults=False)
+        for key in ("ds_credentials", "es_credentials"):
+            if key in body:
+                body[key].pop("password", None)
+        if not body.get("transforms"):
+            body.pop("transforms", None)
+        return {"ingest": body}
+
+    def to_document(self) -> dict[str, Any]:
+        definition = self.definition.model_dump(exclude_none=True)
+        for key in ("ds_credentials", "es_credentials"):
+            if key in definition:
+                definition[key].pop("password", None)
+        return {
+            "id": self.id,
+            "datasource": self.definition.datasource,
+            "target": self.definition.target,
+            "strategy": self.definition.strategy,
+            "schedule": self.definition.schedule,
+            "enable_scheduler": self.definition.scheduler_enabled,
+            "definition": definition,
+            "secrets": {"ds_password": self.ds_password, "es_password": self.es_password},
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> Ingestion:
+        secrets = doc.get("secrets") or {}
+        return cls(
+            id=doc["id"],
+            # Stored definitions were validated when written; skip checks that depend on "now".
+            definition=IngestBody.model_validate(doc["definition"], context={"stored": True}),
+            ds_password=secrets.get("ds_password"),
+            es_password=secrets.get("es_password"),
+            created_at=doc.get("created_at", 0),
+            updated_at=doc.get("updated_at", 0),
+        )
+
+
+_PIPELINE_ID_UNSAFE = re.compile(r"[^a-z0-9_.-]")
+
+
+def pipeline_id(index_prefix: str, ingestion_id: str) -> str:
+    """The ingest pipeline id registered for an ingestion's ``pipeline``."""
+    return _PIPELINE_ID_UNSAFE.sub("_", f"{index_prefix.strip('.')}{ingestion_id}".lower())

@@ -1,0 +1,179 @@
+"""Own the job state machine and the run status document (seed 003 names, exact).
+
+States and their allowed transitions are in :data:`TRANSITIONS`; every change
+of state goes through :meth:`RunStatus.moved_to`, which enforces it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+STATUS_VERSION = 1
+INGESTION = "ingestion"  # the job type of ingestion runs (seed 003)
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    ABORTING = "aborting"
+    ABORTED = "aborted"
+    ERROR = "error"
+    SUCCESSFUL = "successful"
+
+
+ACTIVE = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.ABORTING})
+TERMINAL = frozenset({JobState.ABORTED, JobState.ERROR, JobState.SUCCESSFUL})
+
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    # queued -> error: the reaper or a worker that cannot start the run.
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.ABORTED, JobState.ERROR}),
+    # running -> queued: a worker shutting down hands the run back for resumption.
+    JobState.RUNNING: frozenset(
+        {JobState.RUNNING, JobState.ABORTING, JobState.SUCCESSFUL, JobState.ERROR, JobState.ABORTED, JobState.QUEUED}
+    ),
+    # aborting -> successful: the request came after the last batch was committed.
+    JobState.ABORTING: frozenset({JobState.ABORTING, JobState.ABORTED, JobState.ERROR, JobState.SUCCESSFUL}),
+    JobState.ABORTED: frozenset(),
+    JobState.ERROR: frozenset(),
+    JobState.SUCCESSFUL: frozenset(),
+}
+
+INFOS = {
+    JobState.QUEUED: "The job is queued.",
+    JobState.RUNNING: "The job is running.",
+    JobState.ABORTING: "The job is aborting.",
+    JobState.ABORTED: "The job has been aborted.",
+    JobState.ERROR: "The job has failed.",
+    JobState.SUCCESSFUL: "The job is done.",
+}
+
+
+class IllegalTransition(ValueError):
+    """A change of state that the state machine forbids (a bug or a lost race)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatus:
+    """One run of a job, as stored in the job log under ``_source.<type>``."""
+
+    id: str
+    run_id: str
+    state: JobState
+    type: str = "ingestion"
+    version: int = STATUS_VERSION
+    is_aborting: bool = False
+    create_time: int | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+    infos: str | None = None
+    error: list[str] = field(default_factory=list)
+    count: int = 0
+    last_id: str | None = None
+    error_count: int = 0
+    total: int | None = None
+    progress: float | None = None
+    estimated_time_remaining: int | None = None
+    eta: str | None = None
+    worker: str | None = None
+    heartbeat: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    strategy: str | None = None
+    staging_index: str | None = None
+    trigger: str = "manual"
+    fire_time: int | None = None
+    resume_of: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    last_record: list[Any] | None = None
+    last_record_timestamp: int | None = None
+
+    @property
+    def is_running(self) -> bool:
+        return self.state in ACTIVE
+
+    @property
+    def ended(self) -> bool:
+        return self.state in TERMINAL
+
+    def moved_to(self, state: JobState, **changes: Any) -> RunStatus:
+        """Return this run in ``state`` with ``changes``; IllegalTransition if forbidden."""
+        if state not in TRANSITIONS[self.state]:
+            raise IllegalTransition(f"run {self.run_id}: {self.state} -> {state} is not allowed")
+        if "infos" not in changes and state != self.state:
+            changes["infos"] = INFOS[state]
+        return dataclasses.replace(self, state=state, **changes)
+
+    def with_progress(self, **changes: Any) -> RunStatus:
+        """Return this run with counters changed, state unchanged."""
+        return dataclasses.replace(self, **changes)
+
+    def fields(self) -> dict[str, Any]:
+        """The status fields (seed 003 order first), without unknown values."""
+        out: dict[str, Any] = {
+            "version": self.version,
+            "id": self.id,
+            "is_running": self.is_running,
+        }
+        if self.is_aborting:
+            out["is_aborting"] = True
+        for name in ("start_time", "end_time", "infos"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.error:
+            out["error"] = list(self.error)
+        out["state"] = self.state.value
+        out["count"] = self.count
+        if self.last_id is not None:
+            out["last_id"] = self.last_id
+        out["run_id"] = self.run_id
+        out["type"] = self.type
+        for name in (
+            "create_time",
+            "error_count",
+            "total",
+            "progress",
+            "estimated_time_remaining",
+            "eta",
+            "worker",
+            "heartbeat",
+            "target",
+            "strategy",
+            "staging_index",
+            "trigger",
+            "fire_time",
+            "resume_of",
+            "last_record",
+            "last_record_timestamp",
+            "checkpoint",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.params:
+            out["params"] = dict(self.params)
+        if self.links:
+            out["links"] = dict(self.links)
+        return out
+
+    def to_source(self) -> dict[str, Any]:
+        return {self.type: self.fields()}
+
+    @classmethod
+    def from_source(cls, source: dict[str, Any]) -> RunStatus:
+        job_type, fields_ = next(iter(source.items()))
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in fields_.items() if k in known}
+        values["state"] = JobState(values["state"])
+        values["type"] = job_type
+        return cls(**values)
+
+
+def envelope(job_type: str, job_id: str, status: RunStatus | None) -> dict[str, Any]:
+    """The seed-003 response: ``{"_id", "type", "found", "status"}``."""
+    if status is None:
+        return {"_id": job_id, "type": job_type, "found": False}
+    return {"_id": job_id, "type": job_type, "found": True, "status": status.fields()}

@@ -1,0 +1,242 @@
+"""Own the job log: the only code that writes run documents, current-run pointers and errors.
+
+A run is created in two conditional steps. First the job's pointer document
+(``job-current/<type>:<id>``) is moved to the new run id with
+``op_type=create`` or ``if_seq_no``: whoever wins that write is the only one
+creating a run, so one job never has two active runs. Then the run document
+is created (``op_type=create``). A pointer naming a run document that does not
+exist yet is "being created" for :data:`CREATE_GRACE_MS`, after which it is
+considered abandoned (the creator died between the two writes).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from connector.doc_store import DocumentStore, VersionConflict, Versioned, store_errors
+from connector.errors import Conflict
+from connector.indices import IndexNames
+from connector.job_state import INGESTION, JobState, RunStatus, envelope
+
+CREATE_GRACE_MS = 30_000
+JOBS_PATH = "/_siren/connector/jobs"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRun:
+    """A run status with the document version a conditional write must name."""
+
+    status: RunStatus
+    version: Versioned
+
+    @classmethod
+    def of(cls, doc: Versioned) -> StoredRun:
+        return cls(RunStatus.from_source(doc.source), doc)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A row that was not indexed, for the run's errors report."""
+
+    pk: str | None
+    error_type: str
+    reason: str
+    field: str | None = None
+
+
+def pointer_id(job_type: str, job_id: str) -> str:
+    return f"{job_type}:{job_id}"
+
+
+def run_links(job_type: str, job_id: str, run_id: str) -> dict[str, str]:
+    base = f"{JOBS_PATH}/{job_type}/{job_id}"
+    return {
+        "self": f"{base}/_runs/{run_id}",
+        "job": base,
+        "ingestion": f"/_siren/connector/{job_type}/{job_id}",
+        "errors": f"{base}/_runs/{run_id}/_errors",
+    }
+
+
+class JobStore:
+    def __init__(
+        self,
+        es: Elasticsearch,
+        names: IndexNames,
+        *,
+        clock: Callable[[], float] = time.time,
+        new_uuid: Callable[[], uuid.UUID] = uuid.uuid4,
+    ) -> None:
+        self.es = es
+        self.names = names
+        self.runs = DocumentStore(es, names.job_log, refresh="false")
+        self.pointers = DocumentStore(es, names.job_current, refresh="false")
+        self._clock = clock
+        self._new_uuid = new_uuid
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # ------------------------------------------------------------ creating runs
+
+    def enqueue(
+        self,
+        job_type: str,
+        job_id: str,
+        *,
+        params: dict[str, Any] | None = None,
+        target: str | None = None,
+        strategy: str | None = None,
+        trigger: str = "manual",
+        run_uuid: uuid.UUID | None = None,
+        fire_time: int | None = None,
+        resume_of: str | None = None,
+        checkpoint: dict[str, Any] | None = None,
+        staging_index: str | None = None,
+    ) -> StoredRun:
+        """Create a queued run; Conflict (with the current envelope) if one is active."""
+        now = self.now_ms()
+        run_id = f"{job_id}{run_uuid or self._new_uuid()}"
+        pid = pointer_id(job_type, job_id)
+        pointer = self.pointers.get(pid)
+        if pointer is not None:
+            self._refuse_if_active(job_type, job_id, pointer, now)
+        pointer_source = {"type": job_type, "id": job_id, "run_id": run_id, "updated_at": now}
+        try:
+            if pointer is None:
+                self.pointers.create(pid, pointer_source)
+            else:
+                self.pointers.replace(pointer, pointer_source)
+        except VersionConflict:
+            current = self.current_run(job_type, job_id)
+            raise Conflict(
+                f"another run of {job_type} [{job_id}] was started at the same time",
+                body=envelope(job_type, job_id, current.status if current else None),
+            ) from None
+        status = RunStatus(
+            id=job_id,
+            run_id=run_id,
+            state=JobState.QUEUED,
+            type=job_type,
+            create_time=now,
+            infos="The job is queued.",
+            params=dict(params or {}),
+            target=target,
+            strategy=strategy,
+            trigger=trigger,
+            fire_time=fire_time,
+            resume_of=resume_of,
+            checkpoint=checkpoint,
+            staging_index=staging_index,
+            links=run_links(job_type, job_id, run_id),
+        )
+        # wait_for: workers find queued runs by searching.
+        doc = self.runs.create(run_id, status.to_source(), refresh="wait_for")
+        return StoredRun(status, doc)
+
+    def _refuse_if_active(self, job_type: str, job_id: str, pointer: Versioned, now: int) -> None:
+        run = self.runs.get(pointer.source["run_id"])
+        if run is None:
+            if now - int(pointer.source.get("updated_at", 0)) < CREATE_GRACE_MS:
+                raise Conflict(f"a run of {job_type} [{job_id}] is being created")
+            return
+        status = RunStatus.from_source(run.source)
+        if status.is_running:
+            raise Conflict(
+                f"{job_type} [{job_id}] already has a {status.state.value} run [{status.run_id}]",
+                body=envelope(job_type, job_id, status),
+            )
+
+    # ------------------------------------------------------------ reading runs
+
+    def get_run(self, run_id: str) -> StoredRun | None:
+        doc = self.runs.get(run_id)
+        return StoredRun.of(doc) if doc else None
+
+    def current_run(self, job_type: str, job_id: str) -> StoredRun | None:
+        """The job's latest run: read through its pointer in real time."""
+        pointer = self.pointers.get(pointer_id(job_type, job_id))
+        if pointer is not None:
+            run = self.get_run(pointer.source["run_id"])
+            if run is not None:
+                return run
+        return self.latest_run(job_type, job_id)
+
+    def latest_run(self, job_type: str, job_id: str, *, state: JobState | None = None) -> StoredRun | None:
+        """The newest run of a job (in ``state``) found by search."""
+        filters: list[dict[str, Any]] = [
+            {"term": {f"{job_type}.id": job_id}},
+            {"term": {f"{job_type}.type": job_type}},
+        ]
+        if state is not None:
+            filters.append({"term": {f"{job_type}.state": state.value}})
+        page = self.runs.search(
+            query={"bool": {"filter": filters}},
+            sort=[{f"{job_type}.create_time": "desc"}, {f"{job_type}.run_id": "desc"}],
+            size=1,
+            track_total_hits=False,
+        )
+        return StoredRun.of(page.hits[0]) if page.hits else None
+
+    def find_queued(self, *, limit: int, job_type: str = INGESTION) -> list[StoredRun]:
+        page = self.runs.search(
+            query={"term": {f"{job_type}.state": JobState.QUEUED.value}},
+            sort=[{f"{job_type}.create_time": "asc"}, {f"{job_type}.run_id": "asc"}],
+            size=limit,
+            track_total_hits=False,
+        )
+        return [StoredRun.of(hit) for hit in page.hits]
+
+    def find_active(self, *, limit: int = 1000, job_type: str = INGESTION) -> list[StoredRun]:
+        """Runs in running/aborting state (for the reaper)."""
+        page = self.runs.search(
+            query={"terms": {f"{job_type}.state": [JobState.RUNNING.value, JobState.ABORTING.value]}},
+            sort=[{f"{job_type}.create_time": "asc"}],
+            size=limit,
+            track_total_hits=False,
+        )
+        return [StoredRun.of(hit) for hit in page.hits]
+
+    # ------------------------------------------------------------ writing runs
+
+    def save(self, current: StoredRun, status: RunStatus, *, refresh: bool = False) -> StoredRun:
+        """Write ``status`` over ``current`` if nobody changed it since; else VersionConflict.
+
+        Final states are written with ``refresh=wait_for`` so that searches
+        (last successful run, job-log search) see them once the write returns.
+        """
+        doc = self.runs.replace(current.version, status.to_source(), refresh="wait_for" if refresh else None)
+        return StoredRun(status, doc)
+
+    def record_rejections(self, status: RunStatus, first_seq: int, rejections: Iterable[Rejection]) -> int:
+        """Append rejected rows to the run's errors report; return how many were written."""
+        now = self.now_ms()
+        operations: list[dict[str, Any]] = []
+        seq = first_seq
+        for item in rejections:
+            operations.append({"index": {"_index": self.names.job_errors, "_id": f"{status.run_id}:{seq}"}})
+            operations.append(
+                {
+                    "run_id": status.run_id,
+                    "type": status.type,
+                    "id": status.id,
+                    "seq": seq,
+                    "pk": item.pk,
+                    "field": item.field,
+                    "error_type": item.error_type,
+                    "reason": item.reason[:4000],
+                    "time": now,
+                }
+            )
+            seq += 1
+        if not operations:
+            return 0
+        with store_errors("recording rejected rows"):
+            self.es.bulk(operations=operations, filter_path="errors")
+        return seq - first_seq

@@ -1,0 +1,169 @@
+"""Own bulk indexing: request sizing, per-item outcomes, the single retry layer.
+
+Retry budget (the only one for data: the client's own retries are off for
+these requests): each bulk request is attempted at most ``1 + max_retries``
+times. Between attempts the wait is ``min(backoff_max, initial * 2**n)`` with
+full jitter. Transport errors and 429/502/503/504 for the whole request retry
+the request; per item, 429 and 5xx retry only those items; other 4xx items are
+rejected rows (reported with their reason) and never retried. Every document
+has an explicit id, so a retried write cannot duplicate a document.
+
+Responses are filtered (``filter_path``) to the error flag and each item's
+status and error: Elasticsearch drops array elements that match nothing, so
+the status is what keeps items aligned with the rows they answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import ApiError, Elasticsearch
+
+from connector.errors import ConnectorError
+
+log = logging.getLogger(__name__)
+
+FILTER_PATH = "errors,items.*.status,items.*.error.type,items.*.error.reason,items.*.error.caused_by.reason"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_HEADERS = {"content-type": "application/x-ndjson", "accept": "application/json"}
+
+
+class BulkFailed(ConnectorError):
+    """Elasticsearch kept refusing a bulk request past the retry budget."""
+
+    error_type = "bulk_failed_exception"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    position: int  # index in the batch given to write()
+    status: int
+    error_type: str
+    reason: str
+
+
+@dataclass(slots=True)
+class BulkOutcome:
+    indexed: int = 0
+    rejected: list[ItemError] = field(default_factory=list)
+    retries: int = 0
+
+
+class BulkWriter:
+    def __init__(
+        self,
+        es: Elasticsearch,
+        index: str,
+        *,
+        max_bytes: int,
+        max_retries: int,
+        backoff_initial_s: float,
+        backoff_max_s: float,
+        pipeline: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.es = es.options(max_retries=0)
+        self.index = index
+        self.max_bytes = max_bytes
+        self.max_retries = max_retries
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.params: dict[str, str] = {"filter_path": FILTER_PATH}
+        if pipeline:
+            self.params["pipeline"] = pipeline
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def write(self, actions: Sequence[bytes], sources: Sequence[bytes]) -> BulkOutcome:
+        """Index the documents; return what was indexed and which items were rejected."""
+        outcome = BulkOutcome()
+        for chunk in self._chunks(actions, sources):
+            self._write_chunk(chunk, actions, sources, outcome)
+        return outcome
+
+    def _chunks(self, actions: Sequence[bytes], sources: Sequence[bytes]) -> list[list[int]]:
+        chunks: list[list[int]] = []
+        current: list[int] = []
+        size = 0
+        for position, (action, source) in enumerate(zip(actions, sources, strict=True)):
+            item_size = len(action) + len(source) + 2
+            if current and size + item_size > self.max_bytes:
+                chunks.append(current)
+                current, size = [], 0
+            current.append(position)
+            size += item_size
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _write_chunk(
+        self, positions: list[int], actions: Sequence[bytes], sources: Sequence[bytes], outcome: BulkOutcome
+    ) -> None:
+        pending = positions
+        attempt = 0
+        while True:
+            body = b"".join(actions[p] + b"\n" + sources[p] + b"\n" for p in pending)
+            try:
+                response = self.es.perform_request(
+                    "POST", f"/{self.index}/_bulk", params=self.params, headers=_HEADERS, body=body
+                ).body
+            except (TransportConnectionError, ConnectionTimeout) as ex:
+                retry_reason = f"transport error: {ex}"
+                retry = pending
+            except ApiError as ex:
+                if ex.meta.status not in RETRY_STATUSES:
+                    raise BulkFailed(f"bulk request refused by Elasticsearch: {ex.message}") from ex
+                retry_reason, retry = f"HTTP {ex.meta.status}", pending
+            else:
+                retry = self._classify(pending, response, outcome)
+                retry_reason = "items answered 429/5xx"
+            if not retry:
+                return
+            if attempt >= self.max_retries:
+                raise BulkFailed(
+                    f"bulk indexing into [{self.index}] failed after {attempt + 1} attempts ({retry_reason}); "
+                    f"{len(retry)} documents not written"
+                )
+            delay = self._rng.uniform(0, min(self.backoff_max_s, self.backoff_initial_s * 2**attempt))
+            log.warning("bulk retry %d for %d documents in %.2fs: %s", attempt + 1, len(retry), delay, retry_reason)
+            outcome.retries += 1
+            attempt += 1
+            pending = retry
+            self._sleep(delay)
+
+    def _classify(self, pending: list[int], response: Any, outcome: BulkOutcome) -> list[int]:
+        """Count successes, record rejections, return positions to retry."""
+        if not response.get("errors"):
+            outcome.indexed += len(pending)
+            return []
+        items = response.get("items") or []
+        if len(items) != len(pending):
+            raise BulkFailed(
+                f"bulk response has {len(items)} items for {len(pending)} documents; cannot map outcomes to rows"
+            )
+        retry: list[int] = []
+        for position, item in zip(pending, items, strict=True):
+            result = next(iter(item.values()))
+            status = int(result.get("status", 0))
+            if 200 <= status < 300:
+                outcome.indexed += 1
+            elif status in RETRY_STATUSES or status >= 500:
+                retry.append(position)
+            else:
+                error = result.get("error") or {}
+                reason = str(error.get("reason", "rejected"))
+                cause = (error.get("caused_by") or {}).get("reason")
+                outcome.rejected.append(
+                    ItemError(
+                        position, status, str(error.get("type", "rejected")), f"{reason}: {cause}" if cause else reason
+                    )
+                )
+        return retry

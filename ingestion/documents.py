@@ -1,0 +1,137 @@
+"""Own the conversion of SQL rows into bulk lines: ids, values, transforms, JSON.
+
+Document ids come from ``pk_field`` with a canonical encoding: one column,
+one value, one text (so re-runs overwrite instead of duplicating). Numbers
+that are equal get the same id (``1.50`` and ``1.5``). A NULL, empty or
+too long key rejects the row. Without ``pk_field`` (REPLACE only) each row
+gets the run's row number, which keeps bulk retries idempotent.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from connector.job_store import Rejection
+from ingestion.transforms import CompiledTransform, TransformError, apply_transforms
+from ingestion.values import COLUMN_CONVERTERS, JsonEncoder
+
+MAX_ID_BYTES = 512  # Elasticsearch's limit for _id
+
+
+class InvalidKey(ValueError):
+    """The row's primary key cannot become a document id."""
+
+
+def encode_id(value: Any) -> str:
+    """Canonical document id of a primary key value."""
+    if value is None:
+        raise InvalidKey("primary key is NULL")
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InvalidKey(f"primary key is {value}")
+        text = format(value.normalize(), "f")  # 1.50 and 1.5 are one key; never "1E+1"
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidKey(f"primary key is {value}")
+        text = str(int(value)) if value.is_integer() else repr(value)
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, uuid.UUID):
+        text = str(value)
+    elif isinstance(value, dt.datetime | dt.date | dt.time):
+        text = value.isoformat()
+    elif isinstance(value, bytes | bytearray | memoryview):
+        text = base64.urlsafe_b64encode(bytes(value)).decode("ascii")
+    else:
+        text = str(value)
+    if not text:
+        raise InvalidKey("primary key is empty")
+    if len(text.encode()) > MAX_ID_BYTES:
+        raise InvalidKey(f"primary key is longer than {MAX_ID_BYTES} bytes")
+    return text
+
+
+@dataclass(slots=True)
+class Batch:
+    """One batch of rows turned into bulk lines."""
+
+    actions: list[bytes] = field(default_factory=list)  # "index" action lines
+    sources: list[bytes] = field(default_factory=list)  # document lines
+    ids: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    last_row: Sequence[Any] | None = None  # of the last row turned into a document
+
+
+class DocumentBuilder:
+    """Turn rows of one result into documents for one run."""
+
+    def __init__(
+        self,
+        columns: Sequence[str],
+        *,
+        pk_field: str | None,
+        transforms: list[CompiledTransform],
+        encoder: JsonEncoder,
+        db_types: Sequence[str | None] = (),
+    ) -> None:
+        self.columns = list(columns)
+        self.pk_index = self.columns.index(pk_field) if pk_field else None
+        self.transforms = transforms
+        self.encoder = encoder
+        # Only the rare columns whose driver value needs a type-specific rendering.
+        self.converters = [
+            (index, COLUMN_CONVERTERS[db_type])
+            for index, db_type in enumerate(db_types)
+            if db_type in COLUMN_CONVERTERS
+        ]
+
+    def build(self, rows: Sequence[Sequence[Any]], *, first_row_number: int) -> Batch:
+        """Convert ``rows``; rows that cannot become documents are listed in ``rejected``."""
+        batch = Batch()
+        columns = self.columns
+        dumps = self.encoder.dumps
+        pk_index = self.pk_index
+        transforms = self.transforms
+        for offset, row in enumerate(rows):
+            if pk_index is None:
+                doc_id = str(first_row_number + offset)
+            else:
+                try:
+                    doc_id = encode_id(row[pk_index])
+                except InvalidKey as ex:
+                    batch.rejected.append(
+                        Rejection(_pk_text(row[pk_index]), "invalid_primary_key", str(ex), self.columns[pk_index])
+                    )
+                    continue
+            if self.converters:
+                row = list(row)
+                for index, convert in self.converters:
+                    row[index] = convert(row[index])
+            doc = dict(zip(columns, row, strict=True))
+            if transforms:
+                try:
+                    apply_transforms(doc, transforms)
+                except TransformError as ex:
+                    batch.rejected.append(Rejection(doc_id, "transform_exception", ex.reason, ex.field))
+                    continue
+            batch.actions.append(b'{"index":{"_id":' + orjson.dumps(doc_id) + b"}}")
+            batch.sources.append(dumps(doc))
+            batch.ids.append(doc_id)
+            batch.last_row = row
+        return batch
+
+
+def _pk_text(value: Any) -> str | None:
+    return None if value is None else str(value)[:MAX_ID_BYTES]

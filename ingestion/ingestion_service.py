@@ -1,0 +1,328 @@
+"""Own the ingestion use cases: define, read, delete, run, dry-run, abort."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Literal
+
+import orjson
+from elasticsearch import Elasticsearch
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
+
+from connector.crypto import SecretBox
+from connector.datasource import ConnectionTarget
+from connector.datasource_store import DatasourceStore
+from connector.doc_store import VersionConflict, retry_on_conflict
+from connector.errors import Conflict, DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
+from connector.ingestion_def import Credentials, IngestBody, Ingestion, PutIngestionBody
+from connector.ingestion_store import IngestionStore
+from connector.job_state import INGESTION, JobState, RunStatus, envelope
+from connector.job_store import JobStore, StoredRun
+from connector.settings import Settings
+from connector.validation import check_id, parse_model
+from ingestion.documents import DocumentBuilder
+from ingestion.query_template import render
+from ingestion.run_plan import check_columns, target_mapping, template_variables
+from ingestion.sql_source import create_sql_engine, open_rows, read_only_session, result_columns
+from ingestion.transforms import compile_transforms
+from ingestion.values import JsonEncoder
+
+WriteResult = Literal["created", "updated"]
+ParamValue = str | int | float | bool | None | list[str | int | float | bool | None]
+
+
+class RunBody(BaseModel):
+    """Optional body of ``POST /ingestion/<id>/_run``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    params: dict[str, ParamValue] = Field(default_factory=dict, max_length=100)
+
+
+class ValidateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    size: int = Field(10, ge=1, le=100)
+    params: dict[str, ParamValue] = Field(default_factory=dict, max_length=100)
+
+
+class IngestionService:
+    def __init__(
+        self,
+        store: IngestionStore,
+        datasources: DatasourceStore,
+        jobs: JobStore,
+        es: Elasticsearch,
+        box: SecretBox,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.datasources = datasources
+        self.jobs = jobs
+        self.es = es
+        self.box = box
+        self.settings = settings
+        self._clock = clock
+
+    # ------------------------------------------------------------ definitions
+
+    def put(self, ingestion_id: str, body: Any) -> WriteResult:
+        """Create or replace a definition after validating all of it; passwords are kept if omitted."""
+        check_id(ingestion_id, what="ingestion")
+        definition = parse_model(PutIngestionBody, body).ingest
+        self._check_limits(definition)
+        if self.datasources.find(definition.datasource) is None:
+            raise InvalidDefinition.single(
+                "$.ingest.datasource", "exists", f"datasource [{definition.datasource}] does not exist"
+            )
+        now = int(self._clock() * 1000)
+        existing = self.store.find(ingestion_id)
+        ingestion = Ingestion(
+            ingestion_id,
+            _without_passwords(definition),
+            ds_password=self._encrypt(definition.ds_credentials),
+            es_password=self._encrypt(definition.es_credentials),
+            created_at=now,
+            updated_at=now,
+        )
+        if existing is not None:
+            previous, _ = existing
+            ingestion = replace(
+                ingestion,
+                created_at=previous.created_at,
+                ds_password=ingestion.ds_password or _same_user(definition.ds_credentials, previous, "ds"),
+                es_password=ingestion.es_password or _same_user(definition.es_credentials, previous, "es"),
+            )
+        self._probe_columns(ingestion)
+        try:
+            if existing is None:
+                self.store.create(ingestion)
+                return "created"
+            self.store.replace(existing[1], ingestion)
+            return "updated"
+        except VersionConflict as ex:
+            raise Conflict(f"ingestion [{ingestion_id}] was changed concurrently; retry") from ex
+
+    def _check_limits(self, definition: IngestBody) -> None:
+        if len(definition.query.encode()) > self.settings.sql.max_sql_bytes:
+            raise InvalidDefinition.single(
+                "$.ingest.query",
+                "max_length",
+                f"must be at most {self.settings.sql.max_sql_bytes} bytes",
+                params=[self.settings.sql.max_sql_bytes],
+            )
+        if len(definition.transforms) > self.settings.ingestion.max_transforms:
+            raise InvalidDefinition.single(
+                "$.ingest.transforms",
+                "max_items",
+                f"at most {self.settings.ingestion.max_transforms} transforms",
+                params=[self.settings.ingestion.max_transforms],
+            )
+
+    def _encrypt(self, credentials: Credentials | None) -> str | None:
+        if credentials is None or credentials.password is None:
+            return None
+        return self.box.encrypt(credentials.password)
+
+    def _probe_columns(self, ingestion: Ingestion) -> None:
+        """Check the query's columns against pk_field and transforms when the database answers.
+
+        A database that cannot be reached is not a reason to refuse a
+        definition (it may be down for maintenance); a query it rejects is.
+        """
+        definition = ingestion.definition
+        query = render(definition.query, {"params": {}}, entry="$.ingest.query", strict=False)
+        try:
+            with self._session(ingestion) as conn:
+                columns, _ = result_columns(conn, query.sql, query.params)
+        except (DatasourceUnavailable, DriverMissing):
+            return
+        except QueryFailed as ex:
+            raise InvalidDefinition.single(
+                "$.ingest.query", "sql", f"the datasource rejects the query: {ex.reason}"
+            ) from None
+        check_columns(definition, columns)
+
+    def get(self, ingestion_id: str) -> Ingestion:
+        return self.store.get(ingestion_id)
+
+    def page(self, *, from_: int, size: int) -> tuple[int, list[Ingestion]]:
+        return self.store.page(from_=from_, size=size)
+
+    def delete(self, ingestion_id: str) -> None:
+        found = self.store.find(ingestion_id)
+        if found is None:
+            self.store.get(ingestion_id)
+            return
+        current = self.jobs.current_run(INGESTION, ingestion_id)
+        if current is not None and current.status.is_running:
+            raise Conflict(
+                f"ingestion [{ingestion_id}] has a {current.status.state.value} run; abort it first",
+                body=envelope(INGESTION, ingestion_id, current.status),
+            )
+        try:
+            self.store.delete(found[1])
+        except VersionConflict as ex:
+            raise Conflict(f"ingestion [{ingestion_id}] was changed concurrently; retry") from ex
+
+    def using_datasource(self, datasource_id: str) -> list[str]:
+        return self.store.using_datasource(datasource_id)
+
+    # ------------------------------------------------------------ runs
+
+    def run(self, ingestion_id: str, body: Any) -> RunStatus:
+        """Queue a run (a worker executes it); Conflict while one is queued or running."""
+        parsed = parse_model(RunBody, body if body is not None else {})
+        definition = self.store.get(ingestion_id).definition
+        run = self.jobs.enqueue(
+            INGESTION,
+            ingestion_id,
+            params=parsed.params,
+            target=definition.target,
+            strategy=definition.strategy,
+        )
+        return run.status
+
+    def status(self, ingestion_id: str) -> RunStatus | None:
+        current = self.jobs.current_run(INGESTION, ingestion_id)
+        return current.status if current else None
+
+    def abort(self, ingestion_id: str) -> RunStatus:
+        """Ask the run to stop (a queued run stops at once); idempotent; Conflict once ended."""
+
+        def attempt() -> RunStatus:
+            current = self.jobs.current_run(INGESTION, ingestion_id)
+            if current is None:
+                self.store.get(ingestion_id)  # NotFound for an unknown ingestion
+                raise Conflict(
+                    f"ingestion [{ingestion_id}] has never run", body=envelope(INGESTION, ingestion_id, None)
+                )
+            return self._abort(current)
+
+        result: RunStatus = retry_on_conflict(5, attempt)
+        return result
+
+    def _abort(self, current: StoredRun) -> RunStatus:
+        status = current.status
+        now = self.jobs.now_ms()
+        if status.state == JobState.QUEUED:
+            aborted = status.moved_to(JobState.ABORTED, is_aborting=True, end_time=now)
+            return self.jobs.save(current, aborted, refresh=True).status
+        if status.state == JobState.RUNNING:
+            return self.jobs.save(current, status.moved_to(JobState.ABORTING, is_aborting=True)).status
+        if status.state == JobState.ABORTING:
+            return status
+        raise Conflict(
+            f"the run of [{status.id}] already ended ({status.state.value})",
+            body=envelope(status.type, status.id, status),
+        )
+
+    # ------------------------------------------------------------ dry run
+
+    def validate(self, ingestion_id: str, body: Any) -> dict[str, Any]:
+        """Render, fetch a few rows, build their documents and the mapping; write nothing."""
+        parsed = parse_model(ValidateBody, body if body is not None else {})
+        ingestion = self.store.get(ingestion_id)
+        definition = ingestion.definition
+        last_success = self.jobs.latest_run(INGESTION, ingestion_id, state=JobState.SUCCESSFUL)
+        variables = template_variables(
+            definition, es=self.es, params=parsed.params, last_success=last_success.status if last_success else None
+        )
+        query = render(definition.query, variables, entry="$.ingest.query")
+        connection = self._connection(ingestion)
+        with open_rows(
+            connection,
+            query,
+            connect_timeout_s=self.settings.sql.connect_timeout_s,
+            statement_timeout_s=self.settings.sql.statement_timeout_s,
+            exact_total=definition.count_total,
+        ) as source:
+            columns, db_types, total = source.columns, source.db_types, source.total
+            rows = source.fetch(parsed.size)
+        timezone = connection.timezone
+        check_columns(definition, columns)
+        encoder = JsonEncoder(timezone)
+        builder = DocumentBuilder(
+            columns,
+            db_types=db_types,
+            pk_field=definition.pk_field,
+            encoder=encoder,
+            transforms=compile_transforms(definition.transforms, timezone=timezone),
+        )
+        batch = builder.build(rows, first_row_number=1)
+        mapping = target_mapping(definition, columns, db_types, rows)
+        produced = {key for source in batch.sources for key in _keys(source)}
+        unused = sorted(set((definition.mapping or {}).get("properties", {})) - produced - set(columns))
+        return {
+            "_id": ingestion_id,
+            "valid": not batch.rejected,
+            "query": {"sql": query.sql, "params": encoder.plain(query.params)},
+            "columns": [
+                {"name": c, "db_type": t} for c, t in zip(columns, db_types or [None] * len(columns), strict=True)
+            ],
+            "total": total,
+            "documents": [{"_id": i, "_source": _decode(s)} for i, s in zip(batch.ids, batch.sources, strict=True)],
+            "rejected": [
+                {"pk": r.pk, "field": r.field, "error_type": r.error_type, "reason": r.reason} for r in batch.rejected
+            ],
+            "mapping": mapping,
+            "warnings": [f"mapping field [{f}] is never produced by the query or transforms" for f in unused],
+        }
+
+    def _connection(self, ingestion: Ingestion) -> ConnectionTarget:
+        """The datasource's connection, with the ingestion's own credentials when it has them."""
+        datasource = self.datasources.get(ingestion.definition.datasource)
+        credentials = ingestion.definition.ds_credentials
+        override = None
+        if credentials and credentials.username:
+            override = (
+                credentials.username,
+                self.box.decrypt(ingestion.ds_password) if ingestion.ds_password else None,
+            )
+        return datasource.connection_target(self.box, credentials=override)
+
+    @contextmanager
+    def _session(self, ingestion: Ingestion) -> Iterator[Connection]:
+        """A read-only session with a statement timeout on the ingestion's datasource."""
+        target = self._connection(ingestion)
+        engine = create_sql_engine(target, connect_timeout_s=self.settings.sql.connect_timeout_s)
+        secrets = (target.url.password,) if target.url.password else ()
+        try:
+            with read_only_session(
+                engine, statement_timeout_s=self.settings.sql.statement_timeout_s, secrets=secrets
+            ) as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
+
+def _without_passwords(definition: IngestBody) -> IngestBody:
+    updates = {}
+    for key in ("ds_credentials", "es_credentials"):
+        credentials = getattr(definition, key)
+        if credentials is not None:
+            updates[key] = credentials.model_copy(update={"password": None})
+    return definition.model_copy(update=updates)
+
+
+def _same_user(credentials: Credentials | None, previous: Ingestion, which: str) -> str | None:
+    """Keep the stored password when the update names the same user without a password."""
+    before = getattr(previous.definition, f"{which}_credentials")
+    if credentials is None or before is None or credentials.username != before.username:
+        return None
+    stored: str | None = getattr(previous, f"{which}_password")
+    return stored
+
+
+def _decode(source: bytes) -> Any:
+    return orjson.loads(source)
+
+
+def _keys(source: bytes) -> list[str]:
+    return list(_decode(source))

@@ -1,0 +1,158 @@
+"""Own what a strategy does to Elasticsearch indices around a run.
+
+REPLACE loads a staging index (no refresh, no replicas while loading), then
+restores its settings and, in one ``_aliases`` call, points the ``target``
+alias at it and removes the indices the alias (or a concrete index named
+``target``) covered. On error or abort the staging index is deleted and
+``target`` is untouched. INCREMENTAL writes into ``target`` itself, creating
+it with the mapping if it does not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, NotFoundError
+
+from connector.doc_store import store_errors
+from connector.errors import ConnectorError
+
+log = logging.getLogger(__name__)
+
+_LOADING_SETTINGS = {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}
+
+
+class TargetError(ConnectorError):
+    """The target or staging index cannot be prepared or swapped."""
+
+    error_type = "target_index_exception"
+
+
+def _api_error(action: str, ex: ApiError) -> TargetError:
+    return TargetError(f"{action}: {ex.message} ({_reason(ex)})")
+
+
+def _reason(ex: ApiError) -> str:
+    body = ex.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("reason", ""))
+    return str(body)[:300]
+
+
+def staging_name(target: str, staging_prefix: str | None, run_suffix: str) -> str:
+    """Name of a run's staging index: ``<staging_prefix><suffix>`` or ``<target>-<suffix>``."""
+    return f"{staging_prefix}{run_suffix}" if staging_prefix else f"{target}-{run_suffix}"
+
+
+def resolve(es: Elasticsearch, name: str) -> tuple[str, list[str]]:
+    """Return ``("alias" | "index" | "missing", indices)`` for a target name."""
+    with store_errors(f"resolving {name}"):
+        try:
+            aliases = es.indices.get_alias(name=name)
+            return "alias", sorted(aliases.body)
+        except NotFoundError:
+            pass
+        try:
+            found = es.indices.get(index=name)
+        except NotFoundError:
+            return "missing", []
+    if name in found:
+        return "index", [name]
+    # `name` was an alias after all (a race with another swap): report its indices.
+    return "alias", sorted(found.body)
+
+
+class ReplaceTarget:
+    """Staging index per run, swapped into the ``target`` alias at the end."""
+
+    def __init__(self, es: Elasticsearch, target: str, staging: str) -> None:
+        self.es = es
+        self.target = target
+        self.write_index = staging
+
+    def prepare(self, mapping: dict[str, Any], *, reuse: bool = False) -> None:
+        """Create the staging index (or, resuming, check it still exists)."""
+        with store_errors(f"creating staging index {self.write_index}"):
+            if reuse and self.es.indices.exists(index=self.write_index):
+                return
+            try:
+                self.es.indices.create(index=self.write_index, settings=_LOADING_SETTINGS, mappings=mapping)
+            except ApiError as ex:
+                raise _api_error(f"cannot create staging index [{self.write_index}]", ex) from ex
+
+    def commit(self) -> None:
+        """Restore settings, refresh, and swap the alias atomically."""
+        kind, previous = resolve(self.es, self.target)
+        replicas: Any = None
+        if previous:
+            with store_errors(f"reading settings of {previous[0]}"):
+                settings = self.es.indices.get_settings(index=previous[0])
+            for index_settings in settings.body.values():
+                replicas = index_settings.get("settings", {}).get("index", {}).get("number_of_replicas")
+        actions: list[dict[str, Any]] = [{"add": {"index": self.write_index, "alias": self.target}}]
+        actions += [{"remove_index": {"index": old}} for old in previous if old != self.write_index]
+        with store_errors(f"swapping {self.target} to {self.write_index}"):
+            try:
+                self.es.indices.put_settings(
+                    index=self.write_index,
+                    settings={"index": {"refresh_interval": None, "number_of_replicas": replicas}},
+                )
+                self.es.indices.refresh(index=self.write_index)
+                self.es.indices.update_aliases(actions=actions)
+            except ApiError as ex:
+                raise _api_error(f"cannot point [{self.target}] at [{self.write_index}]", ex) from ex
+        log.info("%s now points at %s (was %s %s)", self.target, self.write_index, kind, previous)
+
+    def discard(self) -> None:
+        """Delete the staging index; the target was never touched."""
+        with store_errors(f"deleting staging index {self.write_index}"):
+            try:
+                self.es.indices.delete(index=self.write_index)
+            except NotFoundError:
+                return
+
+
+class IncrementalTarget:
+    """Upserts by id into ``target``."""
+
+    def __init__(self, es: Elasticsearch, target: str) -> None:
+        self.es = es
+        self.target = target
+        self.write_index = target
+
+    def prepare(self, mapping: dict[str, Any], *, explicit: dict[str, Any] | None = None, reuse: bool = False) -> None:
+        """Create the target with ``mapping`` if missing; else apply only the explicit mapping."""
+        kind, _ = resolve(self.es, self.target)
+        with store_errors(f"preparing {self.target}"):
+            try:
+                if kind == "missing":
+                    self.es.indices.create(index=self.target, mappings=mapping)
+                elif explicit and explicit.get("properties"):
+                    self.es.indices.put_mapping(index=self.target, properties=explicit["properties"])
+            except ApiError as ex:
+                if kind == "missing" and _reason(ex).find("already exists") >= 0:
+                    return  # created concurrently by another run's first batch
+                raise _api_error(f"cannot prepare target [{self.target}]", ex) from ex
+
+    def commit(self) -> None:
+        with store_errors(f"refreshing {self.target}"):
+            self.es.indices.refresh(index=self.target)
+
+    def discard(self) -> None:
+        """Nothing to undo: documents written so far stay (re-running is idempotent)."""
+
+
+def max_value(es: Elasticsearch, index: str, field: str) -> Any:
+    """The largest numeric ``field`` value in ``index`` (None when empty or missing)."""
+    with store_errors(f"reading max({field}) of {index}"):
+        try:
+            resp = es.search(index=index, size=0, aggs={"max_pk": {"max": {"field": field}}})
+        except NotFoundError:
+            return None
+        except ApiError as ex:
+            raise _api_error(f"cannot compute max_primary_key on [{index}].{field} (is it numeric?)", ex) from ex
+    value = (resp.get("aggregations") or {}).get("max_pk", {}).get("value")
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else value

@@ -1,0 +1,210 @@
+"""Own the per-row transforms of an ingestion (SPEC §5 ``transforms``).
+
+Each transform reads its inputs (columns or constants) and writes ``output``;
+inputs are kept (a transform copies, it does not move). Functions:
+
+- none: copy, cast by ``mapping.type`` when given;
+- ``geo_point`` (lat, lon) → ``{"lat", "lon"}``;
+- ``concat`` (inputs...) → text joined by ``params.separator`` (default "");
+- ``split`` (text) → list split on ``params.separator`` (default ","), trimmed;
+- ``date`` (text) → ISO 8601, parsed with ``params.format`` (Java pattern such as
+  ``yyyy-MM-dd HH:mm:ss`` or a strptime pattern with ``%``), read in the
+  datasource time zone when the text has none;
+- ``cast`` → ``params.type`` (or ``mapping.type``).
+
+A value a transform cannot handle rejects the row with the output as field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connector.ingestion_def import Transform
+
+Row = dict[str, Any]
+
+_JAVA_TOKENS = [
+    ("yyyy", "%Y"),
+    ("uuuu", "%Y"),
+    ("yy", "%y"),
+    ("MMMM", "%B"),
+    ("MMM", "%b"),
+    ("MM", "%m"),
+    ("dd", "%d"),
+    ("HH", "%H"),
+    ("hh", "%I"),
+    ("mm", "%M"),
+    ("ss", "%S"),
+    ("SSSSSS", "%f"),
+    ("SSS", "%f"),
+    ("EEEE", "%A"),
+    ("EEE", "%a"),
+    ("XXX", "%z"),
+    ("XX", "%z"),
+    ("X", "%z"),
+    ("ZZZ", "%z"),
+    ("Z", "%z"),
+    ("a", "%p"),
+    ("M", "%m"),
+    ("d", "%d"),
+    ("H", "%H"),
+]
+_JAVA_TOKEN_RE = re.compile("|".join(re.escape(t) for t, _ in _JAVA_TOKENS) + r"|'[^']*'")
+_INTEGER_TYPES = ("long", "integer", "short", "byte")
+
+
+class TransformError(ValueError):
+    """A row's value cannot be transformed; the row is rejected."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def java_to_strptime(pattern: str) -> str:
+    """Translate a Java DateTimeFormatter pattern (the common letters) to strptime."""
+    if "%" in pattern:
+        return pattern
+    table = dict(_JAVA_TOKENS)
+
+    def token(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if text.startswith("'"):
+            return text[1:-1].replace("%", "%%") or "'"
+        return table[text]
+
+    return _JAVA_TOKEN_RE.sub(token, pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTransform:
+    output: str
+    apply: Callable[[Row], Any]
+
+
+def compile_transforms(transforms: list[Transform], *, timezone: str) -> list[CompiledTransform]:
+    """Prepare the transforms once per run."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    return [CompiledTransform(t.output, _compile(t, zone)) for t in transforms]
+
+
+def apply_transforms(row: Row, transforms: list[CompiledTransform]) -> None:
+    """Add each transform's output to ``row``; TransformError rejects the row."""
+    for transform in transforms:
+        row[transform.output] = transform.apply(row)
+
+
+def _getter(transform: Transform) -> Callable[[Row], list[Any]]:
+    sources = [(i.source, i.value) for i in transform.input]
+    return lambda row: [row.get(s) if s is not None else v for s, v in sources]
+
+
+def _compile(transform: Transform, zone: zoneinfo.ZoneInfo) -> Callable[[Row], Any]:
+    values = _getter(transform)
+    out = transform.output
+    name = transform.transform
+    params = transform.params
+    mapping_type = (transform.mapping or {}).get("type")
+    if name == "geo_point":
+        return lambda row: _geo_point(out, *values(row))
+    if name == "concat":
+        separator = str(params.get("separator", ""))
+        return lambda row: separator.join(_text(v) for v in values(row) if v is not None)
+    if name == "split":
+        separator = str(params.get("separator", ","))
+        return lambda row: _split(values(row)[0], separator)
+    if name == "date":
+        pattern = java_to_strptime(str(params["format"])) if "format" in params else None
+        return lambda row: _date(out, values(row)[0], pattern, zone)
+    if name == "cast":
+        target = str(params.get("type") or mapping_type)
+        return lambda row: _cast(out, values(row)[0], target, zone)
+    if isinstance(mapping_type, str) and mapping_type in (*_INTEGER_TYPES, "double", "float", "boolean", "keyword"):
+        return lambda row: _cast(out, values(row)[0], mapping_type, zone)
+    return lambda row: values(row)[0]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _geo_point(field: str, lat: Any, lon: Any) -> dict[str, float] | None:
+    if lat is None or lon is None:
+        return None
+    try:
+        point = {"lat": float(lat), "lon": float(lon)}
+    except (TypeError, ValueError):
+        raise TransformError(field, f"geo_point needs numbers, got {lat!r}, {lon!r}") from None
+    if not (-90 <= point["lat"] <= 90 and -180 <= point["lon"] <= 180):
+        raise TransformError(field, f"geo_point out of range: lat {lat}, lon {lon}")
+    return point
+
+
+def _split(value: Any, separator: str) -> list[str] | None:
+    if value is None:
+        return None
+    return [part.strip() for part in str(value).split(separator) if part.strip()]
+
+
+def _date(field: str, value: Any, pattern: str | None, zone: zoneinfo.ZoneInfo) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, dt.date):
+        return value.isoformat()
+    else:
+        text = str(value).strip()
+        try:
+            parsed = dt.datetime.strptime(text, pattern) if pattern else dt.datetime.fromisoformat(text)
+        except ValueError as ex:
+            raise TransformError(field, f"cannot parse date {text!r}: {ex}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.isoformat()
+
+
+def _cast(field: str, value: Any, target: str, zone: zoneinfo.ZoneInfo) -> Any:
+    if value is None:
+        return None
+    try:
+        if target in ("keyword", "text"):
+            return _text(value)
+        if target in _INTEGER_TYPES:
+            if isinstance(value, bool):
+                return int(value)
+            number = Decimal(str(value).strip())
+            if number != number.to_integral_value():
+                raise ValueError(f"{value!r} is not a whole number")
+            return int(number)
+        if target in ("double", "float"):
+            return float(Decimal(str(value).strip())) if not isinstance(value, float) else value
+        if target == "boolean":
+            return _boolean(value)
+        if target == "date":
+            return _date(field, value, None, zone)
+    except (InvalidOperation, ValueError) as ex:
+        raise TransformError(field, f"cannot cast {value!r} to {target}: {ex}") from None
+    raise TransformError(field, f"unknown cast type {target}")
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return value != 0
+    text = str(value).strip().lower()
+    if text in ("true", "t", "yes", "y", "1"):
+        return True
+    if text in ("false", "f", "no", "n", "0"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean")

@@ -1,0 +1,118 @@
+"""Own the worker: claim queued runs with a conditional write, execute them, heartbeat.
+
+Any number of workers on any number of hosts poll the job log for queued
+runs. Claiming is the conditional write ``queued -> running`` naming the
+version that was read, so exactly one worker wins each run; the others get a
+version conflict and move on. Each claimed run executes on its own thread
+with a heartbeat thread beside it (``heartbeat_interval_s``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from connector.doc_store import VersionConflict
+from connector.errors import ConnectorError
+from connector.job_state import JobState
+from connector.job_store import StoredRun
+from ingestion.run_handle import RunHandle, RunLost
+from ingestion.runner import RunContext, execute_run
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, ctx: RunContext, *, name: str | None = None) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings.worker
+        self.name = name or default_worker_name()
+        self._active: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def active_runs(self) -> list[str]:
+        with self._lock:
+            return [run_id for run_id, thread in self._active.items() if thread.is_alive()]
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll and execute until ``stop`` is set, then wait for the runs in progress."""
+        log.info("worker %s started (max %d concurrent runs)", self.name, self.settings.max_concurrent_runs)
+        while not stop.is_set():
+            try:
+                self.tick()
+            except ConnectorError as ex:
+                log.warning("worker %s: %s", self.name, ex.reason)
+            except Exception:
+                log.exception("worker %s: unexpected error while polling", self.name)
+            stop.wait(self.settings.poll_interval_s)
+        for thread in list(self._active.values()):
+            thread.join()
+        log.info("worker %s stopped", self.name)
+
+    def tick(self) -> list[str]:
+        """Claim as many queued runs as there are free slots; return the claimed run ids."""
+        free = self.settings.max_concurrent_runs - len(self.active_runs)
+        if free <= 0:
+            return []
+        claimed: list[str] = []
+        for run in self.ctx.jobs.find_queued(limit=free * 4):
+            if len(claimed) >= free:
+                break
+            mine = self._claim(run)
+            if mine is not None:
+                self._start(mine)
+                claimed.append(mine.status.run_id)
+        return claimed
+
+    def _claim(self, run: StoredRun) -> StoredRun | None:
+        now = self.ctx.jobs.now_ms()
+        status = run.status.moved_to(JobState.RUNNING, start_time=now, worker=self.name, heartbeat=now)
+        try:
+            return self.ctx.jobs.save(run, status)
+        except VersionConflict:
+            return None  # another worker claimed it, or it was aborted meanwhile
+
+    def _start(self, run: StoredRun) -> None:
+        thread = threading.Thread(target=self._execute, args=(run,), name=f"run-{run.status.run_id}", daemon=True)
+        with self._lock:
+            self._active = {k: t for k, t in self._active.items() if t.is_alive()}
+            self._active[run.status.run_id] = thread
+        thread.start()
+
+    def _execute(self, run: StoredRun) -> None:
+        handle = RunHandle(
+            self.ctx.jobs,
+            run,
+            worker=self.name,
+            status_interval_s=self.ctx.settings.ingestion.status_interval_s,
+            clock=self.ctx.clock,
+        )
+        done = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(handle, done), name=f"beat-{run.status.run_id}", daemon=True
+        )
+        beat.start()
+        try:
+            state = execute_run(self.ctx, handle)
+            log.info("run %s ended %s", run.status.run_id, state.value)
+        finally:
+            done.set()
+            beat.join()
+
+    def _heartbeat(self, handle: RunHandle, done: threading.Event) -> None:
+        while not done.wait(self.settings.heartbeat_interval_s):
+            try:
+                handle.heartbeat()
+            except RunLost:
+                return
+            except ConnectorError as ex:
+                # Elasticsearch briefly unavailable: the lease allows several missed beats.
+                log.warning("heartbeat of %s failed: %s", handle.status.run_id, ex.reason)

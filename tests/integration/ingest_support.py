@@ -1,0 +1,69 @@
+"""Helpers for ingestion tests driven through the HTTP API."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import urllib3
+from elasticsearch import Elasticsearch
+from falcon import testing
+
+from tests.conftest import Database
+from tests.support import wait_until
+
+BASE = "/_siren/connector"
+FINAL = ("successful", "error", "aborted")
+
+
+def define(api: testing.TestClient, db: Database, ingestion_id: str, *, datasource: str = "db", **ingest: Any) -> None:
+    """Register the datasource (once) and the ingestion; assert both are accepted."""
+    if api.simulate_get(f"{BASE}/datasource/{datasource}").status_code == 404:
+        resp = api.simulate_put(f"{BASE}/datasource/{datasource}", json={"jdbc": {"url": db.jdbc_url}})
+        assert resp.status_code == 201, resp.text
+    resp = api.simulate_put(f"{BASE}/ingestion/{ingestion_id}", json={"ingest": {"datasource": datasource, **ingest}})
+    assert resp.status_code in (200, 201), resp.text
+
+
+def start(api: testing.TestClient, ingestion_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    resp = api.simulate_post(f"{BASE}/ingestion/{ingestion_id}/_run", json={"params": params} if params else None)
+    assert resp.status_code == 202, resp.text
+    assert resp.headers["location"] == f"{BASE}/jobs/ingestion/{ingestion_id}"
+    return resp.json
+
+
+def status(api: testing.TestClient, ingestion_id: str) -> dict[str, Any]:
+    return api.simulate_get(f"{BASE}/jobs/ingestion/{ingestion_id}").json["status"]
+
+
+def wait_final(api: testing.TestClient, ingestion_id: str, *, timeout: float = 60) -> dict[str, Any]:
+    def ended() -> dict[str, Any] | None:
+        current = status(api, ingestion_id)
+        return current if current["state"] in FINAL else None
+
+    return wait_until(ended, timeout=timeout, interval=0.1, what=f"run of {ingestion_id} to end")
+
+
+def run(api: testing.TestClient, ingestion_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    start(api, ingestion_id, params)
+    return wait_final(api, ingestion_id)
+
+
+def count(es: Elasticsearch, index: str) -> int:
+    es.indices.refresh(index=index)
+    return int(es.count(index=index)["count"])
+
+
+def ids(es: Elasticsearch, index: str) -> list[str]:
+    es.indices.refresh(index=index)
+    hits = es.search(index=index, size=10_000, source=False)["hits"]["hits"]
+    return sorted(hit["_id"] for hit in hits)
+
+
+def raw_source(es_url: str, index: str, doc_id: str) -> dict[str, Any]:
+    """A document's _source parsed with exact decimals (the client would parse floats)."""
+    http = urllib3.PoolManager()
+    resp = http.request("GET", f"{es_url}/{index}/_doc/{doc_id}", headers={"Accept": "application/json"})
+    assert resp.status == 200, resp.data
+    return json.loads(resp.data, parse_float=Decimal)["_source"]

@@ -1,0 +1,95 @@
+"""Workers as real processes: exactly-once execution, and `connector serve` running jobs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import orjson
+import pytest
+import urllib3
+from elasticsearch import Elasticsearch
+from falcon import testing
+
+from tests.conftest import Database
+from tests.integration.ingest_support import BASE, count, define, start, wait_final
+from tests.support import ServiceProcess, free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_worker_processes_execute_each_of_20_runs_once(
+    api: testing.TestClient,
+    settings_env: dict[str, str],
+    sqlite_db: Database,
+    es: Elasticsearch,
+    index_prefix: str,
+    runtime,
+    tmp_path: Path,
+) -> None:
+    sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    sqlite_db.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, 'v{i}')" for i in range(1, 26)))
+    names = [f"job{i:02d}" for i in range(20)]
+    for name in names:
+        define(api, sqlite_db, name, query="SELECT * FROM t", target=f"{index_prefix.lstrip('.')}{name}", pk_field="id")
+        start(api, name)  # all 20 queued before any worker runs
+    env = {**settings_env, "CONNECTOR_WORKER_MAX_CONCURRENT_RUNS": "3"}
+    workers = [ServiceProcess(["worker"], env, tmp_path / f"worker{i}.log") for i in range(2)]
+    try:
+        finals = {name: wait_final(api, name, timeout=120) for name in names}
+    finally:
+        for process in workers:
+            assert process.stop() == 0, process.output
+    assert {f["state"] for f in finals.values()} == {"successful"}
+    assert all(f["count"] == 25 for f in finals.values())
+    ended = re.findall(r"run (\S+) ended successful", "".join(p.output for p in workers))
+    assert sorted(ended) == sorted(f["run_id"] for f in finals.values())  # each run exactly once
+    assert len({f["worker"] for f in finals.values()}) == 2  # both workers took part
+    es.indices.refresh(index=runtime.names.job_log)
+    log = es.search(index=runtime.names.job_log, size=100, query={"match_all": {}})
+    assert log["hits"]["total"]["value"] == 20
+    assert all(count(es, f"{index_prefix.lstrip('.')}{name}") == 25 for name in names)
+
+
+def test_serve_runs_the_api_and_a_worker(
+    settings_env: dict[str, str], sqlite_db: Database, es: Elasticsearch, index_prefix: str, tmp_path: Path
+) -> None:
+    sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    sqlite_db.execute("INSERT INTO t VALUES " + ", ".join(f"({i})" for i in range(1, 101)))
+    port = free_port()
+    proc = ServiceProcess(["serve", "--bind", f"127.0.0.1:{port}"], settings_env, tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{port}{BASE}"
+    http = urllib3.PoolManager()
+
+    def call(method: str, path: str, body: object = None) -> tuple[int, dict]:
+        resp = http.request(
+            method,
+            base + path,
+            body=orjson.dumps(body) if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
+        return resp.status, orjson.loads(resp.data)
+
+    try:
+        proc.wait_http(f"{base}/_health")
+        assert call("PUT", "/datasource/lite", {"jdbc": {"url": sqlite_db.jdbc_url}})[0] == 201
+        target = f"{index_prefix.lstrip('.')}served"
+        assert (
+            call(
+                "PUT",
+                "/ingestion/served",
+                {"ingest": {"datasource": "lite", "query": "SELECT * FROM t", "target": target, "pk_field": "id"}},
+            )[0]
+            == 201
+        )
+        assert call("POST", "/ingestion/served/_run")[0] == 202
+        final = wait_until(
+            lambda: (s := call("GET", "/jobs/ingestion/served")[1]["status"])["state"] in ("successful", "error") and s,
+            timeout=60,
+            what="the served run",
+        )
+    finally:
+        proc.stop()
+    assert final["state"] == "successful", final
+    assert final["count"] == 100 == count(es, target)
+    assert "Traceback" not in proc.output
