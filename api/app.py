@@ -23,7 +23,8 @@ from api.resources.datasources import (
 )
 from api.resources.health import Health, Metrics
 from api.resources.ingestions import IngestionItem, IngestionRun, IngestionSearch, IngestionValidate
-from api.resources.jobs import JobAbort, JobStatus
+from api.resources.jobs import JobAbort, JobList, JobRun, JobRunErrors, JobSearch, JobStatus, JobTypes
+from connector.job_service import JobService
 from connector.security import CredentialChecker
 from connector.settings import Settings
 from ingestion.datasource_service import DatasourceService
@@ -38,6 +39,7 @@ class Services:
 
     datasources: DatasourceService
     ingestions: IngestionService
+    jobs: JobService
     health: Callable[[], dict[str, Any]]
     metrics_registry: CollectorRegistry = REGISTRY
 
@@ -74,8 +76,14 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     app.add_route(f"{BASE}/ingestion/{{ingestion_id}}", IngestionItem(ing, settings.api))
     app.add_route(f"{BASE}/ingestion/{{ingestion_id}}/_run", IngestionRun(ing, settings.api))
     app.add_route(f"{BASE}/ingestion/{{ingestion_id}}/_validate", IngestionValidate(ing, settings.api))
-    app.add_route(f"{BASE}/jobs/{{job_type}}/{{job_id}}", JobStatus(ing))
-    app.add_route(f"{BASE}/jobs/{{job_type}}/{{job_id}}/_abort", JobAbort(ing))
+    jobs = services.jobs
+    app.add_route(f"{BASE}/jobs", JobTypes(jobs))
+    app.add_route(f"{BASE}/jobs/_search", JobSearch(jobs, settings.api))
+    app.add_route(f"{BASE}/jobs/{{job_type}}", JobList(jobs))
+    app.add_route(f"{BASE}/jobs/{{job_type}}/{{job_id}}", JobStatus(jobs))
+    app.add_route(f"{BASE}/jobs/{{job_type}}/{{job_id}}/_abort", JobAbort(jobs))
+    app.add_route(f"{BASE}/jobs/{{job_type}}/{{job_id}}/_runs/{{run_id}}", JobRun(jobs))
+    app.add_route(f"{BASE}/jobs/{{job_type}}/{{job_id}}/_runs/{{run_id}}/_errors", JobRunErrors(jobs))
     app.add_route(f"{BASE}/_health", Health(services.health))
     app.add_route("/metrics", Metrics(services.metrics_registry))
     return app

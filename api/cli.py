@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,7 +13,7 @@ import click
 import orjson
 
 from api.client import DEFAULT_URL, ClientError, ConnectorClient
-from api.dev_stack import DEMO_DATASOURCE, dev_directory, start_dev_stack
+from api.dev_stack import DEMO_DATASOURCE, DEMO_INGESTION, demo_ingestion_body, dev_directory, start_dev_stack
 from api.runtime import Runtime
 from api.server import preflight, run_api, run_worker
 from connector.crypto import SecretBox
@@ -97,6 +98,7 @@ def dev(bind: str, es_port: int) -> None:
             {"jdbc": {"url": f"jdbc:sqlite:{stack.demo_db}"}, "description": "connector dev demo data"},
             overwrite=True,
         )
+        runtime.ingestions.put(DEMO_INGESTION, demo_ingestion_body())
         runtime.close()
     except ConnectorError as ex:
         stack.server.stop()
@@ -109,9 +111,12 @@ def dev(bind: str, es_port: int) -> None:
         f"  Elasticsearch API   {stack.es_url} (osmem-server, in memory)\n"
         f"  demo datasource     {DEMO_DATASOURCE} -> {stack.demo_db} (table events)\n"
         f"  secret key          {stack.directory / 'secret.key'}\n\n"
+        f"  demo ingestion      {DEMO_INGESTION} -> index events\n\n"
         f"  try: curl -s {base}/datasource/{DEMO_DATASOURCE}/_validate -XPOST\n"
         f"       curl -s {base}/datasource/{DEMO_DATASOURCE}/_sample -XPOST "
         f'-H \'Content-Type: application/json\' -d \'{{"query": "SELECT * FROM events", "size": 3}}\'\n'
+        f"       connector ingestion run {DEMO_INGESTION} --watch   (CONNECTOR_URL=http://{host}:{port})\n"
+        f"       curl -s {base}/jobs/ingestion/{DEMO_INGESTION}\n"
     )
     try:
         run_api(settings)
@@ -237,6 +242,103 @@ def datasource_metadata(ds_id: str, catalog: str | None, schema: str | None, tab
 @click.option("--size", type=int, default=10)
 def datasource_sample(ds_id: str, query: str, size: int) -> None:
     _print(_call("POST", f"/_siren/connector/datasource/{ds_id}/_sample", {"query": query, "size": size}))
+
+
+@main.group()
+def ingestion() -> None:
+    """Ingestion client commands (CONNECTOR_URL, CONNECTOR_TOKEN)."""
+
+
+@ingestion.command("put")
+@click.argument("ingestion_id")
+@click.option("--file", "file_", required=True, help='JSON body {"ingest": {...}}, or - for stdin.')
+def ingestion_put(ingestion_id: str, file_: str) -> None:
+    _print(_call("PUT", f"/_siren/connector/ingestion/{ingestion_id}", _read_body(file_)))
+
+
+@ingestion.command("get")
+@click.argument("ingestion_id")
+def ingestion_get(ingestion_id: str) -> None:
+    _print(_call("GET", f"/_siren/connector/ingestion/{ingestion_id}"))
+
+
+@ingestion.command("list")
+@click.option("--from", "from_", type=int, default=0)
+@click.option("--size", type=int, default=100)
+def ingestion_list(from_: int, size: int) -> None:
+    _print(_call("GET", "/_siren/connector/ingestion/_search", **{"from": from_, "size": size}))
+
+
+@ingestion.command("delete")
+@click.argument("ingestion_id")
+def ingestion_delete(ingestion_id: str) -> None:
+    _print(_call("DELETE", f"/_siren/connector/ingestion/{ingestion_id}"))
+
+
+@ingestion.command("validate")
+@click.argument("ingestion_id")
+@click.option("--size", type=int, default=5)
+def ingestion_validate(ingestion_id: str, size: int) -> None:
+    _print(_call("POST", f"/_siren/connector/ingestion/{ingestion_id}/_validate", {"size": size}))
+
+
+@ingestion.command("run")
+@click.argument("ingestion_id")
+@click.option("--param", "params", multiple=True, help="NAME=VALUE passed to the query template.")
+@click.option("--watch", is_flag=True, help="Follow the run with a progress bar until it ends.")
+def ingestion_run(ingestion_id: str, params: tuple[str, ...], watch: bool) -> None:
+    values = dict(p.split("=", 1) for p in params if "=" in p)
+    queued = _call("POST", f"/_siren/connector/ingestion/{ingestion_id}/_run", {"params": values} if values else None)
+    if not watch:
+        _print(queued)
+        return
+    _watch(ingestion_id)
+
+
+@main.group()
+def jobs() -> None:
+    """Job client commands (CONNECTOR_URL, CONNECTOR_TOKEN)."""
+
+
+@jobs.command("status")
+@click.argument("job_id")
+@click.option("--type", "job_type", default="ingestion", show_default=True)
+@click.option("--watch", is_flag=True, help="Follow a running job with a progress bar.")
+def jobs_status(job_id: str, job_type: str, watch: bool) -> None:
+    if watch:
+        _watch(job_id, job_type)
+    else:
+        _print(_call("GET", f"/_siren/connector/jobs/{job_type}/{job_id}"))
+
+
+@jobs.command("abort")
+@click.argument("job_id")
+@click.option("--type", "job_type", default="ingestion", show_default=True)
+def jobs_abort(job_id: str, job_type: str) -> None:
+    _print(_call("POST", f"/_siren/connector/jobs/{job_type}/{job_id}/_abort"))
+
+
+def _watch(job_id: str, job_type: str = "ingestion", *, interval_s: float = 1.0) -> None:
+    """Poll a job and draw a live progress bar (documents, rate, ETA) until it ends."""
+    path = f"/_siren/connector/jobs/{job_type}/{job_id}"
+    status = _call("GET", path)["status"]
+    with click.progressbar(length=1000, label=f"{job_id} {status['state']}", show_percent=True) as bar:
+        shown = 0
+        while status["is_running"]:
+            progress = status.get("progress")
+            eta = status.get("estimated_time_remaining")
+            bar.label = f"{job_id} {status['state']} {status.get('count', 0)} docs" + (
+                f" ETA {eta / 1000:.0f}s" if eta is not None else ""
+            )
+            target = int((progress or 0) * 1000)
+            bar.update(max(0, target - shown))
+            shown = max(shown, target)
+            time.sleep(interval_s)
+            status = _call("GET", path)["status"]
+        bar.update(1000 - shown if status["state"] == "successful" else 0)
+    _print(status)
+    if status["state"] != "successful":
+        sys.exit(1)
 
 
 if __name__ == "__main__":

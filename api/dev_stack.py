@@ -17,11 +17,13 @@ import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from connector.crypto import SecretBox
 
 DEMO_ROWS = 5000
 DEMO_DATASOURCE = "demo"
+DEMO_INGESTION = "demo-events"
 DEFAULT_DEV_DIR = ".connector-dev"
 CATEGORIES = ("music", "sport", "theatre", "cinema", "science")
 CITIES = (
@@ -40,6 +42,30 @@ class DevStack:
     secret_key: str
     demo_db: Path
     server: EmbeddedSearch
+
+
+def demo_ingestion_body() -> dict[str, Any]:
+    """A REPLACE ingestion of the demo table into the ``events`` alias, with a geo_point."""
+    return {
+        "ingest": {
+            "datasource": DEMO_DATASOURCE,
+            "query": "SELECT * FROM events",
+            "target": "events",
+            "strategy": "REPLACE",
+            "pk_field": "id",
+            "batch_size": 1000,
+            "transforms": [
+                {"input": [{"source": "lat"}, {"source": "lon"}], "output": "location", "transform": "geo_point"},
+                {
+                    "input": [{"source": "starts_at"}],
+                    "output": "starts",
+                    "transform": "date",
+                    "params": {"format": "yyyy-MM-dd HH:mm:ss"},
+                },
+            ],
+            "description": "connector dev demo: 5000 events with a location",
+        }
+    }
 
 
 def dev_directory(environ: dict[str, str] | None = None) -> Path:

@@ -100,11 +100,16 @@ def int_param(
     return value
 
 
-def page_params(req: falcon.Request, *, default_size: int, max_size: int, window: int = 10_000) -> tuple[int, int]:
-    """Return ``(from, size)``; ``start``/``count`` are accepted aliases (seed 000)."""
+def page_params(
+    req: falcon.Request, *, default_size: int, max_size: int, window: int | None = 10_000
+) -> tuple[int, int]:
+    """Return ``(from, size)``; ``start``/``count`` are accepted aliases (seed 000).
+
+    ``window`` caps ``from + size`` for listings that page with from/size only.
+    """
     from_ = int_param(req, "from", default=0, aliases=("start",))
     size = int_param(req, "size", default=default_size, maximum=max_size, aliases=("count",))
-    if from_ + size > window:
+    if window is not None and from_ + size > window:
         raise InvalidDefinition.single(
             "from",
             "result_window",

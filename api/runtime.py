@@ -21,6 +21,7 @@ from connector.errors import SettingsError
 from connector.es_client import ClusterInfo, create_client
 from connector.indices import IndexNames, bootstrap
 from connector.ingestion_store import IngestionStore
+from connector.job_service import JobService
 from connector.job_store import JobStore
 from connector.settings import Settings
 from ingestion.datasource_service import DatasourceService
@@ -53,6 +54,7 @@ class Runtime:
     jobs: JobStore
     datasources: DatasourceService
     ingestions: IngestionService
+    job_service: JobService
 
     @classmethod
     def build(cls, settings: Settings, *, wait_for_es: bool = True) -> Runtime:
@@ -71,11 +73,26 @@ class Runtime:
             datasource_store, box, settings.sql, ingestions_using=ingestion_store.using_datasource
         )
         ingestions = IngestionService(ingestion_store, datasource_store, jobs, es, box, settings)
-        return cls(settings, es, cluster, names, box, datasource_store, ingestion_store, jobs, datasources, ingestions)
+        job_service = JobService(jobs, ingestion_store)
+        return cls(
+            settings,
+            es,
+            cluster,
+            names,
+            box,
+            datasource_store,
+            ingestion_store,
+            jobs,
+            datasources,
+            ingestions,
+            job_service,
+        )
 
     def services(self) -> Services:
         """What the HTTP resources call."""
-        return Services(datasources=self.datasources, ingestions=self.ingestions, health=self.health)
+        return Services(
+            datasources=self.datasources, ingestions=self.ingestions, jobs=self.job_service, health=self.health
+        )
 
     def run_context(self) -> RunContext:
         """What a worker needs to execute runs."""

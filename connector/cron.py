@@ -23,6 +23,7 @@ from croniter.croniter import CroniterError
 
 _DOW_NUMBER = re.compile(r"(?<![#\w/])([1-7])(?=$|[,\-/#L])")
 _LAST_OFFSET = re.compile(r"^L-(\d{1,2})$")
+_MAX_LAST_OFFSET = 30  # as Quartz
 # How far apart two fire times of one expression can be, for croniter's search.
 _MAX_YEARS_BETWEEN_MATCHES = 50
 
@@ -98,7 +99,9 @@ def _from_quartz(fields: list[str]) -> tuple[list[str], str | None]:
     shift = None
     if dom in ("LW", "WL"):
         dom, shift = "L", "LW"
-    elif _LAST_OFFSET.match(dom):
+    elif offset := _LAST_OFFSET.match(dom):
+        if int(offset.group(1)) > _MAX_LAST_OFFSET:
+            raise CronError(f"offset from the last day must be at most {_MAX_LAST_OFFSET}, got {dom}")
         shift, dom = dom, "L"
     dom = "*" if dom == "?" else dom
     dow = "*" if dow == "?" else _quartz_dow(dow)
@@ -108,6 +111,9 @@ def _from_quartz(fields: list[str]) -> tuple[list[str], str | None]:
 def _quartz_dow(dow: str) -> str:
     parts = []
     for part in dow.split(","):
+        if part == "L":  # alone in day-of-week, Quartz's L is the last day of the week: Saturday
+            parts.append("6")
+            continue
         last = re.fullmatch(r"([1-7])L", part)
         if last:
             parts.append(f"L{int(last.group(1)) - 1}")

@@ -43,6 +43,7 @@ class Versioned:
 class Page:
     total: int
     hits: list[Versioned]
+    last_sort: list[Any] | None = None  # sort values of the last hit, for search_after
 
 
 @contextmanager
@@ -127,14 +128,13 @@ class DocumentStore:
             body["from"] = from_
         with store_errors(f"searching {self.index}"):
             resp = self.es.search(index=self.index, **body)
-        hits = [
-            Versioned(h["_id"], h["_source"], h.get("_seq_no", -1), h.get("_primary_term", -1))
-            for h in resp["hits"]["hits"]
-        ]
+        raw = resp["hits"]["hits"]
+        hits = [Versioned(h["_id"], h["_source"], h.get("_seq_no", -1), h.get("_primary_term", -1)) for h in raw]
+        last_sort = raw[-1].get("sort") if raw else None
         total = resp["hits"].get("total")  # absent when track_total_hits is false
         if total is None:
-            return Page(len(hits), hits)
-        return Page(total["value"] if isinstance(total, dict) else int(total), hits)
+            return Page(len(hits), hits, last_sort)
+        return Page(total["value"] if isinstance(total, dict) else int(total), hits, last_sort)
 
     def count(self, query: dict[str, Any]) -> int:
         with store_errors(f"counting {self.index}"):

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from connector.doc_store import DocumentStore, VersionConflict, Versioned, store_errors
+from connector.doc_store import DocumentStore, Page, VersionConflict, Versioned, store_errors
 from connector.errors import Conflict
 from connector.indices import IndexNames
-from connector.job_state import INGESTION, JobState, RunStatus, envelope
+from connector.job_query import JobQuery
+from connector.job_state import ACTIVE, INGESTION, JobState, RunStatus, envelope
 
 CREATE_GRACE_MS = 30_000
+RESULT_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
 JOBS_PATH = "/_siren/connector/jobs"
 
 
@@ -203,6 +205,70 @@ class JobStore:
         )
         return [StoredRun.of(hit) for hit in page.hits]
 
+    def search_runs(self, query: JobQuery, *, from_: int, size: int) -> Page:
+        """Runs matching ``query``, newest first; pages past the result window use search_after."""
+        es_query = _es_query(query)
+        sort = [
+            {f"{INGESTION}.create_time": {"order": "desc", "missing": "_last"}},
+            {f"{INGESTION}.run_id": "desc"},
+        ]
+        if from_ + size <= RESULT_WINDOW:
+            return self.runs.search(query=es_query, sort=sort, from_=from_, size=size)
+        total = self.runs.count(es_query)
+        after: list[Any] | None = None
+        skip = from_
+        while skip > 0:
+            page = self.runs.search(
+                query=es_query, sort=sort, size=min(skip, RESULT_WINDOW), search_after=after, track_total_hits=False
+            )
+            if not page.hits:
+                return Page(total, [])
+            after, skip = page.last_sort, skip - len(page.hits)
+        page = self.runs.search(query=es_query, sort=sort, size=size, search_after=after, track_total_hits=False)
+        return Page(total, page.hits, page.last_sort)
+
+    def active_runs(self, *, limit: int = 1000) -> list[RunStatus]:
+        """Queued, running and aborting runs, each confirmed by a real-time read."""
+        page = self.runs.search(
+            query={"terms": {f"{INGESTION}.state": sorted(s.value for s in ACTIVE)}},
+            sort=[{f"{INGESTION}.create_time": "asc"}],
+            size=limit,
+            track_total_hits=False,
+        )
+        confirmed = (self.get_run(hit.id) for hit in page.hits)
+        return [run.status for run in confirmed if run is not None and run.status.is_running]
+
+    def state_counts(self) -> dict[str, int]:
+        """Runs per state (the job types listing)."""
+        with store_errors("counting runs"):
+            resp = self.es.search(
+                index=self.names.job_log,
+                size=0,
+                aggs={"states": {"terms": {"field": f"{INGESTION}.state", "size": len(JobState)}}},
+            )
+        buckets = resp.get("aggregations", {}).get("states", {}).get("buckets", [])
+        return {bucket["key"]: int(bucket["doc_count"]) for bucket in buckets}
+
+    def rejections(self, run_id: str, *, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """A run's recorded rejected rows in order, read page by page (never all at once)."""
+        after: list[Any] | None = None
+        while True:
+            with store_errors("reading the errors report"):
+                resp = self.es.search(
+                    index=self.names.job_errors,
+                    query={"term": {"run_id": run_id}},
+                    sort=[{"seq": "asc"}],
+                    size=page_size,
+                    search_after=after,
+                    track_total_hits=False,
+                )
+            hits = resp["hits"]["hits"]
+            for hit in hits:
+                yield hit["_source"]
+            if len(hits) < page_size:
+                return
+            after = hits[-1]["sort"]
+
     # ------------------------------------------------------------ writing runs
 
     def save(self, current: StoredRun, status: RunStatus, *, refresh: bool = False) -> StoredRun:
@@ -240,3 +306,23 @@ class JobStore:
         with store_errors("recording rejected rows"):
             self.es.bulk(operations=operations, filter_path="errors")
         return seq - first_seq
+
+
+def _es_query(query: JobQuery) -> dict[str, Any]:
+    field = f"{INGESTION}."
+    filters: list[dict[str, Any]] = []
+    if query.job_type:
+        filters.append({"term": {field + "type": query.job_type}})
+    if query.ids:
+        filters.append({"terms": {field + "id": list(query.ids)}})
+    states = query.states_wanted()
+    if states is not None:
+        filters.append({"terms": {field + "state": sorted(s.value for s in states)}})
+    window: dict[str, int] = {}
+    if query.start_time_from is not None:
+        window["gte"] = query.start_time_from
+    if query.start_time_to is not None:
+        window["lte"] = query.start_time_to
+    if window:
+        filters.append({"range": {field + "start_time": window}})
+    return {"bool": {"filter": filters}} if filters else {"match_all": {}}

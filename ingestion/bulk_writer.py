@@ -141,7 +141,9 @@ class BulkWriter:
 
     def _classify(self, pending: list[int], response: Any, outcome: BulkOutcome) -> list[int]:
         """Count successes, record rejections, return positions to retry."""
-        if not response.get("errors"):
+        if not isinstance(response, dict) or "errors" not in response:
+            raise BulkFailed(f"unexpected bulk response from [{self.index}]: {str(response)[:200]}")
+        if not response["errors"]:
             outcome.indexed += len(pending)
             return []
         items = response.get("items") or []

@@ -41,7 +41,8 @@ def encode_id(value: Any) -> str:
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise InvalidKey(f"primary key is {value}")
-        text = format(value.normalize(), "f")  # 1.50 and 1.5 are one key; never "1E+1"
+        # 1.50 and 1.5 are one key; never "1E+1"; -0 is 0.
+        text = "0" if value.is_zero() else format(value.normalize(), "f")
     elif isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise InvalidKey(f"primary key is {value}")

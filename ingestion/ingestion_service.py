@@ -16,12 +16,12 @@ from sqlalchemy import Connection
 from connector.crypto import SecretBox
 from connector.datasource import ConnectionTarget
 from connector.datasource_store import DatasourceStore
-from connector.doc_store import VersionConflict, retry_on_conflict
+from connector.doc_store import VersionConflict
 from connector.errors import Conflict, DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
 from connector.ingestion_def import Credentials, IngestBody, Ingestion, PutIngestionBody
 from connector.ingestion_store import IngestionStore
 from connector.job_state import INGESTION, JobState, RunStatus, envelope
-from connector.job_store import JobStore, StoredRun
+from connector.job_store import JobStore
 from connector.settings import Settings
 from connector.validation import check_id, parse_model
 from ingestion.documents import DocumentBuilder
@@ -188,40 +188,6 @@ class IngestionService:
             strategy=definition.strategy,
         )
         return run.status
-
-    def status(self, ingestion_id: str) -> RunStatus | None:
-        current = self.jobs.current_run(INGESTION, ingestion_id)
-        return current.status if current else None
-
-    def abort(self, ingestion_id: str) -> RunStatus:
-        """Ask the run to stop (a queued run stops at once); idempotent; Conflict once ended."""
-
-        def attempt() -> RunStatus:
-            current = self.jobs.current_run(INGESTION, ingestion_id)
-            if current is None:
-                self.store.get(ingestion_id)  # NotFound for an unknown ingestion
-                raise Conflict(
-                    f"ingestion [{ingestion_id}] has never run", body=envelope(INGESTION, ingestion_id, None)
-                )
-            return self._abort(current)
-
-        result: RunStatus = retry_on_conflict(5, attempt)
-        return result
-
-    def _abort(self, current: StoredRun) -> RunStatus:
-        status = current.status
-        now = self.jobs.now_ms()
-        if status.state == JobState.QUEUED:
-            aborted = status.moved_to(JobState.ABORTED, is_aborting=True, end_time=now)
-            return self.jobs.save(current, aborted, refresh=True).status
-        if status.state == JobState.RUNNING:
-            return self.jobs.save(current, status.moved_to(JobState.ABORTING, is_aborting=True)).status
-        if status.state == JobState.ABORTING:
-            return status
-        raise Conflict(
-            f"the run of [{status.id}] already ended ({status.state.value})",
-            body=envelope(status.type, status.id, status),
-        )
 
     # ------------------------------------------------------------ dry run
 

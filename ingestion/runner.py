@@ -93,11 +93,9 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         if handle.check_abort():
             raise Aborted
         target.commit()
-        infos = f"The job is done: {counters.count} documents indexed"
-        if counters.error_count:
-            infos += f", {counters.error_count} rows rejected (see the errors report)"
         done = {"total": counters.rows_read, "progress": 1.0, "estimated_time_remaining": 0, "eta": None}
-        handle.finish(JobState.SUCCESSFUL, infos=infos + ".", **_final(counters), **done)
+        # infos stays the seed's "The job is done."; error_count and the errors report tell the rest.
+        handle.finish(JobState.SUCCESSFUL, **_final(counters), **done)
         return JobState.SUCCESSFUL
     except Aborted:
         _discard(counters.target)

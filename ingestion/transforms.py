@@ -132,6 +132,8 @@ def _compile(transform: Transform, zone: zoneinfo.ZoneInfo) -> Callable[[Row], A
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as JSON and Elasticsearch spell them
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     return str(value)
@@ -187,12 +189,14 @@ def _cast(field: str, value: Any, target: str, zone: zoneinfo.ZoneInfo) -> Any:
                 raise ValueError(f"{value!r} is not a whole number")
             return int(number)
         if target in ("double", "float"):
-            return float(Decimal(str(value).strip())) if not isinstance(value, float) else value
+            if isinstance(value, bool | float):
+                return float(value)
+            return float(Decimal(str(value).strip()))
         if target == "boolean":
             return _boolean(value)
         if target == "date":
             return _date(field, value, None, zone)
-    except (InvalidOperation, ValueError) as ex:
+    except (InvalidOperation, ValueError, OverflowError) as ex:  # OverflowError: int(Infinity)
         raise TransformError(field, f"cannot cast {value!r} to {target}: {ex}") from None
     raise TransformError(field, f"unknown cast type {target}")
 

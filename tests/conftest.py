@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import urllib3
 from elasticsearch import Elasticsearch
 from falcon import testing
 
@@ -74,6 +75,21 @@ def es_url() -> Iterator[str]:
             yield server.url
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def pipelines_supported(es_url: str) -> bool:
+    """Whether the test cluster has ingest pipelines (osmem-server has none)."""
+    http = urllib3.PoolManager()
+    resp = http.request("GET", f"{es_url}/_ingest/pipeline", headers={"Accept": "application/json"})
+    http.clear()
+    return resp.status == 200
+
+
+@pytest.fixture(autouse=True)
+def _skip_without_pipelines(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("needs_pipelines") and not request.getfixturevalue("pipelines_supported"):
+        pytest.skip("the Elasticsearch-API test server has no ingest pipelines; runs against a real cluster")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,119 @@
+"""Own the job use cases behind ``/_siren/connector/jobs``: status, abort, search, history, errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from connector.doc_store import Page, retry_on_conflict
+from connector.errors import Conflict, InvalidDefinition, NotFound
+from connector.ingestion_store import IngestionStore
+from connector.job_query import JobQuery
+from connector.job_state import ACTIVE, INGESTION, JobState, RunStatus, envelope
+from connector.job_store import JobStore, StoredRun
+
+JOB_TYPES = (INGESTION,)
+ERROR_FIELDS = ("seq", "pk", "field", "error_type", "reason", "time")
+
+
+def check_type(job_type: str) -> None:
+    if job_type not in JOB_TYPES:
+        raise InvalidDefinition.single(
+            "type",
+            "one_of",
+            f"unknown job type [{job_type}]; known types: {', '.join(JOB_TYPES)}",
+            entry_type="path_parameter",
+            params=list(JOB_TYPES),
+        )
+
+
+class JobService:
+    def __init__(self, jobs: JobStore, ingestions: IngestionStore) -> None:
+        self.jobs = jobs
+        self.ingestions = ingestions
+
+    def status(self, job_type: str, job_id: str) -> RunStatus | None:
+        """The current run if one is queued or running, else the last run."""
+        check_type(job_type)
+        current = self.jobs.current_run(job_type, job_id)
+        return current.status if current else None
+
+    def active(self, job_type: str) -> list[RunStatus]:
+        check_type(job_type)
+        return self.jobs.active_runs()
+
+    def types(self) -> list[dict[str, Any]]:
+        """Job types with counts (seed 000 "names")."""
+        counts = self.jobs.state_counts()
+        return [
+            {
+                "name": INGESTION,
+                "queued": counts.get(JobState.QUEUED.value, 0),
+                "running": counts.get(JobState.RUNNING.value, 0) + counts.get(JobState.ABORTING.value, 0),
+                "total": sum(counts.values()),
+            }
+        ]
+
+    def search(self, query: JobQuery, *, from_: int, size: int) -> Page:
+        return self.jobs.search_runs(query, from_=from_, size=size)
+
+    def run(self, job_type: str, job_id: str, run_id: str) -> RunStatus:
+        """One historical run of a job (404 if it is not a run of that job)."""
+        check_type(job_type)
+        found = self.jobs.get_run(run_id)
+        if found is None or found.status.id != job_id or found.status.type != job_type:
+            raise NotFound(f"run [{run_id}] of {job_type} [{job_id}] not found")
+        return found.status
+
+    def abort(self, job_type: str, job_id: str) -> RunStatus:
+        """Ask the run to stop (a queued run stops at once); idempotent; Conflict once ended."""
+        check_type(job_type)
+
+        def attempt() -> RunStatus:
+            current = self.jobs.current_run(job_type, job_id)
+            if current is None:
+                self.ingestions.get(job_id)  # NotFound for an unknown ingestion
+                raise Conflict(f"{job_type} [{job_id}] has never run", body=envelope(job_type, job_id, None))
+            return self._abort(current)
+
+        result: RunStatus = retry_on_conflict(5, attempt)
+        return result
+
+    def _abort(self, current: StoredRun) -> RunStatus:
+        status = current.status
+        if status.state == JobState.QUEUED:
+            aborted = status.moved_to(JobState.ABORTED, is_aborting=True, end_time=self.jobs.now_ms())
+            return self.jobs.save(current, aborted, refresh=True).status
+        if status.state == JobState.RUNNING:
+            return self.jobs.save(current, status.moved_to(JobState.ABORTING, is_aborting=True)).status
+        if status.state in ACTIVE:
+            return status  # already aborting
+        raise Conflict(
+            f"the run of [{status.id}] already ended ({status.state.value})",
+            body=envelope(status.type, status.id, status),
+        )
+
+    def errors_report(self, job_type: str, job_id: str, run_id: str, *, fmt: str) -> Iterator[bytes]:
+        """The run's rejected rows as NDJSON or CSV chunks, streamed page by page."""
+        self.run(job_type, job_id, run_id)
+        rows = self.jobs.rejections(run_id)
+        if fmt == "ndjson":
+            return (orjson.dumps({k: row.get(k) for k in ERROR_FIELDS}) + b"\n" for row in rows)
+        return _csv_chunks(rows)
+
+
+def _csv_chunks(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(ERROR_FIELDS)
+    for row in rows:
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k in ERROR_FIELDS])
+        if buffer.tell() > 64 * 1024:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()

@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from connector.cron import CronError, Schedule
+
+pytestmark = pytest.mark.unit
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
+
+
+def fire_times(schedule: Schedule, start: dt.datetime, count: int) -> list[dt.datetime | None]:
+    """The next ``count`` fire times after ``start``; stops after the first None."""
+    out: list[dt.datetime | None] = []
+    moment: dt.datetime | None = start
+    while len(out) < count and moment is not None:
+        moment = schedule.next_after(moment)
+        out.append(moment)
+    return out
+
+
+# 2024-06-01 is a Saturday; June 2024 has 30 days and ends on a Sunday.
+JUNE_2024 = utc(2024, 6, 1)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # seconds first
+        ("30 15 10 * * ?", [utc(2024, 6, 1, 10, 15, 30), utc(2024, 6, 2, 10, 15, 30)]),
+        ("0 */15 * * * ?", [utc(2024, 6, 1, 0, 15), utc(2024, 6, 1, 0, 30), utc(2024, 6, 1, 0, 45)]),
+        ("*/20 * * * * ?", [utc(2024, 6, 1, 0, 0, 20), utc(2024, 6, 1, 0, 0, 40), utc(2024, 6, 1, 0, 1, 0)]),
+        # day of week 1-7 = SUN-SAT
+        ("0 0 12 ? * 1", [utc(2024, 6, 2, 12), utc(2024, 6, 9, 12)]),
+        ("0 0 12 ? * 7", [utc(2024, 6, 1, 12), utc(2024, 6, 8, 12)]),
+        ("0 0 12 ? * 1,7", [utc(2024, 6, 1, 12), utc(2024, 6, 2, 12), utc(2024, 6, 8, 12)]),
+        ("0 0 12 ? * 2-6", [utc(2024, 6, 3, 12), utc(2024, 6, 4, 12), utc(2024, 6, 5, 12)]),
+        ("0 0 12 ? * MON-FRI", [utc(2024, 6, 3, 12), utc(2024, 6, 4, 12), utc(2024, 6, 5, 12)]),
+        ("0 0 12 ? * 5-7", [utc(2024, 6, 1, 12), utc(2024, 6, 6, 12), utc(2024, 6, 7, 12), utc(2024, 6, 8, 12)]),
+        # steps in day of week: */2 and 1/2 are 1,3,5,7 = SUN, TUE, THU, SAT
+        ("0 0 12 ? * */2", [utc(2024, 6, 1, 12), utc(2024, 6, 2, 12), utc(2024, 6, 4, 12), utc(2024, 6, 6, 12)]),
+        ("0 0 12 ? * 1/2", [utc(2024, 6, 1, 12), utc(2024, 6, 2, 12), utc(2024, 6, 4, 12), utc(2024, 6, 6, 12)]),
+        # 2/3 is 2,5 = MON, THU; 2-6/2 is 2,4,6 = MON, WED, FRI; */3 is 1,4,7 = SUN, WED, SAT
+        ("0 0 12 ? * 2/3", [utc(2024, 6, 3, 12), utc(2024, 6, 6, 12), utc(2024, 6, 10, 12)]),
+        ("0 0 12 ? * 2-6/2", [utc(2024, 6, 3, 12), utc(2024, 6, 5, 12), utc(2024, 6, 7, 12), utc(2024, 6, 10, 12)]),
+        ("0 0 12 ? * */3", [utc(2024, 6, 1, 12), utc(2024, 6, 2, 12), utc(2024, 6, 5, 12), utc(2024, 6, 8, 12)]),
+        # nL: last weekday n of the month
+        ("0 0 12 ? * 6L", [utc(2024, 6, 28, 12), utc(2024, 7, 26, 12), utc(2024, 8, 30, 12), utc(2024, 9, 27, 12)]),
+        ("0 0 12 ? * 1L", [utc(2024, 6, 30, 12), utc(2024, 7, 28, 12), utc(2024, 8, 25, 12)]),
+        ("0 0 12 ? * 7L", [utc(2024, 6, 29, 12), utc(2024, 7, 27, 12), utc(2024, 8, 31, 12)]),
+        # #: nth weekday of the month
+        ("0 0 12 ? * 2#1", [utc(2024, 6, 3, 12), utc(2024, 7, 1, 12), utc(2024, 8, 5, 12)]),
+        ("0 0 12 ? * SUN#2", [utc(2024, 6, 9, 12), utc(2024, 7, 14, 12)]),
+        ("0 0 12 ? * 6#5", [utc(2024, 8, 30, 12), utc(2024, 11, 29, 12), utc(2025, 1, 31, 12)]),
+        ("0 0 12 ? JAN,JUL MON#1", [utc(2024, 7, 1, 12), utc(2025, 1, 6, 12)]),
+        ("0 0 12 ? * 1#1,7L", [utc(2024, 6, 2, 12), utc(2024, 6, 29, 12), utc(2024, 7, 7, 12), utc(2024, 7, 27, 12)]),
+        # L, LW, L-n, nW in the day of month
+        ("0 0 12 L * ?", [utc(2024, 6, 30, 12), utc(2024, 7, 31, 12), utc(2024, 8, 31, 12)]),
+        ("0 0 12 LW * ?", [utc(2024, 6, 28, 12), utc(2024, 7, 31, 12), utc(2024, 8, 30, 12), utc(2024, 9, 30, 12)]),
+        ("0 0 12 WL * ?", [utc(2024, 6, 28, 12), utc(2024, 7, 31, 12)]),
+        ("0 0 12 L-2 * ?", [utc(2024, 6, 28, 12), utc(2024, 7, 29, 12), utc(2024, 8, 29, 12), utc(2024, 9, 28, 12)]),
+        ("0 0 12 15W * ?", [utc(2024, 6, 14, 12), utc(2024, 7, 15, 12), utc(2024, 8, 15, 12), utc(2024, 9, 16, 12)]),
+        ("0 0 12 1W * ?", [utc(2024, 6, 3, 12), utc(2024, 7, 1, 12), utc(2024, 8, 1, 12), utc(2024, 9, 2, 12)]),
+        # year field
+        ("0 0 12 1 1 ? 2025", [utc(2025, 1, 1, 12), None]),
+        ("0 0 12 1 1 ? 2026-2027", [utc(2026, 1, 1, 12), utc(2027, 1, 1, 12), None]),
+        ("0 0 12 LW * ? 2024", [utc(2024, 6, 28, 12), utc(2024, 7, 31, 12)]),
+        # classic 5-field cron: 0-6 = SUN-SAT, 7 = SUN, no translation
+        ("30 9 * * 1-5", [utc(2024, 6, 3, 9, 30), utc(2024, 6, 4, 9, 30)]),
+        ("30 9 * * 7", [utc(2024, 6, 2, 9, 30), utc(2024, 6, 9, 9, 30)]),
+        ("*/20 * * * *", [utc(2024, 6, 1, 0, 20), utc(2024, 6, 1, 0, 40), utc(2024, 6, 1, 1, 0)]),
+        ("0 0 L * *", [utc(2024, 6, 30), utc(2024, 7, 31)]),
+    ],
+)
+def test_fire_times(expression: str, expected: list[dt.datetime | None]) -> None:
+    schedule = Schedule.parse(expression)
+    assert fire_times(schedule, JUNE_2024, len(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "translated", "shift"),
+    [
+        ("0 0 12 ? * 6L", "0 0 12 * * L5", None),
+        ("0 0 12 ? * 1L", "0 0 12 * * L0", None),
+        ("0 0 12 ? * 2#3", "0 0 12 * * 1#3", None),
+        ("0 0 12 ? * 1,7", "0 0 12 * * 0,6", None),
+        ("0 0 12 ? * 2-6", "0 0 12 * * 1-5", None),
+        ("0 0 12 ? * */2", "0 0 12 * * */2", None),
+        ("0 0 12 ? * 1/2", "0 0 12 * * 0/2", None),
+        ("0 0 12 ? * 2-6/2", "0 0 12 * * 1-5/2", None),
+        ("0 0 12 ? * MON-FRI", "0 0 12 * * MON-FRI", None),
+        ("0 0 12 LW * ?", "0 0 12 L * *", "LW"),
+        ("0 0 12 L-3 * ?", "0 0 12 L * *", "L-3"),
+        ("0 0 12 15W * ?", "0 0 12 15W * *", None),
+        ("0 0 12 1 1 ? 2030", "0 0 12 1 1 * 2030", None),
+        ("0 9 * * 1-5", "0 9 * * 1-5", None),
+    ],
+)
+def test_translation(expression: str, translated: str, shift: str | None) -> None:
+    schedule = Schedule.parse(expression)
+    assert schedule.expression == expression
+    assert schedule.croniter_expression == translated
+    assert schedule.dom_shift == shift
+    assert schedule.timezone == "UTC"
+
+
+def test_next_after_is_strictly_after() -> None:
+    schedule = Schedule.parse("0 0 12 * * ?")
+    assert schedule.next_after(utc(2024, 6, 1, 12)) == utc(2024, 6, 2, 12)
+    assert schedule.next_after(utc(2024, 6, 1, 11, 59, 59)) == utc(2024, 6, 1, 12)
+
+
+def test_shifted_day_of_month_around_the_moment() -> None:
+    # L-2 of June 2024 is the 28th; the underlying "L" (the 30th) is after it.
+    schedule = Schedule.parse("0 0 12 L-2 * ?")
+    assert schedule.next_after(utc(2024, 6, 28, 11)) == utc(2024, 6, 28, 12)
+    assert schedule.next_after(utc(2024, 6, 28, 12)) == utc(2024, 7, 29, 12)
+    assert schedule.next_after(utc(2024, 6, 29)) == utc(2024, 7, 29, 12)
+
+
+def test_last_weekday_moment_between_shifted_and_last_day() -> None:
+    # June 30 2024 is a Sunday: LW is Friday the 28th.
+    schedule = Schedule.parse("0 0 12 LW * ?")
+    assert schedule.next_after(utc(2024, 6, 29)) == utc(2024, 7, 31, 12)
+
+
+def test_leap_years() -> None:
+    assert Schedule.parse("0 0 12 L 2 ?").next_after(utc(2023, 3, 1)) == utc(2024, 2, 29, 12)
+    assert Schedule.parse("0 0 12 L-2 * ?").next_after(utc(2024, 2, 1)) == utc(2024, 2, 27, 12)
+    assert Schedule.parse("0 0 12 29 2 ?").next_after(utc(2024, 3, 1)) == utc(2028, 2, 29, 12)
+
+
+def test_nearest_weekday_does_not_leave_the_month() -> None:
+    # March 31 2024 is a Sunday: 31W is Friday the 29th.
+    assert Schedule.parse("0 0 12 31W * ?").next_after(utc(2024, 3, 1)) == utc(2024, 3, 29, 12)
+
+
+@pytest.mark.parametrize(
+    ("expression", "start", "expected"),
+    [
+        # Paris goes to summer time (UTC+2) on 2024-03-31
+        ("0 30 9 * * ?", utc(2024, 3, 29), [utc(2024, 3, 29, 8, 30), utc(2024, 3, 30, 8, 30), utc(2024, 3, 31, 7, 30)]),
+        # ... and back to winter time (UTC+1) on 2024-10-27
+        ("0 30 9 * * ?", utc(2024, 10, 25, 12), [utc(2024, 10, 26, 7, 30), utc(2024, 10, 27, 8, 30)]),
+        ("30 9 * * *", utc(2024, 3, 30, 12), [utc(2024, 3, 31, 7, 30), utc(2024, 4, 1, 7, 30)]),
+        ("30 9 * * *", utc(2024, 10, 26, 12), [utc(2024, 10, 27, 8, 30)]),
+    ],
+)
+def test_paris_daily_across_dst(expression: str, start: dt.datetime, expected: list[dt.datetime]) -> None:
+    schedule = Schedule.parse(expression, timezone="Europe/Paris")
+    assert schedule.timezone == "Europe/Paris"
+    assert fire_times(schedule, start, len(expected)) == expected
+
+
+def test_fire_times_are_utc() -> None:
+    fire = Schedule.parse("0 30 9 * * ?", timezone="Europe/Paris").next_after(utc(2024, 7, 1))
+    assert fire == utc(2024, 7, 1, 7, 30)
+    assert fire is not None
+    assert fire.utcoffset() == dt.timedelta(0)
+
+
+def test_moment_in_another_offset() -> None:
+    # 13:00 at UTC+5 is 08:00 UTC, before that day's noon UTC.
+    moment = dt.datetime(2024, 6, 1, 13, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    assert Schedule.parse("0 0 12 * * ?").next_after(moment) == utc(2024, 6, 1, 12)
+
+
+def test_weekdays_in_new_york() -> None:
+    schedule = Schedule.parse("0 0 9 ? * 2-6", timezone="America/New_York")
+    # Saturday June 1 2024; New York is UTC-4 in summer.
+    assert fire_times(schedule, JUNE_2024, 2) == [utc(2024, 6, 3, 13), utc(2024, 6, 4, 13)]
+
+
+def test_last_weekday_in_tokyo() -> None:
+    # March 31 2024 is a Sunday: LW is Friday the 29th, midnight in Tokyo (UTC+9).
+    schedule = Schedule.parse("0 0 0 LW * ?", timezone="Asia/Tokyo")
+    assert schedule.next_after(utc(2024, 3, 1)) == utc(2024, 3, 28, 15)
+
+
+@pytest.mark.parametrize(
+    ("expression", "start"),
+    [
+        ("0 0 12 1 1 ? 2020", utc(2024, 1, 1)),
+        ("0 0 12 * * ? 2024", utc(2024, 12, 31, 12)),
+        ("0 0 12 LW * ? 2024", utc(2024, 12, 31, 12)),
+        ("0 0 12 L-2 * ? 2024", utc(2024, 12, 29, 12)),
+        ("0 0 12 30 2 ?", utc(2024, 1, 1)),
+    ],
+)
+def test_no_fire_time_left(expression: str, start: dt.datetime) -> None:
+    assert Schedule.parse(expression).next_after(start) is None
+
+
+@pytest.mark.parametrize(
+    ("expression", "count"),
+    [("", 0), ("daily", 1), ("0 0 12 *", 4), ("1 2 3 4 5 6 7 8", 8)],
+)
+def test_wrong_number_of_fields(expression: str, count: int) -> None:
+    with pytest.raises(CronError) as caught:
+        Schedule.parse(expression)
+    message = str(caught.value)
+    assert message.endswith(f"got {count}")
+    assert "5 fields" in message
+    assert "Quartz 6-7 fields" in message
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "0 0 25 * * ?",
+        "0 60 * * * ?",
+        "60 0 0 * * ?",
+        "0 0 12 ? 13 ?",
+        "0 0 12 32 * ?",
+        "0 0 12 ? * 8",
+        "0 0 12 ? * 9L",
+        "0 0 12 ? * 2#6",
+        "0 0 12 * * ? abc",
+        "a b c d e",
+        "61 * * * *",
+    ],
+)
+def test_invalid_expression(expression: str) -> None:
+    with pytest.raises(CronError) as caught:
+        Schedule.parse(expression)
+    assert str(caught.value).startswith(f"invalid cron expression {expression!r}")
+
+
+@pytest.mark.parametrize("timezone", ["Mars/Olympus_Mons", "", "not a zone", "../etc/passwd"])
+def test_unknown_time_zone(timezone: str) -> None:
+    with pytest.raises(CronError) as caught:
+        Schedule.parse("0 0 12 * * ?", timezone=timezone)
+    assert str(caught.value) == f"unknown time zone {timezone!r}"
+
+
+def test_cron_error_is_a_value_error() -> None:
+    assert issubclass(CronError, ValueError)
+
+
+def test_quartz_last_alone_in_day_of_week_is_saturday() -> None:
+    schedule = Schedule.parse("0 0 12 ? * L")
+    assert fire_times(schedule, JUNE_2024, 2) == [utc(2024, 6, 1, 12), utc(2024, 6, 8, 12)]
+
+
+@pytest.mark.parametrize("expression", ["0 0 12 L-31 * ?", "0 0 12 L-40 * ?"])
+def test_last_day_offset_above_30_is_rejected(expression: str) -> None:
+    with pytest.raises(CronError):
+        Schedule.parse(expression)
