@@ -93,7 +93,12 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         if handle.check_abort():
             raise Aborted
         target.commit()
-        done = {"total": counters.rows_read, "progress": 1.0, "estimated_time_remaining": 0, "eta": None}
+        done: dict[str, Any] = {
+            "total": counters.rows_read,
+            "progress": 1.0,
+            "estimated_time_remaining": 0,
+            "eta": None,
+        }
         # infos stays the seed's "The job is done."; error_count and the errors report tell the rest.
         handle.finish(JobState.SUCCESSFUL, **_final(counters), **done)
         return JobState.SUCCESSFUL
