@@ -96,7 +96,8 @@ class JobSearch:
         if req.params:
             self.on_get(req, resp)
             return
-        body = read_json(req, limit=self.api.max_body_bytes, required=False) or {}
+        body = read_json(req, limit=self.api.max_body_bytes, required=False)
+        body = {} if body is None else body
         if not isinstance(body, dict):
             raise InvalidDefinition.single("$", "object", "the search body must be a JSON object")
         unknown = sorted(set(body) - {*SEARCH_FILTERS, *PAGING})

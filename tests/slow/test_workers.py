@@ -93,3 +93,69 @@ def test_serve_runs_the_api_and_a_worker(
     assert final["state"] == "successful", final
     assert final["count"] == 100 == count(es, target)
     assert "Traceback" not in proc.output
+
+
+def test_abort_across_processes(
+    settings_env: dict[str, str], pg: Database, es: Elasticsearch, index_prefix: str, tmp_path: Path
+) -> None:
+    """The run executes in a `connector worker` process; the abort goes to a separate API process."""
+    pg.execute("CREATE TABLE t AS SELECT g AS id, 'r' || g AS v FROM generate_series(1, 600) g")
+    pg.execute("ALTER TABLE t ADD PRIMARY KEY (id)")
+    port = free_port()
+    api_proc = ServiceProcess(
+        ["serve", "--bind", f"127.0.0.1:{port}"],
+        {**settings_env, "CONNECTOR_WORKER_PROCESSES": "0"},
+        tmp_path / "api.log",
+    )
+    worker_proc = ServiceProcess(["worker"], settings_env, tmp_path / "worker.log")
+    base = f"http://127.0.0.1:{port}{BASE}"
+    http = urllib3.PoolManager()
+
+    def call(method: str, path: str, body: object = None) -> tuple[int, dict]:
+        resp = http.request(
+            method,
+            base + path,
+            body=orjson.dumps(body) if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
+        return resp.status, orjson.loads(resp.data)
+
+    target = f"{index_prefix.lstrip('.')}xabort"
+    try:
+        api_proc.wait_http(f"{base}/_health")
+        call("PUT", "/datasource/pg", {"jdbc": {"url": pg.jdbc_url}})
+        fast = {"datasource": "pg", "query": "SELECT * FROM t WHERE id <= 50", "target": target, "pk_field": "id"}
+        call("PUT", "/ingestion/x", {"ingest": fast})
+        call("POST", "/ingestion/x/_run")
+        wait_until(
+            lambda: call("GET", "/jobs/ingestion/x")[1]["status"]["state"] == "successful", timeout=60, what="first run"
+        )
+        slow = {
+            **fast,
+            "batch_size": 20,
+            "query": "SELECT t.* FROM t, LATERAL (SELECT CASE WHEN id % 20 = 0 THEN pg_sleep(0.2) END) p ORDER BY id",
+        }
+        call("PUT", "/ingestion/x", {"ingest": slow})
+        call("POST", "/ingestion/x/_run")
+        wait_until(
+            lambda: call("GET", "/jobs/ingestion/x")[1]["status"].get("count", 0) >= 40, timeout=60, what="loading"
+        )
+        code, aborting = call("POST", "/jobs/ingestion/x/_abort")
+        assert code == 200 and aborting["status"]["is_aborting"] is True
+        final = wait_until(
+            lambda: (
+                (s := call("GET", "/jobs/ingestion/x")[1]["status"])["state"] in ("aborted", "successful", "error")
+                and s
+            ),
+            timeout=30,
+            what="the abort",
+        )
+    finally:
+        worker_proc.stop()
+        api_proc.stop()
+    assert (final["state"], final["is_running"], final["is_aborting"]) == ("aborted", False, True)
+    assert 40 <= final["count"] < 600 and final["last_id"] == str(final["count"])
+    assert f":{worker_proc.process.pid}:" in final["worker"]  # executed by the worker process
+    assert count(es, target) == 50  # REPLACE: the target still holds the first run's documents
+    assert not es.indices.exists(index=final["staging_index"])
+    assert "ingestion.worker" in worker_proc.output and "Traceback" not in worker_proc.output + api_proc.output
