@@ -70,6 +70,36 @@ class Schedule:
             raise CronError(f"invalid cron expression {expression!r}: {ex}") from None
         return schedule
 
+    def latest_between(self, since: dt.datetime, until: dt.datetime) -> dt.datetime | None:
+        """The last fire time in ``[since, until]`` (aware datetimes), or None."""
+        if since > until:
+            return None
+        if not self.dom_shift:
+            previous = self._previous(until)
+            return previous if previous is not None and previous >= since else None
+        # Monthly shifts (LW, L-n) move fire times back: walk forward from ``since``.
+        latest = None
+        moment = since - dt.timedelta(microseconds=1)
+        while (fire := self.next_after(moment)) is not None and fire <= until:
+            latest, moment = fire, fire
+        return latest
+
+    def _previous(self, moment: dt.datetime) -> dt.datetime | None:
+        """The last fire time at or before ``moment``."""
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        iterator = croniter(
+            self.croniter_expression,
+            moment.astimezone(zone) + dt.timedelta(seconds=1),
+            second_at_beginning=len(self.croniter_expression.split()) > 5,
+            max_years_between_matches=_MAX_YEARS_BETWEEN_MATCHES,
+            is_prev=True,
+        )
+        try:
+            previous: dt.datetime = iterator.get_prev(dt.datetime).astimezone(dt.UTC)
+        except CroniterError:
+            return None
+        return previous if previous <= moment else None
+
     def next_after(self, moment: dt.datetime) -> dt.datetime | None:
         """The first fire time strictly after ``moment`` (aware), or None if none is left."""
         zone = zoneinfo.ZoneInfo(self.timezone)

@@ -93,6 +93,7 @@ RUN_STATUS_PROPERTIES: dict[str, Any] = {
     "params": _OPAQUE,
     "links": _OPAQUE,
     "checkpoint": _OPAQUE,
+    "staging_kept": {"type": "boolean"},
     "last_record": _OPAQUE,
     "last_record_timestamp": _EPOCH_MS,
 }

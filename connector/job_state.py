@@ -22,10 +22,12 @@ class JobState(StrEnum):
     ABORTED = "aborted"
     ERROR = "error"
     SUCCESSFUL = "successful"
+    # A fire time that found the previous run still running (one run at a time, seed 001).
+    SKIPPED = "skipped"
 
 
 ACTIVE = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.ABORTING})
-TERMINAL = frozenset({JobState.ABORTED, JobState.ERROR, JobState.SUCCESSFUL})
+TERMINAL = frozenset({JobState.ABORTED, JobState.ERROR, JobState.SUCCESSFUL, JobState.SKIPPED})
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     # queued -> error: the reaper or a worker that cannot start the run.
@@ -39,6 +41,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.ABORTED: frozenset(),
     JobState.ERROR: frozenset(),
     JobState.SUCCESSFUL: frozenset(),
+    JobState.SKIPPED: frozenset(),  # created final, never changes
 }
 
 INFOS = {
@@ -48,6 +51,7 @@ INFOS = {
     JobState.ABORTED: "The job has been aborted.",
     JobState.ERROR: "The job has failed.",
     JobState.SUCCESSFUL: "The job is done.",
+    JobState.SKIPPED: "The scheduled run was skipped: the previous run was still running.",
 }
 
 
@@ -87,7 +91,8 @@ class RunStatus:
     trigger: str = "manual"
     fire_time: int | None = None
     resume_of: str | None = None
-    checkpoint: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None  # {"pk", "count", "error_count", "rows_read", "recorded_errors"}
+    staging_kept: bool = False  # a failed REPLACE run's staging index, kept for resume
     last_record: list[Any] | None = None
     last_record_timestamp: int | None = None
 
@@ -153,6 +158,8 @@ class RunStatus:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        if self.staging_kept:
+            out["staging_kept"] = True
         if self.params:
             out["params"] = dict(self.params)
         if self.links:

@@ -11,10 +11,11 @@ considered abandoned (the creator died between the two writes).
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -23,7 +24,7 @@ from connector.doc_store import DocumentStore, Page, VersionConflict, Versioned,
 from connector.errors import Conflict
 from connector.indices import IndexNames
 from connector.job_query import JobQuery
-from connector.job_state import ACTIVE, INGESTION, JobState, RunStatus, envelope
+from connector.job_state import ACTIVE, INFOS, INGESTION, JobState, RunStatus, envelope
 
 CREATE_GRACE_MS = 30_000
 RESULT_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
@@ -40,6 +41,30 @@ class StoredRun:
     @classmethod
     def of(cls, doc: Versioned) -> StoredRun:
         return cls(RunStatus.from_source(doc.source), doc)
+
+
+class ActiveRun(Conflict):
+    """The job already has a queued, running or aborting run."""
+
+
+class ConcurrentRun(Conflict):
+    """Another run of the job was created at the same moment."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """What a new run is created with."""
+
+    job_type: str
+    job_id: str
+    params: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+    strategy: str | None = None
+    trigger: str = "manual"  # manual | schedule | resume
+    fire_time: int | None = None
+    resume_of: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    staging_index: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,56 +112,83 @@ class JobStore:
 
     # ------------------------------------------------------------ creating runs
 
-    def enqueue(
-        self,
-        job_type: str,
-        job_id: str,
-        *,
-        params: dict[str, Any] | None = None,
-        target: str | None = None,
-        strategy: str | None = None,
-        trigger: str = "manual",
-        run_uuid: uuid.UUID | None = None,
-        fire_time: int | None = None,
-        resume_of: str | None = None,
-        checkpoint: dict[str, Any] | None = None,
-        staging_index: str | None = None,
-    ) -> StoredRun:
-        """Create a queued run; Conflict (with the current envelope) if one is active."""
+    def enqueue(self, new: NewRun, *, run_uuid: uuid.UUID | None = None) -> StoredRun:
+        """Create a queued run; ActiveRun/ConcurrentRun (409, with the current envelope) otherwise."""
         now = self.now_ms()
-        run_id = f"{job_id}{run_uuid or self._new_uuid()}"
-        pid = pointer_id(job_type, job_id)
+        run_id = f"{new.job_id}{run_uuid or self._new_uuid()}"
+        pid = pointer_id(new.job_type, new.job_id)
         pointer = self.pointers.get(pid)
         if pointer is not None:
-            self._refuse_if_active(job_type, job_id, pointer, now)
-        pointer_source = {"type": job_type, "id": job_id, "run_id": run_id, "updated_at": now}
+            self._refuse_if_active(new.job_type, new.job_id, pointer, now)
+        pointer_source = {"type": new.job_type, "id": new.job_id, "run_id": run_id, "updated_at": now}
         try:
             if pointer is None:
                 self.pointers.create(pid, pointer_source)
             else:
                 self.pointers.replace(pointer, pointer_source)
         except VersionConflict:
-            current = self.current_run(job_type, job_id)
-            raise Conflict(
-                f"another run of {job_type} [{job_id}] was started at the same time",
-                body=envelope(job_type, job_id, current.status if current else None),
+            current = self.current_run(new.job_type, new.job_id)
+            raise ConcurrentRun(
+                f"another run of {new.job_type} [{new.job_id}] was started at the same time",
+                body=envelope(new.job_type, new.job_id, current.status if current else None),
             ) from None
+        return self._create_run(new, run_id, now)
+
+    def fire(self, new: NewRun, run_uuid: uuid.UUID) -> StoredRun | None:
+        """Handle one scheduled fire time exactly once, whatever the number of schedulers.
+
+        The run id is derived from the fire time, and the job-log document with
+        that id is created once (``op_type=create``): either the queued run or,
+        when the previous run is still active, a ``skipped`` record. Returns the
+        run when this call created it.
+        """
+        now = self.now_ms()
+        run_id = f"{new.job_id}{run_uuid}"
+        if self.runs.get(run_id) is not None:
+            return None  # this fire time was already handled
+        pointer = self.pointers.get(pointer_id(new.job_type, new.job_id))
+        try:
+            if pointer is not None and pointer.source.get("run_id") == run_id:
+                return self._create_run(new, run_id, now)  # a peer moved the pointer; finish its work
+            return self.enqueue(new, run_uuid=run_uuid)
+        except ActiveRun as active:
+            skipped = RunStatus(
+                id=new.job_id,
+                run_id=run_id,
+                state=JobState.SKIPPED,
+                type=new.job_type,
+                create_time=now,
+                end_time=now,
+                trigger=new.trigger,
+                fire_time=new.fire_time,
+                target=new.target,
+                strategy=new.strategy,
+                infos=f"{INFOS[JobState.SKIPPED]} ({active.reason})",
+                links=run_links(new.job_type, new.job_id, run_id),
+            )
+            with contextlib.suppress(VersionConflict):
+                self.runs.create(run_id, skipped.to_source(), refresh="wait_for")
+            return None
+        except (ConcurrentRun, VersionConflict):
+            return None  # a peer is handling this fire time
+
+    def _create_run(self, new: NewRun, run_id: str, now: int) -> StoredRun:
         status = RunStatus(
-            id=job_id,
+            id=new.job_id,
             run_id=run_id,
             state=JobState.QUEUED,
-            type=job_type,
+            type=new.job_type,
             create_time=now,
-            infos="The job is queued.",
-            params=dict(params or {}),
-            target=target,
-            strategy=strategy,
-            trigger=trigger,
-            fire_time=fire_time,
-            resume_of=resume_of,
-            checkpoint=checkpoint,
-            staging_index=staging_index,
-            links=run_links(job_type, job_id, run_id),
+            infos=INFOS[JobState.QUEUED],
+            params=dict(new.params),
+            target=new.target,
+            strategy=new.strategy,
+            trigger=new.trigger,
+            fire_time=new.fire_time,
+            resume_of=new.resume_of,
+            checkpoint=new.checkpoint,
+            staging_index=new.staging_index,
+            links=run_links(new.job_type, new.job_id, run_id),
         )
         # wait_for: workers find queued runs by searching.
         doc = self.runs.create(run_id, status.to_source(), refresh="wait_for")
@@ -146,11 +198,11 @@ class JobStore:
         run = self.runs.get(pointer.source["run_id"])
         if run is None:
             if now - int(pointer.source.get("updated_at", 0)) < CREATE_GRACE_MS:
-                raise Conflict(f"a run of {job_type} [{job_id}] is being created")
+                raise ActiveRun(f"a run of {job_type} [{job_id}] is being created")
             return
         status = RunStatus.from_source(run.source)
         if status.is_running:
-            raise Conflict(
+            raise ActiveRun(
                 f"{job_type} [{job_id}] already has a {status.state.value} run [{status.run_id}]",
                 body=envelope(job_type, job_id, status),
             )
@@ -268,6 +320,16 @@ class JobStore:
             if len(hits) < page_size:
                 return
             after = hits[-1]["sort"]
+
+    def kept_staging(self, *, job_id: str | None = None, ended_before: int | None = None) -> list[StoredRun]:
+        """Failed REPLACE runs whose staging index is kept for a resume."""
+        filters: list[dict[str, Any]] = [{"term": {f"{INGESTION}.staging_kept": True}}]
+        if job_id is not None:
+            filters.append({"term": {f"{INGESTION}.id": job_id}})
+        if ended_before is not None:
+            filters.append({"range": {f"{INGESTION}.end_time": {"lt": ended_before}}})
+        page = self.runs.search(query={"bool": {"filter": filters}}, size=1000, track_total_hits=False)
+        return [StoredRun.of(hit) for hit in page.hits]
 
     # ------------------------------------------------------------ writing runs
 

@@ -71,6 +71,7 @@ DEFAULT_HEARTBEAT_INTERVAL_S = 5.0
 # A run whose heartbeat is older than this is reaped; 6 missed heartbeats.
 DEFAULT_LEASE_S = 30.0
 DEFAULT_MISFIRE_GRACE_S = 3600.0
+DEFAULT_STAGING_RETENTION_S = 24 * 3600.0  # a failed REPLACE run's staging index, kept for resume
 
 
 class _Section(BaseModel):
@@ -161,6 +162,7 @@ class WorkerSettings(_Section):
     heartbeat_interval_s: float = Field(DEFAULT_HEARTBEAT_INTERVAL_S, gt=0)
     lease_s: float = Field(DEFAULT_LEASE_S, gt=0)
     misfire_grace_s: float = Field(DEFAULT_MISFIRE_GRACE_S, ge=0)
+    staging_retention_s: float = Field(DEFAULT_STAGING_RETENTION_S, ge=0)
     scheduler: bool = True
 
 

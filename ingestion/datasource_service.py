@@ -198,7 +198,7 @@ class DatasourceService:
             with read_only_session(
                 engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets
             ) as conn:
-                result = stream_query(conn, rendered.sql, rendered.params)
+                result = stream_query(conn, rendered.sql, rendered.params, batch_size=size)
                 columns = list(result.keys())
                 db_types = column_db_types(result)
                 rows = [tuple(row) for row in result.fetchmany(size)]

@@ -21,7 +21,7 @@ from connector.errors import Conflict, DatasourceUnavailable, DriverMissing, Inv
 from connector.ingestion_def import Credentials, IngestBody, Ingestion, PutIngestionBody
 from connector.ingestion_store import IngestionStore
 from connector.job_state import INGESTION, JobState, RunStatus, envelope
-from connector.job_store import JobStore
+from connector.job_store import JobStore, NewRun
 from connector.settings import Settings
 from connector.validation import check_id, parse_model
 from ingestion.documents import DocumentBuilder
@@ -176,18 +176,57 @@ class IngestionService:
 
     # ------------------------------------------------------------ runs
 
-    def run(self, ingestion_id: str, body: Any) -> RunStatus:
-        """Queue a run (a worker executes it); Conflict while one is queued or running."""
+    def run(self, ingestion_id: str, body: Any, *, resume: bool = False) -> RunStatus:
+        """Queue a run (a worker executes it); Conflict while one is queued or running.
+
+        With ``resume``, the new run continues the last failed or aborted run
+        from its checkpoint (rows above its last key, into its kept staging
+        index for REPLACE).
+        """
         parsed = parse_model(RunBody, body if body is not None else {})
         definition = self.store.get(ingestion_id).definition
-        run = self.jobs.enqueue(
-            INGESTION,
-            ingestion_id,
-            params=parsed.params,
-            target=definition.target,
-            strategy=definition.strategy,
+        new = NewRun(
+            INGESTION, ingestion_id, params=parsed.params, target=definition.target, strategy=definition.strategy
         )
-        return run.status
+        if resume:
+            given = isinstance(body, dict) and "params" in body
+            new = self._resumption(ingestion_id, definition, new, params_given=given)
+        return self.jobs.enqueue(new).status
+
+    def _resumption(self, ingestion_id: str, definition: IngestBody, new: NewRun, *, params_given: bool) -> NewRun:
+        if not definition.pk_field:
+            raise Conflict(
+                f"ingestion [{ingestion_id}] cannot resume: without pk_field a run has no checkpoint; "
+                "run it again without resume"
+            )
+        last = self.jobs.current_run(INGESTION, ingestion_id)
+        if last is None:
+            raise Conflict(f"ingestion [{ingestion_id}] has never run; nothing to resume")
+        status = last.status
+        if status.is_running:
+            raise Conflict(
+                f"ingestion [{ingestion_id}] already has a {status.state.value} run",
+                body=envelope(INGESTION, ingestion_id, status),
+            )
+        if status.state not in (JobState.ERROR, JobState.ABORTED):
+            raise Conflict(
+                f"nothing to resume: the last run of [{ingestion_id}] is {status.state.value}",
+                body=envelope(INGESTION, ingestion_id, status),
+            )
+        checkpoint = status.checkpoint
+        if definition.strategy == "REPLACE" and checkpoint and not status.staging_kept:
+            raise Conflict(
+                f"cannot resume [{ingestion_id}]: the staging index of run [{status.run_id}] was not kept; "
+                "run it again without resume"
+            )
+        return replace(
+            new,
+            trigger="resume",
+            resume_of=status.run_id,
+            checkpoint=checkpoint,
+            staging_index=status.staging_index if checkpoint and definition.strategy == "REPLACE" else None,
+            params=new.params if params_given else dict(status.params),
+        )
 
     # ------------------------------------------------------------ dry run
 
@@ -208,6 +247,8 @@ class IngestionService:
             connect_timeout_s=self.settings.sql.connect_timeout_s,
             statement_timeout_s=self.settings.sql.statement_timeout_s,
             exact_total=definition.count_total,
+            order_by=definition.pk_field,
+            batch_size=parsed.size,
         ) as source:
             columns, db_types, total = source.columns, source.db_types, source.total
             rows = source.fetch(parsed.size)

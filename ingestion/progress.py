@@ -14,6 +14,7 @@ MIN_ELAPSED_MS = 500
 class Progress:
     total: int | None
     started_ms: int
+    done_before: int = 0  # rows a resumed run had already read: not part of this attempt's rate
 
     def at(self, done: int, now_ms: int) -> dict[str, Any]:
         """``progress``, ``estimated_time_remaining`` (ms) and ``eta``, or nothing when unknown.
@@ -25,9 +26,10 @@ class Progress:
         # Never 1.0 before the end: the estimate may be short and the last batch still running.
         progress = min(round(done / self.total, 4), 0.99)
         elapsed = now_ms - self.started_ms
-        if done == 0 or elapsed < MIN_ELAPSED_MS:
+        done_now = done - self.done_before
+        if done_now <= 0 or elapsed < MIN_ELAPSED_MS:
             return {"progress": progress, "estimated_time_remaining": None, "eta": None}
-        remaining_ms = int((self.total - done) * elapsed / done)
+        remaining_ms = int((self.total - done) * elapsed / done_now)
         eta = dt.datetime.fromtimestamp((now_ms + remaining_ms) / 1000, tz=dt.UTC)
         return {
             "progress": progress,

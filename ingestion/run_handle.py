@@ -86,11 +86,24 @@ class RunHandle:
             self._write(final, refresh=True)
             return self._current.status
 
+    def hand_back(self, infos: str, **changes: Any) -> None:
+        """Put the run back in the queue (worker shutting down), searchable at once."""
+        with self._lock:
+
+            def queued(status: RunStatus) -> RunStatus:
+                merged = status.with_progress(**self._pending)
+                return merged.moved_to(JobState.QUEUED, infos=infos, worker=None, heartbeat=None, **changes)
+
+            self._write(queued, refresh=True)
+            self.lost.set()  # the run is no longer ours: no more heartbeats
+
     def _write(self, change: Callable[[RunStatus], RunStatus], *, refresh: bool = False) -> None:
         if self.lost.is_set():
             raise RunLost(f"run {self._current.status.run_id} is no longer owned by {self.worker}")
         for _attempt in range(3):
-            status = change(self._current.status).with_progress(heartbeat=self.now_ms())
+            status = change(self._current.status)
+            if status.state in (JobState.RUNNING, JobState.ABORTING):
+                status = status.with_progress(heartbeat=self.now_ms())
             try:
                 self._current = self.store.save(self._current, status, refresh=refresh)
                 self._pending.clear()

@@ -1,21 +1,26 @@
 """Own the execution of one run: SQL rows streamed in batches into Elasticsearch.
 
 Data flow: definition and datasource are read, the query is rendered with
-bound variables, a server-side cursor is opened in a read-only transaction,
-the first batch decides the mapping, the strategy prepares its index, then
-each batch is converted, bulk-indexed and accounted (count, last id,
-rejections) while the status is written at most every
-``status_interval_s``. Abort requests are honoured between batches. Whatever
-happens, the run ends in a final state, and REPLACE leaves the target alone
-unless the run succeeded.
+bound variables, a server-side cursor is opened in a read-only transaction
+(rows in ``pk_field`` order when there is one, so the last key read is a
+checkpoint), the first batch decides the mapping, the strategy prepares its
+index, then each batch is converted, bulk-indexed and accounted (count, last
+id, rejections, checkpoint) while the status is written at most every
+``status_interval_s``. Abort requests and worker shutdown are honoured
+between batches. Whatever happens, the run ends in a final state (or, on
+shutdown, back in the queue), and REPLACE leaves the target alone unless the
+run succeeded. A failed REPLACE run with a checkpoint keeps its staging
+index so that ``_run?resume=true`` can continue it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
@@ -23,11 +28,12 @@ from elasticsearch import ApiError, Elasticsearch
 from connector.crypto import SecretBox
 from connector.datasource import ConnectionTarget
 from connector.datasource_store import DatasourceStore
+from connector.doc_store import VersionConflict
 from connector.errors import ConnectorError, InvalidDefinition
 from connector.es_client import create_client
 from connector.ingestion_def import Ingestion, pipeline_id
 from connector.ingestion_store import IngestionStore
-from connector.job_state import JobState
+from connector.job_state import JobState, RunStatus
 from connector.job_store import JobStore, Rejection
 from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
@@ -37,7 +43,7 @@ from ingestion.query_template import render
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.run_plan import check_columns, target_mapping, template_variables
 from ingestion.sql_source import open_rows
-from ingestion.targets import IncrementalTarget, ReplaceTarget, TargetError, staging_name
+from ingestion.targets import IncrementalTarget, ReplaceTarget, TargetError, drop_staging, staging_name
 from ingestion.transforms import compile_transforms
 from ingestion.values import JsonEncoder
 
@@ -46,9 +52,15 @@ log = logging.getLogger(__name__)
 # Before this many rows, a non-zero max_error_ratio is not judged (too few rows to tell).
 ERROR_RATIO_MIN_ROWS = 10_000
 
+Target = ReplaceTarget | IncrementalTarget
+
 
 class Aborted(Exception):
     """An abort was requested; the run stops between batches."""
+
+
+class HandBack(Exception):
+    """The worker is shutting down; the run goes back to the queue between batches."""
 
 
 class TooManyRejections(ConnectorError):
@@ -65,6 +77,7 @@ class RunContext:
     ingestions: IngestionStore
     datasources: DatasourceStore
     box: SecretBox
+    shutdown: threading.Event = field(default_factory=threading.Event)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
 
@@ -78,17 +91,55 @@ class Counters:
     error_count: int = 0
     recorded_errors: int = 0
     last_id: str | None = None
-    target: ReplaceTarget | IncrementalTarget | None = None
+    last_pk: Any = None  # the pk of the last row processed, as bound on resume
+    target: Target | None = None
+
+    @classmethod
+    def resumed(cls, checkpoint: dict[str, Any] | None) -> Counters:
+        if not checkpoint:
+            return cls()
+        return cls(
+            rows_read=checkpoint["rows_read"],
+            count=checkpoint["count"],
+            error_count=checkpoint["error_count"],
+            recorded_errors=checkpoint.get("recorded_errors", 0),
+            last_id=checkpoint.get("last_id"),
+            last_pk=checkpoint["pk"],
+        )
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        """Counters and key at one batch boundary: everything up to ``pk`` is accounted for."""
+        if self.last_pk is None:
+            return None
+        return {
+            "pk": self.last_pk,
+            "rows_read": self.rows_read,
+            "count": self.count,
+            "error_count": self.error_count,
+            "recorded_errors": self.recorded_errors,
+            "last_id": self.last_id,
+        }
+
+    def status_fields(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "last_id": self.last_id,
+            "error_count": self.error_count,
+            "checkpoint": self.checkpoint(),
+        }
 
 
 def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
-    """Run to a final state; never leaves the run active (unless it was taken away)."""
+    """Run to a final state (or back to the queue on shutdown); never leaves it running."""
     status = handle.status
-    counters = Counters()
+    counters = Counters.resumed(status.checkpoint)
     write_es: Elasticsearch | None = None
+    resumable = False
     try:
         ingestion = ctx.ingestions.get(status.id)
+        resumable = bool(ingestion.definition.pk_field)
         write_es = _writer_client(ctx, ingestion)
+        _housekeeping(ctx, status, ingestion, write_es)
         target = _stream(ctx, handle, ingestion, write_es, counters)
         if handle.check_abort():
             raise Aborted
@@ -100,30 +151,30 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
             "eta": None,
         }
         # infos stays the seed's "The job is done."; error_count and the errors report tell the rest.
-        handle.finish(JobState.SUCCESSFUL, **_final(counters), **done)
+        handle.finish(JobState.SUCCESSFUL, **counters.status_fields(), **done, staging_kept=False)
         return JobState.SUCCESSFUL
     except Aborted:
-        _discard(counters.target)
-        handle.finish(JobState.ABORTED, **_final(counters))
+        kept = _keep_or_discard(counters, resumable)
+        handle.finish(JobState.ABORTED, **counters.status_fields(), staging_kept=kept)
         return JobState.ABORTED
+    except HandBack:
+        return _hand_back(handle, counters, resumable)
     except RunLost as ex:
         log.warning("%s", ex)
         return handle.status.state
     except ConnectorError as ex:
-        _discard(counters.target)
-        return _fail(handle, counters, _messages(status.id, ex))
+        return _fail(handle, counters, resumable, _messages(status.id, ex))
     except Exception as ex:
         log.exception("run %s failed unexpectedly", status.run_id)
-        _discard(counters.target)
-        return _fail(handle, counters, [f"Internal error while running [{status.id}]: {type(ex).__name__}: {ex}"])
+        return _fail(
+            handle, counters, resumable, [f"Internal error while running [{status.id}]: {type(ex).__name__}: {ex}"]
+        )
     finally:
         if write_es is not None and write_es is not ctx.es:
             write_es.close()
 
 
-def _stream(
-    ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, counters: Counters
-) -> ReplaceTarget | IncrementalTarget:
+def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, counters: Counters) -> Target:
     definition = ingestion.definition
     status = handle.status
     connection = _connection(ctx, ingestion)
@@ -136,12 +187,18 @@ def _stream(
     limits = ctx.settings.ingestion
     max_ratio = definition.max_error_ratio if definition.max_error_ratio is not None else limits.max_error_ratio
     with open_rows(
-        connection, query, connect_timeout_s=ctx.settings.sql.connect_timeout_s, exact_total=definition.count_total
+        connection,
+        query,
+        connect_timeout_s=ctx.settings.sql.connect_timeout_s,
+        exact_total=definition.count_total,
+        order_by=definition.pk_field,
+        after=counters.last_pk,
+        batch_size=batch_size,
     ) as source:
         check_columns(definition, source.columns)
         rows = source.fetch(batch_size)
         mapping = target_mapping(definition, source.columns, source.db_types, rows)
-        target = counters.target = _prepare_target(handle, ingestion, es, mapping)
+        target = counters.target = _prepare_target(handle, ingestion, es, mapping, resume=counters.last_pk is not None)
         writer = BulkWriter(
             es,
             target.write_index,
@@ -160,18 +217,32 @@ def _stream(
             encoder=encoder,
             transforms=compile_transforms(definition.transforms, timezone=connection.timezone),
         )
-        progress = Progress(source.total, started_ms=handle.now_ms())
+        total = source.total + counters.rows_read if source.total is not None else None
+        progress = Progress(total, started_ms=handle.now_ms(), done_before=counters.rows_read)
         staging = target.write_index if isinstance(target, ReplaceTarget) else None
-        handle.update(force=True, total=source.total, staging_index=staging)
+        handle.update(force=True, total=total, staging_index=staging)
         while rows:
             if handle.abort_requested.is_set():
                 raise Aborted
+            if ctx.shutdown.is_set():
+                raise HandBack
             _write_batch(ctx, handle, builder, writer, rows, counters, encoder)
             _check_ratio(counters, max_ratio, final=False)
-            handle.update(**_final(counters), **progress.at(counters.rows_read, handle.now_ms()))
+            handle.update(**counters.status_fields(), **progress.at(counters.rows_read, handle.now_ms()))
             rows = source.fetch(batch_size)
     _check_ratio(counters, max_ratio, final=True)
     return target
+
+
+def _housekeeping(ctx: RunContext, status: RunStatus, ingestion: Ingestion, es: Elasticsearch) -> None:
+    """Take over the staging index of the run being resumed; drop staging kept by older runs."""
+    for kept in ctx.jobs.kept_staging(job_id=status.id):
+        if kept.status.run_id == status.run_id:
+            continue
+        if kept.status.staging_index and kept.status.staging_index != status.staging_index:
+            drop_staging(es, kept.status.staging_index)
+        with contextlib.suppress(VersionConflict):  # another process released it
+            ctx.jobs.save(kept, kept.status.with_progress(staging_kept=False))
 
 
 def _connection(ctx: RunContext, ingestion: Ingestion) -> ConnectionTarget:
@@ -207,6 +278,8 @@ def _write_batch(
         if position not in rejected_positions:
             counters.last_id = batch.ids[position]
             break
+    if builder.pk_index is not None and rows[-1][builder.pk_index] is not None:
+        counters.last_pk = encoder.plain(rows[-1][builder.pk_index])
     if batch.last_row is not None and len(batch.ids) - 1 not in rejected_positions:
         handle.update(last_record=encoder.plain(list(batch.last_row)), last_record_timestamp=handle.now_ms())
     room = ctx.settings.ingestion.errors_report_cap - counters.recorded_errors
@@ -229,8 +302,8 @@ def _check_ratio(counters: Counters, max_ratio: float, *, final: bool) -> None:
 
 
 def _prepare_target(
-    handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, mapping: dict[str, Any]
-) -> ReplaceTarget | IncrementalTarget:
+    handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, mapping: dict[str, Any], *, resume: bool
+) -> Target:
     definition = ingestion.definition
     if definition.strategy == "INCREMENTAL":
         incremental = IncrementalTarget(es, definition.target)
@@ -241,7 +314,9 @@ def _prepare_target(
         definition.target, definition.staging_prefix, status.run_id[len(status.id) :].replace("-", "")[:16]
     )
     replace = ReplaceTarget(es, definition.target, staging)
-    replace.prepare(mapping)
+    if resume and not es.indices.exists(index=staging):
+        raise TargetError(f"cannot resume: the staging index [{staging}] no longer exists; run without resume")
+    replace.prepare(mapping, reuse=resume)
     return replace
 
 
@@ -269,25 +344,51 @@ def _writer_client(ctx: RunContext, ingestion: Ingestion) -> Elasticsearch:
     return client
 
 
-def _final(counters: Counters) -> dict[str, Any]:
-    return {"count": counters.count, "last_id": counters.last_id, "error_count": counters.error_count}
+def _keep_or_discard(counters: Counters, resumable: bool) -> bool:
+    """Keep a REPLACE staging index that a resume can continue; delete any other. True if kept."""
+    target = counters.target
+    if isinstance(target, ReplaceTarget) and resumable and counters.last_pk is not None:
+        return True
+    if target is not None:
+        try:
+            target.discard()
+        except ConnectorError as ex:
+            log.error("could not clean up %s: %s", target.write_index, ex.reason)
+    return False
 
 
-def _discard(target: ReplaceTarget | IncrementalTarget | None) -> None:
-    if target is None:
-        return
+def _fail(handle: RunHandle, counters: Counters, resumable: bool, messages: list[str]) -> JobState:
+    kept = _keep_or_discard(counters, resumable)
     try:
-        target.discard()
-    except ConnectorError as ex:
-        log.error("could not clean up %s: %s", target.write_index, ex.reason)
-
-
-def _fail(handle: RunHandle, counters: Counters, messages: list[str]) -> JobState:
-    try:
-        handle.finish(JobState.ERROR, error=messages, **_final(counters))
+        handle.finish(JobState.ERROR, error=messages, **counters.status_fields(), staging_kept=kept)
     except RunLost as ex:
         log.warning("%s", ex)
     return JobState.ERROR
+
+
+def _hand_back(handle: RunHandle, counters: Counters, resumable: bool) -> JobState:
+    """Queue the run again for the next worker, resumable from its checkpoint when it has one."""
+    replacing = isinstance(counters.target, ReplaceTarget)
+    kept = _keep_or_discard(counters, resumable)
+    if replacing and not kept:
+        # The staging index is gone: the next worker starts this run over.
+        fields: dict[str, Any] = {
+            "count": 0,
+            "last_id": None,
+            "error_count": 0,
+            "checkpoint": None,
+            "staging_index": None,
+        }
+    else:
+        fields = counters.status_fields()
+    where = f"from key {counters.last_pk}" if fields["checkpoint"] else "from the start"
+    try:
+        handle.hand_back(
+            f"The job was handed back by worker [{handle.worker}] shutting down; it resumes {where}.", **fields
+        )
+    except RunLost as ex:
+        log.warning("%s", ex)
+    return JobState.QUEUED
 
 
 def _messages(job_id: str, ex: ConnectorError) -> list[str]:

@@ -35,6 +35,8 @@ _DRIVER_HINTS = {
     "pymssql": "pip install pymssql",
     "pyodbc": "pip install pyodbc",
 }
+DEFAULT_FETCH_SIZE = 1000
+APPLICATION_NAME = "siren-connector"
 # SQLSTATE / error numbers meaning "statement timeout" per database.
 _PG_QUERY_CANCELED = "57014"
 _MYSQL_TIMEOUT_ERRNOS = {1969, 3024}
@@ -49,6 +51,8 @@ def create_sql_engine(target: ConnectionTarget, *, connect_timeout_s: int) -> En
     backend = target.url.get_backend_name()
     if backend == "postgresql" or backend in ("mysql", "mariadb"):
         connect_args.setdefault("connect_timeout", connect_timeout_s)
+    if backend == "postgresql":
+        connect_args.setdefault("application_name", APPLICATION_NAME)  # visible to DBAs in pg_stat_activity
     elif backend == "sqlite":
         connect_args.setdefault("timeout", connect_timeout_s)
         connect_args.setdefault("check_same_thread", False)
@@ -118,15 +122,18 @@ def _begin_read_only(conn: Connection, timeout_s: float | None) -> None:
             raw.set_progress_handler(lambda: int(time.monotonic() > deadline), _SQLITE_PROGRESS_STEPS)
 
 
-def stream_query(conn: Connection, sql: str, params: dict[str, Any]) -> CursorResult[Any]:
+def stream_query(
+    conn: Connection, sql: str, params: dict[str, Any], *, batch_size: int = DEFAULT_FETCH_SIZE
+) -> CursorResult[Any]:
     """Execute a user query with a server-side cursor; the only way user SQL is run.
 
     Server-side cursors go through the extended protocol on PostgreSQL, which
     refuses several statements in one string ("...; COMMIT; DROP ..."), so a
     query cannot end the read-only transaction; PyMySQL and sqlite3 run one
-    statement per call anyway.
+    statement per call anyway. ``yield_per`` makes the driver fetch exactly
+    ``batch_size`` rows at a time (no read-ahead beyond the batch in hand).
     """
-    result = conn.execution_options(stream_results=True).execute(text(sql), params)
+    result = conn.execution_options(yield_per=batch_size).execute(text(sql), params)
     if not result.returns_rows:
         result.close()
         raise QueryFailed("the query returns no rows; give a SELECT (or WITH ... SELECT)")
@@ -182,20 +189,41 @@ def open_rows(
     connect_timeout_s: int,
     statement_timeout_s: float | None = None,
     exact_total: bool = False,
+    order_by: str | None = None,
+    after: Any = None,
+    batch_size: int = DEFAULT_FETCH_SIZE,
 ) -> Iterator[RowStream]:
-    """Stream a rendered query in a read-only session; everything is closed on exit."""
+    """Stream a rendered query in a read-only session; everything is closed on exit.
+
+    With ``order_by`` (the ingestion's pk_field) the query is wrapped so rows
+    come in key order, which makes the last key read a checkpoint; ``after``
+    then resumes past it.
+    """
     secrets = (target.url.password,) if target.url.password else ()
     engine = create_sql_engine(target, connect_timeout_s=connect_timeout_s)
     try:
         with read_only_session(engine, statement_timeout_s=statement_timeout_s, secrets=secrets) as conn:
+            if order_by is not None:
+                query = keyset(conn, query, order_by, after)
             total = estimate_rows(conn, query, exact=exact_total)
-            result = stream_query(conn, query.sql, query.params)
+            result = stream_query(conn, query.sql, query.params, batch_size=batch_size)
             try:
                 yield RowStream(list(result.keys()), column_db_types(result), total, result)
             finally:
                 close_quietly(result)
     finally:
         engine.dispose()
+
+
+def keyset(conn: Connection, query: RenderedQuery, key: str, after: Any) -> RenderedQuery:
+    """Wrap ``query`` to return its rows ordered by ``key``, only those above ``after`` if given."""
+    column = conn.dialect.identifier_preparer.quote(key)
+    sql = f"SELECT * FROM ({query.sql.strip().rstrip(';')}) AS connector_keyset"
+    params = dict(query.params)
+    if after is not None:
+        sql += f" WHERE {column} > :connector_after"
+        params["connector_after"] = after
+    return RenderedQuery(f"{sql} ORDER BY {column}", params)
 
 
 def close_quietly(result: CursorResult[Any]) -> None:

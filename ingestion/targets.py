@@ -143,6 +143,19 @@ class IncrementalTarget:
         """Nothing to undo: documents written so far stay (re-running is idempotent)."""
 
 
+def drop_staging(es: Elasticsearch, index: str) -> bool:
+    """Delete a kept staging index unless an alias now points at it (it became live). True if gone."""
+    with store_errors(f"dropping staging index {index}"):
+        try:
+            if es.indices.get_alias(index=index).body.get(index, {}).get("aliases"):
+                log.warning("staging index %s is live behind an alias; not deleting it", index)
+                return False
+            es.indices.delete(index=index)
+        except NotFoundError:
+            pass
+    return True
+
+
 def max_value(es: Elasticsearch, index: str, field: str) -> Any:
     """The largest numeric ``field`` value in ``index`` (None when empty or missing)."""
     with store_errors(f"reading max({field}) of {index}"):

@@ -4,7 +4,10 @@ Any number of workers on any number of hosts poll the job log for queued
 runs. Claiming is the conditional write ``queued -> running`` naming the
 version that was read, so exactly one worker wins each run; the others get a
 version conflict and move on. Each claimed run executes on its own thread
-with a heartbeat thread beside it (``heartbeat_interval_s``).
+with a heartbeat thread beside it (``heartbeat_interval_s``). Each poll also
+runs the reaper and (``worker.scheduler``) the scheduler. On stop, the
+worker claims nothing more and its runs go back to the queue at their next
+batch boundary, resumable from their checkpoint.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from connector.doc_store import VersionConflict
 from connector.errors import ConnectorError
 from connector.job_state import JobState
 from connector.job_store import StoredRun
+from ingestion.reaper import Reaper
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.runner import RunContext, execute_run
+from ingestion.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,8 @@ class Worker:
         self.name = name or default_worker_name()
         self._active: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self.reaper = Reaper(ctx.jobs, ctx.es, self.settings, name=self.name, clock=ctx.clock)
+        self.scheduler = Scheduler(ctx.jobs, ctx.ingestions, self.settings, clock=ctx.clock)
 
     @property
     def active_runs(self) -> list[str]:
@@ -45,14 +52,17 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Poll and execute until ``stop`` is set, then wait for the runs in progress."""
         log.info("worker %s started (max %d concurrent runs)", self.name, self.settings.max_concurrent_runs)
+        steps = [self.reaper.tick, *([self.scheduler.tick] if self.settings.scheduler else []), self.tick]
         while not stop.is_set():
-            try:
-                self.tick()
-            except ConnectorError as ex:
-                log.warning("worker %s: %s", self.name, ex.reason)
-            except Exception:
-                log.exception("worker %s: unexpected error while polling", self.name)
+            for step in steps:
+                try:
+                    step()
+                except ConnectorError as ex:
+                    log.warning("worker %s: %s", self.name, ex.reason)
+                except Exception:
+                    log.exception("worker %s: unexpected error while polling", self.name)
             stop.wait(self.settings.poll_interval_s)
+        self.ctx.shutdown.set()  # runs hand themselves back at their next batch boundary
         for thread in list(self._active.values()):
             thread.join()
         log.info("worker %s stopped", self.name)
@@ -74,7 +84,10 @@ class Worker:
 
     def _claim(self, run: StoredRun) -> StoredRun | None:
         now = self.ctx.jobs.now_ms()
-        status = run.status.moved_to(JobState.RUNNING, start_time=now, worker=self.name, heartbeat=now)
+        # A run handed back by a stopping worker keeps its first start_time.
+        status = run.status.moved_to(
+            JobState.RUNNING, start_time=run.status.start_time or now, worker=self.name, heartbeat=now
+        )
         try:
             return self.ctx.jobs.save(run, status)
         except VersionConflict:

@@ -60,21 +60,34 @@ def _port_open(host: str, port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def es_url() -> Iterator[str]:
-    """The Elasticsearch-API endpoint for the whole session."""
+def search_server() -> Iterator[tuple[str, int | None]]:
+    """The Elasticsearch-API endpoint for the whole session, and its local pid if we started it."""
     if os.environ.get("CONNECTOR_TEST_ES_URL"):
-        yield os.environ["CONNECTOR_TEST_ES_URL"]
+        yield os.environ["CONNECTOR_TEST_ES_URL"], None
     elif _docker_available():
         from testcontainers.elasticsearch import ElasticSearchContainer
 
         with ElasticSearchContainer("docker.elastic.co/elasticsearch/elasticsearch:8.15.0") as container:
-            yield container.get_url()
+            yield container.get_url(), None
     else:
         server = EmbeddedSearch.start()
         try:
-            yield server.url
+            yield server.url, server.process.pid
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def es_url(search_server: tuple[str, int | None]) -> str:
+    return search_server[0]
+
+
+@pytest.fixture
+def es_process(search_server: tuple[str, int | None]) -> int:
+    """The pid of the local Elasticsearch-API server (for fault tests that pause it)."""
+    if search_server[1] is None:
+        pytest.skip("needs the Elasticsearch-API server as a local process (not an external cluster or container)")
+    return search_server[1]
 
 
 @pytest.fixture(scope="session")

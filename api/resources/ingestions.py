@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from api.params import check_params, page_params, read_json
+from api.params import bool_param, check_params, page_params, read_json
 from connector.job_state import INGESTION, envelope
 from connector.settings import ApiSettings
 from ingestion.ingestion_service import IngestionService
@@ -61,8 +61,9 @@ class IngestionRun:
         self.api = api
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, ingestion_id: str) -> None:
-        check_params(req, ())
-        status = self.service.run(ingestion_id, read_json(req, limit=self.api.max_body_bytes, required=False))
+        check_params(req, ("resume",))
+        body = read_json(req, limit=self.api.max_body_bytes, required=False)
+        status = self.service.run(ingestion_id, body, resume=bool_param(req, "resume"))
         resp.status = falcon.HTTP_202
         resp.location = f"{JOBS}/{INGESTION}/{ingestion_id}"
         resp.media = envelope(INGESTION, ingestion_id, status)

@@ -67,3 +67,19 @@ def raw_source(es_url: str, index: str, doc_id: str) -> dict[str, Any]:
     resp = http.request("GET", f"{es_url}/{index}/_doc/{doc_id}", headers={"Accept": "application/json"})
     assert resp.status == 200, resp.data
     return json.loads(resp.data, parse_float=Decimal)["_source"]
+
+
+def slow_table(db: Database, name: str, rows: int, *, pause_every: int = 100, pause_s: float = 0.2) -> str:
+    """A PostgreSQL table with a primary key, analyzed, and a query that pauses every few rows.
+
+    The table is large enough for PostgreSQL to read it through the primary-key
+    index in key order, so the pauses happen as the cursor is read instead of
+    all before the first row (which a sort would do).
+    """
+    db.execute(f"CREATE TABLE {name} AS SELECT g AS id, 'row ' || g AS name FROM generate_series(1, {rows}) g")
+    db.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (id)")
+    db.execute(f"ANALYZE {name}")
+    return (
+        f"SELECT id, name, CASE WHEN id % {pause_every} = 0 THEN pg_sleep({pause_s})::text END AS pause "
+        f"FROM {name} ORDER BY id"
+    )

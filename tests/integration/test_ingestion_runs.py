@@ -10,7 +10,18 @@ from elasticsearch import Elasticsearch
 from falcon import testing
 
 from tests.conftest import Database
-from tests.integration.ingest_support import BASE, count, define, ids, raw_source, run, start, status, wait_final
+from tests.integration.ingest_support import (
+    BASE,
+    count,
+    define,
+    ids,
+    raw_source,
+    run,
+    slow_table,
+    start,
+    status,
+    wait_final,
+)
 from tests.support import assert_error, wait_until
 
 pytestmark = pytest.mark.integration
@@ -104,21 +115,15 @@ def test_replace_over_a_concrete_index(
 def test_replace_target_untouched_while_loading_and_after_a_failure(
     api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str
 ) -> None:
-    _items(pg, 40)
+    slow = slow_table(pg, "items", 2000)
     target = f"{index_prefix.lstrip('.')}safe"
-    define(api, pg, "safe", query="SELECT * FROM items", target=target, pk_field="id", batch_size=20)
+    define(api, pg, "safe", query="SELECT * FROM items WHERE id <= 40", target=target, pk_field="id", batch_size=20)
     assert run(api, "safe")["count"] == 40
-    _items(pg, 160, start_id=41)
-    # Slow (a pause every 20 rows), then a division by zero at id 150, after several batches.
-    slow = (
-        "SELECT id, name, 100 / (150 - id) AS ratio FROM items, "
-        "LATERAL (SELECT CASE WHEN id % 20 = 0 THEN pg_sleep(0.3) END) AS pause ORDER BY id"
-    )
-    define(api, pg, "safe", query=slow, target=target, pk_field="id", batch_size=20)
+    # Slow, then a division by zero at id 1500, after many batches.
+    failing = slow.replace("SELECT id, name,", "SELECT id, name, 100 / (1500 - id) AS ratio,")
+    define(api, pg, "safe", query=failing, target=target, pk_field="id", batch_size=20)
     start(api, "safe")
-    loading = wait_until(
-        lambda: (s := status(api, "safe")).get("count", 0) >= 40 and s, timeout=30, what="batches loaded"
-    )
+    loading = wait_until(lambda: (s := status(api, "safe")).get("count", 0) >= 40 and s, timeout=30, what="batches")
     staging = loading["staging_index"]
     assert count(es, staging) >= 40
     assert count(es, target) == 40  # searches still see the old documents
@@ -126,18 +131,30 @@ def test_replace_target_untouched_while_loading_and_after_a_failure(
     assert final["state"] == "error"
     assert final["error"][0] == "Could not execute datasource query of [safe]."
     assert "division by zero" in final["error"][1]
-    assert 100 <= final["count"] < 150
+    assert 1000 <= final["count"] < 1500
     assert count(es, target) == 40
-    assert not es.indices.exists(index=staging)
     assert list(es.indices.get_alias(name=target)) != [staging]
+    # The staging index is kept (not live) so that _run?resume=true can continue from the checkpoint...
+    assert final["staging_kept"] is True and es.indices.exists(index=staging)
+    assert final["checkpoint"]["pk"] == final["checkpoint"]["count"] == final["count"]
+    # ...and a new run from the start drops it.
+    define(api, pg, "safe", query="SELECT * FROM items WHERE id <= 200", target=target, pk_field="id", batch_size=50)
+    again = run(api, "safe")
+    assert (again["state"], again["count"]) == ("successful", 200)
+    assert not es.indices.exists(index=staging)
+    assert count(es, target) == 200
+    assert "staging_kept" not in status_of_run(api, final)
+
+
+def status_of_run(api: testing.TestClient, run: dict) -> dict:
+    return api.simulate_get(run["links"]["self"]).json["status"]
 
 
 def test_abort_while_loading(
     api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str
 ) -> None:
-    _items(pg, 400)
+    slow = slow_table(pg, "items", 2000)
     target = f"{index_prefix.lstrip('.')}abort"
-    slow = "SELECT * FROM items, LATERAL (SELECT CASE WHEN id % 20 = 0 THEN pg_sleep(0.2) END) AS p ORDER BY id"
     define(api, pg, "abort", query=slow, target=target, pk_field="id", batch_size=20)
     start(api, "abort")
     loading = wait_until(
@@ -152,13 +169,22 @@ def test_abort_while_loading(
     final = wait_final(api, "abort", timeout=20)
     assert final["state"] == "aborted"
     assert final["is_aborting"] is True and final["is_running"] is False
-    assert final["end_time"] and final["count"] < 400
-    # Stopped within about one batch (20 rows, ~0.2 s) after the request plus a status interval.
-    assert final["count"] - loading["count"] <= 20 * 8
+    assert final["end_time"] and final["count"] < 2000
+    # Stopped within one batch plus a status interval (1 s: up to ~500 rows at this pace).
+    assert final["count"] - loading["count"] <= 600
     assert final["last_id"] == str(final["count"])
-    assert not es.indices.exists(index=loading["staging_index"])
-    assert not es.indices.exists(index=target)
+    assert not es.indices.exists(index=target)  # REPLACE: nothing swapped in
+    assert final["staging_kept"] is True and es.indices.exists(index=loading["staging_index"])
     assert api.simulate_post(f"{BASE}/jobs/ingestion/abort/_abort").status_code == 409
+    # Resume: rows above the checkpoint only, into the kept staging index; exact in the end.
+    define(api, pg, "abort", query="SELECT * FROM items", target=target, pk_field="id", batch_size=500)
+    resumed = api.simulate_post(f"{BASE}/ingestion/abort/_run", params={"resume": "true"})
+    assert resumed.status_code == 202, resumed.text
+    assert resumed.json["status"]["resume_of"] == final["run_id"]
+    done = wait_final(api, "abort")
+    assert (done["state"], done["count"], done["last_id"]) == ("successful", 2000, "2000")
+    assert done["staging_index"] == final["staging_index"]
+    assert ids(es, target) == sorted(str(i) for i in range(1, 2001))
 
 
 def test_abort_a_queued_run(api: testing.TestClient, any_db: Database, index_prefix: str) -> None:

@@ -53,13 +53,13 @@ def run(state: JobState = JobState.QUEUED, **changes: Any) -> RunStatus:
 
 
 def test_state_values() -> None:
-    assert [s.value for s in JobState] == ["queued", "running", "aborting", "aborted", "error", "successful"]
+    assert [s.value for s in JobState] == ["queued", "running", "aborting", "aborted", "error", "successful", "skipped"]
 
 
 def test_transition_table() -> None:
     assert set(TRANSITIONS) == set(JobState)
     assert {(a, b) for a, targets in TRANSITIONS.items() for b in targets} == ALLOWED
-    assert len(FORBIDDEN) == 36 - 13
+    assert len(FORBIDDEN) == 49 - 13
 
 
 @pytest.mark.parametrize(("current", "target"), sorted(ALLOWED))
