@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import time
@@ -17,7 +18,9 @@ from api.dev_stack import DEMO_DATASOURCE, DEMO_INGESTION, demo_ingestion_body, 
 from api.runtime import Runtime
 from api.server import preflight, run_api, run_worker
 from connector.crypto import SecretBox
+from connector.doc_store import DocumentStore
 from connector.errors import ConnectorError
+from connector.key_rotation import SECRET_FIELDS, rotate_index
 from connector.log_setup import configure_logging
 from connector.security import hash_password, new_token
 from connector.settings import Settings, load_settings, parse_bind
@@ -135,6 +138,29 @@ def generate_key() -> None:
     click.echo(SecretBox.generate_key())
 
 
+@secrets.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret with CONNECTOR_SECRET_KEY.
+
+    Set the new key as CONNECTOR_SECRET_KEY and the old one(s) in
+    CONNECTOR_PREVIOUS_SECRET_KEYS (a JSON list) while this runs and while
+    services still run with the old key; afterwards the old keys can go.
+    """
+    settings = _settings()
+    configure_logging("WARNING")
+    try:
+        runtime = Runtime.build(settings)
+        try:
+            for name, fields in SECRET_FIELDS.items():
+                docs = DocumentStore(runtime.es, f"{settings.index_prefix}{name}")
+                report = rotate_index(docs, fields, runtime.box)
+                click.echo(f"{name}: {report.secrets} secrets in {report.documents} documents re-encrypted")
+        finally:
+            runtime.close()
+    except ConnectorError as ex:
+        _fail(ex.reason)
+
+
 @main.group()
 def token() -> None:
     """API token management."""
@@ -143,7 +169,8 @@ def token() -> None:
 @token.command("create")
 @click.option("--name", required=True, help="Who or what uses the token.")
 @click.option("--scopes", required=True, help="Comma list of job:read, job:write, admin.")
-def token_create(name: str, scopes: str) -> None:
+@click.option("--expires-in-days", type=click.IntRange(min=1), help="Refuse the token after this many days.")
+def token_create(name: str, scopes: str, expires_in_days: int | None) -> None:
     """Print a new token once, and the hashed entry to add to auth.tokens."""
     wanted = [s.strip() for s in scopes.split(",") if s.strip()]
     bad = [s for s in wanted if s not in ("job:read", "job:write", "admin")]
@@ -152,7 +179,11 @@ def token_create(name: str, scopes: str) -> None:
     secret, hashed = new_token()
     click.echo(f"token (shown once): {secret}")
     click.echo("add to config/connector.toml:")
-    click.echo(f'[[auth.tokens]]\nname = "{name}"\nhash = "{hashed}"\nscopes = {orjson.dumps(wanted).decode()}')
+    entry = f'[[auth.tokens]]\nname = "{name}"\nhash = "{hashed}"\nscopes = {orjson.dumps(wanted).decode()}'
+    if expires_in_days:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_in_days)
+        entry += f"\nexpires = {expires.isoformat(timespec='seconds')}"
+    click.echo(entry)
 
 
 @main.command("hash-password")

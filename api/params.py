@@ -22,7 +22,10 @@ def read_json(req: falcon.Request, *, limit: int, required: bool = True) -> Any:
     """
     if req.content_length is not None and req.content_length > limit:
         raise PayloadTooLarge(f"request body of {req.content_length} bytes exceeds the limit of {limit} bytes")
-    raw = req.bounded_stream.read(limit + 1)
+    # Without Content-Length (chunked) falcon's bounded_stream reads nothing; the server's
+    # wsgi.input decodes chunks itself, so read it directly, at most limit + 1 bytes.
+    stream = req.bounded_stream if req.content_length is not None else req.stream
+    raw = stream.read(limit + 1)
     if len(raw) > limit:
         raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
     if not raw.strip():

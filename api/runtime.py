@@ -37,7 +37,8 @@ def secret_box(settings: Settings) -> SecretBox:
             "CONNECTOR_SECRET_KEY is not set: generate one with `connector secrets generate-key` "
             "(32 random bytes, urlsafe base64)"
         )
-    return SecretBox(settings.secret_key.get_secret_value())
+    old = tuple(key.get_secret_value() for key in settings.previous_secret_keys)
+    return SecretBox(settings.secret_key.get_secret_value(), old_keys=old)
 
 
 @dataclass

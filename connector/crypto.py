@@ -39,5 +39,12 @@ class SecretBox:
         return plaintext
 
     def rotate(self, token: str) -> str:
-        """Re-encrypt a stored secret with the current key."""
-        return ENCRYPTED_PREFIX + self._fernet.rotate(token[len(ENCRYPTED_PREFIX) :].encode()).decode()
+        """Re-encrypt a stored secret with the current key (it may be encrypted with an old one)."""
+        if not token.startswith(ENCRYPTED_PREFIX):
+            raise SettingsError("a stored secret is not encrypted; refusing to rotate it")
+        try:
+            return ENCRYPTED_PREFIX + self._fernet.rotate(token[len(ENCRYPTED_PREFIX) :].encode()).decode()
+        except InvalidToken:
+            raise SettingsError(
+                "a stored secret cannot be decrypted with CONNECTOR_SECRET_KEY or CONNECTOR_PREVIOUS_SECRET_KEYS"
+            ) from None

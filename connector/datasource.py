@@ -189,7 +189,8 @@ class Datasource:
                 box.decrypt(self.password) if self.password else None,
             )
         )
-        url = url.set(username=username or url.username, password=password)
+        if url.get_backend_name() != "sqlite":  # a file has no users; SQLAlchemy refuses them in the URL
+            url = url.set(username=username or url.username, password=password)
         return ConnectionTarget(url, connect_args, self.timezone or url_timezone or "UTC")
 
     def public_source(self) -> dict[str, Any]:

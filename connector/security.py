@@ -9,10 +9,13 @@ Comparisons are constant time.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from connector.settings import AuthSettings
@@ -69,19 +72,26 @@ def verify_password(password: str, stored: str) -> bool:
 class CredentialChecker:
     """Resolve bearer tokens and basic credentials to principals."""
 
-    def __init__(self, settings: AuthSettings) -> None:
+    def __init__(self, settings: AuthSettings, *, clock: Callable[[], float] = time.time) -> None:
         self.mode = settings.mode
-        self._tokens = [(t.hash.encode(), Principal(t.name, frozenset(t.scopes))) for t in settings.tokens]
+        self._tokens = [(t.hash.encode(), Principal(t.name, frozenset(t.scopes)), t.expires) for t in settings.tokens]
+        self._clock = clock
         self._users = {u.username: u for u in settings.users}
         self._verified: dict[bytes, Principal] = {}
         self._lock = threading.Lock()
 
     def check_token(self, token: str) -> Principal | None:
+        """The token's principal; None if unknown or expired."""
         digest = hash_token(token).encode()
         found: Principal | None = None
-        for stored, principal in self._tokens:  # no early exit: constant time over entries
+        expires: dt.datetime | None = None
+        for stored, principal, until in self._tokens:  # no early exit: constant time over entries
             if hmac.compare_digest(stored, digest):
-                found = principal
+                found, expires = principal, until
+        if found is not None and expires is not None:
+            until_ts = (expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)).timestamp()
+            if self._clock() >= until_ts:
+                return None
         return found
 
     def check_basic(self, username: str, password: str) -> Principal | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import ipaddress
 import os
 import tomllib
@@ -106,16 +107,17 @@ class TokenEntry(_Section):
     """A bearer token, stored as ``sha256:<hex>`` of the token, never in clear."""
 
     name: str
-    hash: str
-    scopes: list[Literal["job:read", "job:write", "admin"]]
+    hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    scopes: list[Literal["job:read", "job:write", "admin"]] = Field(min_length=1)
+    expires: dt.datetime | None = None  # ISO 8601; the token is refused from then on
 
 
 class UserEntry(_Section):
     """A basic-auth user with a ``pbkdf2_sha256$<iterations>$<salt>$<hash>`` password hash."""
 
-    username: str
-    hash: str
-    scopes: list[Literal["job:read", "job:write", "admin"]]
+    username: str = Field(min_length=1, pattern=r"^[^:\s]+$")  # Basic credentials split at the first ':'
+    hash: str = Field(pattern=r"^pbkdf2_sha256\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")
+    scopes: list[Literal["job:read", "job:write", "admin"]] = Field(min_length=1)
 
 
 class AuthSettings(_Section):
@@ -169,6 +171,8 @@ class WorkerSettings(_Section):
 class Settings(_Section):
     index_prefix: str = DEFAULT_INDEX_PREFIX
     secret_key: SecretStr | None = None
+    # Keys that secrets may still be encrypted with (decrypt only): set during `connector secrets rotate`.
+    previous_secret_keys: list[SecretStr] = []
     bind: str = DEFAULT_BIND
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
@@ -192,6 +196,13 @@ class Settings(_Section):
     def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             check_fernet_key(value.get_secret_value())
+        return value
+
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _check_previous_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            check_fernet_key(key.get_secret_value())
         return value
 
     @field_validator("bind")
@@ -248,7 +259,7 @@ def _env_table() -> dict[str, tuple[str, ...]]:
 
 
 ENV_TABLE = _env_table()
-_STRUCTURED = {("auth", "tokens"), ("auth", "users")}
+_STRUCTURED = {("auth", "tokens"), ("auth", "users"), ("previous_secret_keys",)}
 
 
 def load_settings(*, environ: Mapping[str, str] | None = None, config_path: Path | None = None) -> Settings:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
+from pydantic import SecretStr
 
 from connector.crypto import SecretBox
 from connector.datasource import ConnectionTarget
@@ -338,7 +339,7 @@ def _writer_client(ctx: RunContext, ingestion: Ingestion) -> Elasticsearch:
         return ctx.es
     password = ctx.box.decrypt(ingestion.es_password) if ingestion.es_password else ""
     settings = ctx.settings.elasticsearch.model_copy(
-        update={"username": credentials.username, "password": password, "api_key": None}
+        update={"username": credentials.username, "password": SecretStr(password), "api_key": None}
     )
     client, _ = create_client(settings, wait=False)
     return client

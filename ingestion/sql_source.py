@@ -19,7 +19,7 @@ from typing import Any
 from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from connector.datasource import ConnectionTarget
@@ -58,6 +58,8 @@ def create_sql_engine(target: ConnectionTarget, *, connect_timeout_s: int) -> En
         connect_args.setdefault("check_same_thread", False)
     try:
         engine = create_engine(target.url, connect_args=connect_args, poolclass=NullPool)
+    except ArgumentError as ex:
+        raise DatasourceUnavailable(f"the connection URL is not usable: {scrub(str(ex).splitlines()[0])}") from None
     except (NoSuchModuleError, ModuleNotFoundError, ImportError) as ex:
         driver = target.url.get_driver_name()
         hint = _DRIVER_HINTS.get(driver, f"install the Python driver {driver}")

@@ -165,3 +165,10 @@ def test_metrics(api: testing.TestClient) -> None:
     assert (
         'connector_http_requests_total{method="GET",route="/_siren/connector/datasource/_search",status="200"}' in text
     )
+
+
+def test_query_string_limit(api: testing.TestClient, settings) -> None:
+    long = "a" * (settings.api.max_query_string_bytes + 1)
+    assert_error(
+        api.simulate_get(f"{DS}/_search", query_string=f"size={long}"), 400, "validation_exception", "query_string"
+    )

@@ -115,3 +115,34 @@ def test_concurrent_bootstrap_from_many_processes(settings_env: dict[str, str], 
     assert sorted(es.indices.get(index=f"{index_prefix}*", expand_wildcards="all")) == sorted(
         f"{index_prefix}{n}" for n in ("datasources", "ingestions", "job-log", "job-current", "job-errors")
     )
+
+
+def test_chunked_body_over_the_limit_is_413(settings_env: dict[str, str], es, tmp_path: Path) -> None:
+    """A body without Content-Length (chunked) is cut at the limit too, through a real server."""
+    port = free_port()
+    env = {**settings_env, "CONNECTOR_API_MAX_BODY_BYTES": "4096", "CONNECTOR_WORKER_PROCESSES": "0"}
+    proc = ServiceProcess(["serve", "--bind", f"127.0.0.1:{port}"], env, tmp_path / "serve.log")
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/_siren/connector/_health")
+        body = (b'{"sql": {"url": "' + b"x" * 10_000 + b'"}}' for _ in range(1))
+        http = urllib3.PoolManager()
+        resp = http.request(
+            "PUT",
+            f"http://127.0.0.1:{port}/_siren/connector/datasource/big",
+            body=body,
+            chunked=True,
+            headers={"Content-Type": "application/json"},
+        )
+        assert resp.status == 413
+        assert orjson.loads(resp.data)["error"]["type"] == "content_too_long_exception"
+        small = (part for part in (b'{"sql": {"url": ', b'"sqlite:///tmp/x.db"}}'))
+        ok = http.request(
+            "PUT",
+            f"http://127.0.0.1:{port}/_siren/connector/datasource/small",
+            body=small,
+            chunked=True,
+            headers={"Content-Type": "application/json"},
+        )
+        assert ok.status == 201, ok.data
+    finally:
+        proc.stop()

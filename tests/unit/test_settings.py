@@ -98,7 +98,7 @@ def test_tokens_from_environment_json() -> None:
     settings = load_settings(
         environ={
             "CONNECTOR_AUTH_MODE": "token",
-            "CONNECTOR_AUTH_TOKENS": '[{"name": "ci", "hash": "sha256:ab", "scopes": ["job:read"]}]',
+            "CONNECTOR_AUTH_TOKENS": '[{"name": "ci", "hash": "sha256:' + "ab" * 32 + '", "scopes": ["job:read"]}]',
         }
     )
     assert settings.auth.tokens[0].scopes == ["job:read"]
@@ -121,3 +121,22 @@ def test_secret_values_do_not_print() -> None:
 )
 def test_bind_loopback(bind: str, loopback: bool) -> None:
     assert load_settings(environ={"CONNECTOR_BIND": bind}).bind_is_loopback is loopback
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (SHIPPED_CONFIG.parent.parent / "README.md").read_text()
+    missing = [name for name in ENV_TABLE if f"`{name}`" not in readme]
+    assert missing == []
+
+
+def test_previous_keys_and_token_entries_are_validated() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={"CONNECTOR_PREVIOUS_SECRET_KEYS": '["not-a-key"]'})
+    assert caught.value.reason.startswith("invalid setting CONNECTOR_PREVIOUS_SECRET_KEYS")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            environ={
+                "CONNECTOR_AUTH_USERS": '[{"username": "a:b", "hash": "pbkdf2_sha256$1$YQ==$YQ==", "scopes": ["admin"]}]'
+            }
+        )
+    assert caught.value.reason.startswith("invalid setting CONNECTOR_AUTH_USERS")
