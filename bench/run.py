@@ -1,10 +1,20 @@
-"""Run the benchmark: the engine through the real run lifecycle vs baselines, same data, same sink.
+"""Run the benchmark: the engine through the real run lifecycle beside baselines, same data, same sink.
 
-    python -m bench.run --rows 100000,1000000
+    python -m bench.run --rows 1000000                 # narrow table: all cases
+    python -m bench.run --rows 1000000 --wide          # the 40-column table
+    python -m bench.run --rows 10000000 --cases engine # memory at 10M rows
+    python -m bench.run --rows 1000000 --cases abort   # abort latency at full speed
+
+Cases: raw (psycopg named cursor, rows discarded: the fetch limit), hand
+(hand-tuned single-thread pipeline, bench/hand.py), naive (SQLAlchemy
+streaming + helpers.streaming_bulk), engine (an ingestion run: `_run` ->
+separate `connector worker` process -> job log), engine-transforms (the same
+with geo_point + date transforms), engine-quiet (status written once an hour:
+the cost of status updates), abort (abort requested mid-run at full speed).
 
 PostgreSQL from CONNECTOR_BENCH_PG_URL (default: the local test database).
-Prints a table of rows/s, ratio to the naive baseline, peak RSS and CPU
-seconds per million rows, and writes it as JSON under bench/results/.
+Prints a table (rows/s, ratio to hand and to naive, peak RSS, CPU seconds per
+million rows) and writes it as JSON under bench/results/.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import sqlalchemy as sa
 
 from api.dev_stack import EmbeddedSearch
 from api.runtime import Runtime
-from bench.datasets import narrow_table
+from bench.datasets import narrow_table, wide_table
 from bench.procstat import usage
 from bench.sink import BulkSink
 from connector.crypto import SecretBox
@@ -32,83 +42,115 @@ from connector.settings import load_settings
 
 PG_URL = os.environ.get("CONNECTOR_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RESULTS = Path(__file__).resolve().parent / "results"
+ALL_CASES = ("raw", "hand", "naive", "engine", "engine-transforms", "engine-quiet")
+TRANSFORMS = [
+    {"input": [{"source": "lat"}, {"source": "lon"}], "output": "location", "transform": "geo_point"},
+    {"input": [{"source": "day"}], "output": "day_at", "transform": "date", "params": {"format": "yyyy-MM-dd HH:mm:ss"}},
+]
 
 
-def engine_run(sink_url: str, table: str, rows: int, *, batch_size: int) -> dict[str, Any]:
-    """Define and _run an ingestion; a separate `connector worker` process executes it."""
-    env = {
-        "CONNECTOR_ES_URL": sink_url,
-        "CONNECTOR_SECRET_KEY": SecretBox.generate_key(),
-        "CONNECTOR_INDEX_PREFIX": f".bench{time.time_ns()}-",
-        "CONNECTOR_WORKER_POLL_INTERVAL_S": "0.2",
-        "CONNECTOR_LOG_LEVEL": "WARNING",
-    }
-    runtime = Runtime.build(load_settings(environ=env))
-    url = sa.make_url(PG_URL)
-    runtime.datasources.put("pg", {"sql": {"url": url.render_as_string(hide_password=False)}}, overwrite=True)
-    runtime.ingestions.put(
-        "bench",
-        {
-            "ingest": {
-                "datasource": "pg",
-                "query": f"SELECT * FROM {table}",
-                "target": "bench",
-                "strategy": "REPLACE",
-                "pk_field": "id",
-                "batch_size": batch_size,
-            }
-        },
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "worker"],
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}, **env},
-    )
-    try:
-        runtime.ingestions.run("bench", None)
-        while True:
-            status = runtime.ingestions.status("bench")
-            assert status is not None
-            if status.ended:
-                break
-            time.sleep(0.2)
-        measured = usage(worker.pid)
-    finally:
-        worker.terminate()
-        worker.wait(30)
-        runtime.close()
-    if status.state.value != "successful" or status.count != rows:
-        raise SystemExit(f"engine run did not ingest every row: {status.fields()}")
-    seconds = (status.end_time - status.start_time) / 1000  # type: ignore[operator]
-    return {"rows": status.count, "seconds": seconds, "peak_rss_mb": measured.peak_rss_mb, "cpu_s": measured.cpu_s}
-
-
-def naive_run(sink_url: str, table: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.naive", PG_URL, table, sink_url], capture_output=True, text=True, check=True
-    )
+def _script(module: str, *args: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, check=True)
     return orjson.loads(out.stdout.strip().splitlines()[-1])
+
+
+class EngineBench:
+    """One ingestion definition per case; a fresh `connector worker` process per run."""
+
+    def __init__(self, sink_url: str, extra_env: dict[str, str] | None = None) -> None:
+        self.env = {
+            "CONNECTOR_ES_URL": sink_url,
+            "CONNECTOR_SECRET_KEY": SecretBox.generate_key(),
+            "CONNECTOR_INDEX_PREFIX": f".bench{time.time_ns()}-",
+            "CONNECTOR_WORKER_POLL_INTERVAL_S": "0.2",
+            "CONNECTOR_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
+        }
+        self.runtime = Runtime.build(load_settings(environ=self.env))
+        url = sa.make_url(PG_URL).render_as_string(hide_password=False)
+        self.runtime.datasources.put("pg", {"sql": {"url": url}}, overwrite=True)
+
+    def run(self, table: str, rows: int, *, transforms: bool = False, abort_after_s: float | None = None) -> dict[str, Any]:
+        ingest: dict[str, Any] = {
+            "datasource": "pg", "query": f"SELECT * FROM {table}", "target": "bench", "strategy": "REPLACE",
+            "pk_field": "id", "batch_size": 5000,
+        }
+        if transforms:
+            ingest["transforms"] = TRANSFORMS
+        self.runtime.ingestions.put("bench", {"ingest": ingest})
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "worker"],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}, **self.env},
+        )
+        try:
+            self.runtime.ingestions.run("bench", None)
+            abort_at = None
+            while True:
+                status = self.runtime.job_service.status("ingestion", "bench")
+                assert status is not None
+                if status.ended:
+                    break
+                if abort_after_s and abort_at is None and status.start_time and status.count > 0:
+                    if time.time() * 1000 - status.start_time >= abort_after_s * 1000:
+                        abort_at = time.time()
+                        self.runtime.job_service.abort("ingestion", "bench")
+                time.sleep(0.05)
+            measured = usage(worker.pid)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+        if abort_after_s:
+            assert status.state.value == "aborted", status.fields()
+            assert abort_at is not None and status.end_time is not None
+            return {"rows": status.count, "seconds": (status.end_time - status.start_time) / 1000,
+                    "abort_latency_s": status.end_time / 1000 - abort_at,
+                    "peak_rss_mb": measured.peak_rss_mb, "cpu_s": measured.cpu_s}
+        if status.state.value != "successful" or status.count != rows:
+            raise SystemExit(f"engine run did not ingest every row: {status.fields()}")
+        seconds = (status.end_time - status.start_time) / 1000  # type: ignore[operator]
+        return {"rows": status.count, "seconds": seconds, "peak_rss_mb": measured.peak_rss_mb, "cpu_s": measured.cpu_s}
+
+    def close(self) -> None:
+        self.runtime.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", default="100000,1000000", help="comma list of table sizes")
-    parser.add_argument("--batch-size", type=int, default=5000)
-    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--rows", default="1000000", help="comma list of table sizes")
+    parser.add_argument("--wide", action="store_true", help="the 40-column table instead of the 8-column one")
+    parser.add_argument("--cases", default=",".join(ALL_CASES), help=f"comma list of {', '.join(ALL_CASES)}, abort")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the best is kept")
     args = parser.parse_args()
+    cases = args.cases.split(",")
     pg = sa.create_engine(PG_URL)
     search = EmbeddedSearch.start()
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         sink = BulkSink(Path(tmp) / "sink", search.url)
+        bench = EngineBench(sink.url)
+        quiet = EngineBench(sink.url, {"CONNECTOR_INGESTION_STATUS_INTERVAL_S": "3600"}) if "engine-quiet" in cases else None
         try:
             for rows in (int(r) for r in args.rows.split(",")):
-                table = narrow_table(pg, rows)
-                engine = engine_run(sink.url, table, rows, batch_size=args.batch_size)
-                results.append({"case": "engine (REPLACE, real lifecycle)", **engine})
-                if not args.skip_naive:
-                    naive = naive_run(sink.url, table)
-                    results.append({"case": "naive: SQLAlchemy stream + streaming_bulk", **naive})
+                table = (wide_table if args.wide else narrow_table)(pg, rows)
+                runners = {
+                    "raw": lambda: _script("bench.rawfetch", PG_URL, table),
+                    "hand": lambda: _script("bench.hand", PG_URL, table, sink.url),
+                    "naive": lambda: _script("bench.naive", PG_URL, table, sink.url),
+                    "engine": lambda: bench.run(table, rows),
+                    "engine-transforms": lambda: bench.run(table, rows, transforms=True),
+                    "engine-quiet": lambda: quiet.run(table, rows) if quiet else {},
+                    "abort": lambda: bench.run(table, rows, abort_after_s=2.0),
+                }
+                for case in cases:
+                    if case == "engine-transforms" and args.wide:
+                        continue
+                    runs = [runners[case]() for _ in range(args.repeat)]
+                    best = min(runs, key=lambda r: r["seconds"] / max(r["rows"], 1))
+                    results.append({"case": case, "table": table, **best})
         finally:
+            bench.close()
+            if quiet:
+                quiet.close()
             sink.stop()
             search.stop()
     print_table(results)
@@ -118,14 +160,19 @@ def main() -> None:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    naive = {r["rows"]: r["rows"] / r["seconds"] for r in results if r["case"].startswith("naive")}
-    print(f"{'case':45} {'rows':>9} {'rows/s':>9} {'x naive':>8} {'peak RSS MB':>12} {'CPU s/M rows':>13}")
+    def rate(r: dict[str, Any]) -> float:
+        return r["rows"] / r["seconds"] if r["seconds"] else 0.0
+
+    by = {(r["table"], r["case"]): rate(r) for r in results}
+    print(f"{'case':18} {'table':18} {'rows':>9} {'rows/s':>9} {'x hand':>7} {'x naive':>8} {'RSS MB':>7} {'CPU s/M':>8} extra")
     for r in results:
-        rate = r["rows"] / r["seconds"]
-        ratio = f"{rate / naive[r['rows']]:.2f}" if r["rows"] in naive else "-"
+        hand = by.get((r["table"], "hand"))
+        naive = by.get((r["table"], "naive"))
+        extra = f"abort latency {r['abort_latency_s']:.2f} s" if "abort_latency_s" in r else ""
         print(
-            f"{r['case']:45} {r['rows']:>9} {rate:>9.0f} {ratio:>8} {r['peak_rss_mb']:>12.1f} "
-            f"{r['cpu_s'] / r['rows'] * 1e6:>13.1f}"
+            f"{r['case']:18} {r['table']:18} {r['rows']:>9} {rate(r):>9.0f} "
+            f"{rate(r) / hand if hand else float('nan'):>7.2f} {rate(r) / naive if naive else float('nan'):>8.2f} "
+            f"{r['peak_rss_mb']:>7.1f} {r['cpu_s'] / max(r['rows'], 1) * 1e6:>8.1f} {extra}"
         )
 
 

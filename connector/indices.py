@@ -94,6 +94,7 @@ RUN_STATUS_PROPERTIES: dict[str, Any] = {
     "links": _OPAQUE,
     "checkpoint": _OPAQUE,
     "staging_kept": {"type": "boolean"},
+    "server_rendering": {"type": "boolean"},
     "last_record": _OPAQUE,
     "last_record_timestamp": _EPOCH_MS,
 }

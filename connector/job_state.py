@@ -93,6 +93,7 @@ class RunStatus:
     resume_of: str | None = None
     checkpoint: dict[str, Any] | None = None  # {"pk", "count", "error_count", "rows_read", "recorded_errors"}
     staging_kept: bool = False  # a failed REPLACE run's staging index, kept for resume
+    server_rendering: bool = False  # the database rendered the documents (ingestion/sql_json.py)
     last_record: list[Any] | None = None
     last_record_timestamp: int | None = None
 
@@ -160,6 +161,8 @@ class RunStatus:
                 out[name] = value
         if self.staging_kept:
             out["staging_kept"] = True
+        if self.server_rendering:
+            out["server_rendering"] = True
         if self.params:
             out["params"] = dict(self.params)
         if self.links:

@@ -73,6 +73,7 @@ class Batch:
     ids: list[str] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     last_row: Sequence[Any] | None = None  # of the last row turned into a document
+    last_key: Any = None  # pk value of the batch's last row (the checkpoint)
 
 
 class DocumentBuilder:
@@ -131,6 +132,81 @@ class DocumentBuilder:
             batch.sources.append(dumps(doc))
             batch.ids.append(doc_id)
             batch.last_row = row
+        if pk_index is not None and rows:
+            batch.last_key = rows[-1][pk_index]
+        return batch
+
+
+class RenderedBuilder:
+    """Turn rows rendered by the database (``sql_json``) into bulk lines.
+
+    Each row is (action, document, key, key text, *transform inputs); the
+    transforms run here, on the inputs, and their outputs are added to the
+    document text.
+    """
+
+    def __init__(
+        self,
+        *,
+        keyed: bool,
+        key_column: str | None,
+        doc_columns: Sequence[str],
+        inputs: Sequence[str],
+        transforms: list[CompiledTransform],
+        encoder: JsonEncoder,
+    ) -> None:
+        self.keyed = keyed
+        self.key_column = key_column
+        self.doc_columns = list(doc_columns)
+        self.inputs = list(inputs)
+        self.transforms = transforms
+        self.dumps = encoder.dumps
+
+    def build(self, rows: Sequence[Sequence[Any]], *, first_row_number: int) -> Batch:
+        batch = Batch()
+        actions, sources, ids = batch.actions, batch.sources, batch.ids
+        dumps = self.dumps
+        transforms = self.transforms
+        for offset, row in enumerate(rows):
+            action, doc = row[0], row[1]
+            if self.keyed:
+                doc_id = row[3]
+                if (
+                    row[2] is None
+                    or not doc_id
+                    or (len(doc_id) > MAX_ID_BYTES // 4 and len(doc_id.encode()) > MAX_ID_BYTES)
+                ):
+                    reason = (
+                        "primary key is NULL"
+                        if row[2] is None
+                        else (
+                            "primary key is empty" if not doc_id else f"primary key is longer than {MAX_ID_BYTES} bytes"
+                        )
+                    )
+                    batch.rejected.append(Rejection(_pk_text(row[2]), "invalid_primary_key", reason, self.key_column))
+                    continue
+            else:
+                doc_id = str(first_row_number + offset)
+                action = '{"index":{"_id":"' + doc_id + '"}}'
+            if transforms:
+                values = dict(zip(self.inputs, row[4:], strict=True))
+                try:
+                    apply_transforms(values, transforms)
+                except TransformError as ex:
+                    batch.rejected.append(Rejection(doc_id, "transform_exception", ex.reason, ex.field))
+                    continue
+                added = b",".join(orjson.dumps(t.output) + b":" + dumps(values[t.output]) for t in transforms)
+                head = doc.encode()[:-1]
+                sources.append(head + (b"," if len(head) > 1 else b"") + added + b"}")
+            else:
+                sources.append(doc.encode())
+            actions.append(action.encode())
+            ids.append(doc_id)
+        if rows:
+            batch.last_key = rows[-1][2]
+            if sources:
+                document = orjson.loads(sources[-1])
+                batch.last_row = [document.get(c) for c in self.doc_columns]
         return batch
 
 

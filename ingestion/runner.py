@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from elasticsearch import ApiError, Elasticsearch
 from pydantic import SecretStr
 
@@ -38,12 +39,12 @@ from connector.job_state import JobState, RunStatus
 from connector.job_store import JobStore, Rejection
 from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
-from ingestion.documents import DocumentBuilder
+from ingestion.documents import DocumentBuilder, RenderedBuilder
 from ingestion.progress import Progress
 from ingestion.query_template import render
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.run_plan import check_columns, target_mapping, template_variables
-from ingestion.sql_source import open_rows
+from ingestion.sql_source import RenderRequest, open_rows
 from ingestion.targets import IncrementalTarget, ReplaceTarget, TargetError, drop_staging, staging_name
 from ingestion.transforms import compile_transforms
 from ingestion.values import JsonEncoder
@@ -187,6 +188,7 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
     batch_size = definition.batch_size or ctx.settings.ingestion.batch_size
     limits = ctx.settings.ingestion
     max_ratio = definition.max_error_ratio if definition.max_error_ratio is not None else limits.max_error_ratio
+    transforms = compile_transforms(definition.transforms, timezone=connection.timezone)
     with open_rows(
         connection,
         query,
@@ -195,10 +197,35 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
         order_by=definition.pk_field,
         after=counters.last_pk,
         batch_size=batch_size,
+        render=RenderRequest(
+            excluded=frozenset(t.output for t in definition.transforms),
+            inputs=tuple(dict.fromkeys(s for t in definition.transforms for s in t.sources)),
+        ),
     ) as source:
         check_columns(definition, source.columns)
         rows = source.fetch(batch_size)
-        mapping = target_mapping(definition, source.columns, source.db_types, rows)
+        encoder = JsonEncoder(connection.timezone)
+        builder: DocumentBuilder | RenderedBuilder
+        if source.rendered is not None:
+            builder = RenderedBuilder(
+                keyed=definition.pk_field is not None,
+                key_column=definition.pk_field,
+                doc_columns=source.rendered.doc_columns,
+                inputs=source.rendered.inputs,
+                transforms=transforms,
+                encoder=encoder,
+            )
+            sample = [_rendered_sample(row, source.rendered.doc_columns) for row in rows]
+        else:
+            builder = DocumentBuilder(
+                source.columns,
+                db_types=source.db_types,
+                pk_field=definition.pk_field,
+                encoder=encoder,
+                transforms=transforms,
+            )
+            sample = list(rows)
+        mapping = target_mapping(definition, source.columns, source.db_types, sample)
         target = counters.target = _prepare_target(handle, ingestion, es, mapping, resume=counters.last_pk is not None)
         writer = BulkWriter(
             es,
@@ -210,18 +237,10 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
             pipeline=_register_pipeline(ctx, ingestion, es),
             sleep=ctx.sleep,
         )
-        encoder = JsonEncoder(connection.timezone)
-        builder = DocumentBuilder(
-            source.columns,
-            db_types=source.db_types,
-            pk_field=definition.pk_field,
-            encoder=encoder,
-            transforms=compile_transforms(definition.transforms, timezone=connection.timezone),
-        )
         total = source.total + counters.rows_read if source.total is not None else None
         progress = Progress(total, started_ms=handle.now_ms(), done_before=counters.rows_read)
         staging = target.write_index if isinstance(target, ReplaceTarget) else None
-        handle.update(force=True, total=total, staging_index=staging)
+        handle.update(force=True, total=total, staging_index=staging, server_rendering=source.rendered is not None)
         while rows:
             if handle.abort_requested.is_set():
                 raise Aborted
@@ -233,6 +252,12 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
             rows = source.fetch(batch_size)
     _check_ratio(counters, max_ratio, final=True)
     return target
+
+
+def _rendered_sample(row: Sequence[Any], doc_columns: Sequence[str]) -> list[Any]:
+    """A rendered row back as column values (JSON-typed), for mapping inference."""
+    document = orjson.loads(row[1])
+    return [document.get(c) for c in doc_columns]
 
 
 def _housekeeping(ctx: RunContext, status: RunStatus, ingestion: Ingestion, es: Elasticsearch) -> None:
@@ -260,7 +285,7 @@ def _connection(ctx: RunContext, ingestion: Ingestion) -> ConnectionTarget:
 def _write_batch(
     ctx: RunContext,
     handle: RunHandle,
-    builder: DocumentBuilder,
+    builder: DocumentBuilder | RenderedBuilder,
     writer: BulkWriter,
     rows: Sequence[Any],
     counters: Counters,
@@ -279,8 +304,8 @@ def _write_batch(
         if position not in rejected_positions:
             counters.last_id = batch.ids[position]
             break
-    if builder.pk_index is not None and rows[-1][builder.pk_index] is not None:
-        counters.last_pk = encoder.plain(rows[-1][builder.pk_index])
+    if batch.last_key is not None:
+        counters.last_pk = encoder.plain(batch.last_key)
     if batch.last_row is not None and len(batch.ids) - 1 not in rejected_positions:
         handle.update(last_record=encoder.plain(list(batch.last_row)), last_record_timestamp=handle.now_ms())
     room = ctx.settings.ingestion.errors_report_cap - counters.recorded_errors

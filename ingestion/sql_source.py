@@ -26,6 +26,7 @@ from connector.datasource import ConnectionTarget
 from connector.errors import DatasourceUnavailable, DriverMissing, QueryFailed
 from connector.redaction import scrub
 from ingestion.query_template import RenderedQuery
+from ingestion.sql_json import RenderedSql, prepare_session, render_sql
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,11 @@ def _sqlite_read_only(dbapi_connection: sqlite3.Connection, _record: Any) -> Non
 
 @contextmanager
 def read_only_session(
-    engine: Engine, *, statement_timeout_s: float | None = None, secrets: tuple[str, ...] = ()
+    engine: Engine,
+    *,
+    statement_timeout_s: float | None = None,
+    secrets: tuple[str, ...] = (),
+    timezone: str | None = None,
 ) -> Iterator[Connection]:
     """Open a connection in a read-only transaction, rolled back at the end.
 
@@ -91,6 +96,9 @@ def read_only_session(
     try:
         with sql_errors(secrets):
             _begin_read_only(conn, statement_timeout_s)
+            if timezone is not None and conn.dialect.name == "postgresql":
+                # timestamptz values come back (and render) in the datasource's time zone
+                conn.exec_driver_sql("SELECT set_config('TimeZone', %(tz)s, true)", {"tz": timezone})
         with sql_errors(secrets):
             yield conn
     finally:
@@ -135,7 +143,8 @@ def stream_query(
     statement per call anyway. ``yield_per`` makes the driver fetch exactly
     ``batch_size`` rows at a time (no read-ahead beyond the batch in hand).
     """
-    result = conn.execution_options(yield_per=batch_size).execute(text(sql), params)
+    # Per statement: Connection.execution_options() would change the connection for good.
+    result = conn.execute(text(sql), params, execution_options={"yield_per": batch_size})
     if not result.returns_rows:
         result.close()
         raise QueryFailed("the query returns no rows; give a SELECT (or WITH ... SELECT)")
@@ -172,15 +181,28 @@ def estimate_rows(conn: Connection, query: RenderedQuery, *, exact: bool) -> int
 
 @dataclass(slots=True)
 class RowStream:
-    """An open result read in batches, with what is known about it up front."""
+    """An open result read in batches, with what is known about it up front.
+
+    ``rendered`` is set when the database renders the rows (``sql_json``):
+    each row is then (action, document, key, key text, *inputs).
+    """
 
     columns: list[str]
     db_types: list[str | None]
     total: int | None
     result: CursorResult[Any]
+    rendered: RenderedSql | None = None
 
     def fetch(self, size: int) -> Sequence[Any]:
         return self.result.fetchmany(size)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderRequest:
+    """What server-side rendering needs to know about the ingestion."""
+
+    excluded: frozenset[str]  # columns a transform output replaces
+    inputs: tuple[str, ...]  # columns transforms read (as values)
 
 
 @contextmanager
@@ -194,27 +216,60 @@ def open_rows(
     order_by: str | None = None,
     after: Any = None,
     batch_size: int = DEFAULT_FETCH_SIZE,
+    render: RenderRequest | None = None,
 ) -> Iterator[RowStream]:
     """Stream a rendered query in a read-only session; everything is closed on exit.
 
-    With ``order_by`` (the ingestion's pk_field) the query is wrapped so rows
-    come in key order, which makes the last key read a checkpoint; ``after``
-    then resumes past it.
+    With ``order_by`` (the ingestion's pk_field) rows come in key order, which
+    makes the last key read a checkpoint; ``after`` then resumes past it. With
+    ``render``, PostgreSQL renders the bulk lines when the column types allow.
     """
     secrets = (target.url.password,) if target.url.password else ()
     engine = create_sql_engine(target, connect_timeout_s=connect_timeout_s)
     try:
-        with read_only_session(engine, statement_timeout_s=statement_timeout_s, secrets=secrets) as conn:
-            if order_by is not None:
-                query = keyset(conn, query, order_by, after)
-            total = estimate_rows(conn, query, exact=exact_total)
-            result = stream_query(conn, query.sql, query.params, batch_size=batch_size)
+        with read_only_session(
+            engine, statement_timeout_s=statement_timeout_s, secrets=secrets, timezone=target.timezone
+        ) as conn:
+            ordered = keyset(conn, query, order_by, after) if order_by is not None else query
+            total = estimate_rows(conn, ordered, exact=exact_total)
+            rendering = None
+            if render is not None and conn.dialect.name == "postgresql":
+                rendering = _rendering(conn, query, order_by, after, render, target.timezone)
+            if rendering is not None:
+                columns, db_types, sql = rendering[0], rendering[1], rendering[2]
+                prepare_session(conn)
+                result = stream_query(conn, sql.query.sql, sql.query.params, batch_size=batch_size)
+            else:
+                result = stream_query(conn, ordered.sql, ordered.params, batch_size=batch_size)
+                columns, db_types, sql = list(result.keys()), column_db_types(result), None
             try:
-                yield RowStream(list(result.keys()), column_db_types(result), total, result)
+                yield RowStream(columns, db_types, total, result, sql)
             finally:
                 close_quietly(result)
     finally:
         engine.dispose()
+
+
+def _rendering(
+    conn: Connection, query: RenderedQuery, order_by: str | None, after: Any, render: RenderRequest, timezone: str
+) -> tuple[list[str], list[str | None], RenderedSql] | None:
+    probe = stream_query(conn, query.sql, query.params, batch_size=1)
+    try:
+        columns, db_types, pg_types = list(probe.keys()), column_db_types(probe), pg_column_types(probe)
+    finally:
+        close_quietly(probe)
+    sql = render_sql(
+        conn,
+        query,
+        columns,
+        pg_types,
+        pk_field=order_by,
+        after=after,
+        excluded=render.excluded,
+        inputs=render.inputs,
+        timezone=timezone,
+    )
+    return (columns, db_types, sql) if sql is not None else None
 
 
 def keyset(conn: Connection, query: RenderedQuery, key: str, after: Any) -> RenderedQuery:
@@ -306,6 +361,20 @@ def describe_db_error(ex: DBAPIError, secrets: tuple[str, ...] = ()) -> str:
         text = str(orig) if orig is not None else str(ex)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return scrub("; ".join(lines[:3]) or type(orig).__name__, *secrets)
+
+
+def pg_column_types(result: CursorResult[Any]) -> list[tuple[str | None, bool]]:
+    """PostgreSQL type name (element type for arrays) and whether it is an array, per column."""
+    description = result.cursor.description if result.cursor is not None else None
+    if not description or result.context is None or result.context.dialect.name != "postgresql":
+        return []
+    raw = result.context.root_connection.connection.dbapi_connection
+    types = getattr(getattr(raw, "adapters", None), "types", None)
+    found: list[tuple[str | None, bool]] = []
+    for column in description:
+        info = types.get(column[1]) if types is not None else None
+        found.append((str(info.name), info.array_oid == column[1]) if info is not None else (None, False))
+    return found
 
 
 def column_db_types(result: CursorResult[Any]) -> list[str | None]:

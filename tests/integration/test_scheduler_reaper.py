@@ -103,9 +103,10 @@ def test_missed_fire_times_fire_once_within_the_grace(
     assert len(entries) == 1
     assert entries[0]["fire_time"] == int(clock.now * 1000) // 600_000 * 600_000  # the latest one
     api.simulate_post(f"{BASE}/jobs/ingestion/sched/_abort")
-    clock.advance(3 * 600)
-    assert _scheduler(runtime, clock, misfire_grace_s=60).tick() == []  # the latest is 0-600 s old
-    clock.now = (int(clock.now) // 600 + 1) * 600 + 30  # 30 s after the next boundary: within 60 s
+    boundary = (int(clock.now) // 600 + 3) * 600
+    clock.now = boundary + 120  # the latest fire time is 120 s old: beyond a 60 s grace
+    assert _scheduler(runtime, clock, misfire_grace_s=60).tick() == []
+    clock.now = boundary + 600 + 30  # 30 s after the next one: within the grace
     assert len(_scheduler(runtime, clock, misfire_grace_s=60).tick()) == 1
 
 

@@ -1,0 +1,60 @@
+"""Hand-tuned single-thread pipeline (bench code, not product code): the speed compass.
+
+psycopg named cursor, orjson per row, raw `_bulk` bodies of 5000 documents
+with pre-built action lines, one urllib3 connection. No status, no abort
+checks, no retries, no type fidelity beyond orjson's defaults.
+
+Usage: python -m bench.hand <postgres-conninfo-url> <table> <sink-url>; prints JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import psycopg
+import urllib3
+
+from bench.procstat import usage
+
+BATCH = 5000
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError
+
+
+def main() -> None:
+    url, table, sink = sys.argv[1:4]
+    http = urllib3.PoolManager(maxsize=1)
+    target = f"{sink}/hand/_bulk?filter_path=errors"
+    headers = {"Content-Type": "application/x-ndjson"}
+    started = time.monotonic()
+    rows = 0
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        with conn.cursor(name="hand") as cursor:
+            cursor.itersize = BATCH
+            cursor.execute(f"SELECT * FROM {table}")
+            names = [d.name for d in cursor.description]
+            while batch := cursor.fetchmany(BATCH):
+                lines = []
+                for row in batch:
+                    lines.append(b'{"index":{"_id":"%d"}}' % row[0])
+                    lines.append(orjson.dumps(dict(zip(names, row)), default=_default))
+                body = b"\n".join(lines) + b"\n"
+                response = http.request("POST", target, body=body, headers=headers)
+                assert response.status == 200, response.data
+                rows += len(batch)
+    elapsed = time.monotonic() - started
+    me = usage(os.getpid())
+    print(orjson.dumps({"rows": rows, "seconds": elapsed, "peak_rss_mb": me.peak_rss_mb, "cpu_s": me.cpu_s}).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Own server-side rendering: PostgreSQL writes each row's bulk lines itself.
+
+When every column of a result has a type PostgreSQL can render exactly as
+the Python path does (``values.py``), the runner asks it, per row, for the
+``index`` action line and the document as JSON text, plus the key and the
+inputs of transforms as values. The per-row Python work shrinks to encoding
+two strings, and the JSON work runs in the database backend, a process of
+its own: the two cores work in parallel.
+
+Renderings, matching ``values.py``: numbers, text, booleans, UUIDs, dates,
+times, arrays of those and JSON as PostgreSQL's ``to_json`` writes them;
+float and numeric NaN/±Infinity as null; ``timestamp`` read in the
+datasource time zone (``AT TIME ZONE``) and every timestamp written with
+its offset (session ``TimeZone`` = the datasource time zone); intervals in
+ISO 8601 (session ``IntervalStyle = iso_8601``); ``bytea`` as base64. Any
+other column type (ranges, network types, money, user types), a key type
+without a canonical text here, or a non-PostgreSQL database: the Python path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ingestion.query_template import RenderedQuery
+
+_AS_IS = frozenset(
+    {
+        "int2",
+        "int4",
+        "int8",
+        "oid",
+        "bool",
+        "text",
+        "varchar",
+        "bpchar",
+        "name",
+        "citext",
+        "uuid",
+        "json",
+        "jsonb",
+        "date",
+        "time",
+    }
+)
+_ARRAY_ELEMENTS = frozenset({"int2", "int4", "int8", "bool", "text", "varchar", "bpchar", "uuid"})
+_FLOATS = frozenset({"float4", "float8"})
+# Canonical document id text of a key type (documents.encode_id): int -> str, numeric -> normalized.
+_KEY_TEXT = {
+    "int2": "{c}::text",
+    "int4": "{c}::text",
+    "int8": "{c}::text",
+    "text": "{c}",
+    "varchar": "{c}",
+    "uuid": "{c}::text",
+    "numeric": "CASE WHEN {c} = 0 THEN '0' ELSE trim_scale({c})::text END",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedSql:
+    """The rendering query; its columns: action, document, key value, key text, then the inputs."""
+
+    query: RenderedQuery
+    inputs: tuple[str, ...]
+    doc_columns: tuple[str, ...]
+
+
+def column_expression(column: str, pg_type: str | None, is_array: bool) -> str | None:
+    """SQL rendering one column like the Python path does, or None if only Python can."""
+    if pg_type is None:
+        return None
+    if is_array:
+        return column if pg_type in _ARRAY_ELEMENTS else None
+    if pg_type in _AS_IS:
+        return column
+    if pg_type in _FLOATS:
+        return f"CASE WHEN {column} IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE {column}::float8 END"
+    if pg_type == "numeric":
+        return f"CASE WHEN {column}::text IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE {column} END"
+    if pg_type == "timestamptz":
+        return column
+    if pg_type == "timestamp":
+        return f"({column} AT TIME ZONE :connector_tz)"
+    if pg_type == "interval":
+        return column
+    if pg_type == "bytea":
+        return f"replace(encode({column}, 'base64'), E'\\n', '')"
+    return None
+
+
+def render_sql(
+    conn: Connection,
+    query: RenderedQuery,
+    columns: Sequence[str],
+    pg_types: Sequence[tuple[str | None, bool]],
+    *,
+    pk_field: str | None,
+    after: Any,
+    excluded: frozenset[str],
+    inputs: Sequence[str],
+    timezone: str,
+) -> RenderedSql | None:
+    """The rendering query for this result, or None when a column needs the Python path."""
+    if conn.dialect.name != "postgresql" or len(columns) != len(pg_types):
+        return None
+    quote = conn.dialect.identifier_preparer.quote
+    doc_parts = []
+    for name, (pg_type, is_array) in zip(columns, pg_types, strict=True):
+        if name in excluded:
+            continue
+        expression = column_expression(f"k.{quote(name)}", pg_type, is_array)
+        if expression is None:
+            return None
+        doc_parts.append(f"{expression} AS {quote(name)}")
+    types = dict(zip(columns, pg_types, strict=True))
+    if pk_field is not None:
+        key_type, key_is_array = types[pk_field]
+        key_template = _KEY_TEXT.get(key_type or "") if not key_is_array else None
+        if key_template is None:
+            return None
+        key = f"k.{quote(pk_field)}"
+        key_text = key_template.format(c=key)
+    else:
+        key = key_text = "NULL"
+    params = {**query.params, "connector_tz": timezone}
+    where = ""
+    if pk_field is not None and after is not None:
+        where = f" WHERE {key} > :connector_after"
+        params["connector_after"] = after
+    document = "row_to_json(x)::text" if doc_parts else "'{}'"
+    lateral = f", LATERAL (SELECT {', '.join(doc_parts)}) AS x" if doc_parts else ""
+    action = f"""'{{"index":{{"_id":' || to_json({key_text})::text || '}}}}'""" if pk_field else "NULL"
+    selected = [
+        f"{action} AS connector_action",
+        f"{document} AS connector_doc",
+        f"{key} AS connector_key",
+        f"{key_text} AS connector_key_text",
+    ]
+    selected += [f"k.{quote(name)} AS {quote(f'connector_in_{i}')}" for i, name in enumerate(inputs)]
+    sql = f"SELECT {', '.join(selected)} FROM ({query.sql.strip().rstrip(';')}) AS k{lateral}{where}"
+    if pk_field is not None:
+        sql += f" ORDER BY {key}"
+    return RenderedSql(RenderedQuery(sql, params), tuple(inputs), tuple(c for c in columns if c not in excluded))
+
+
+def prepare_session(conn: Connection) -> None:
+    """Session settings the renderings rely on, for this transaction (TimeZone is set by the session)."""
+    conn.exec_driver_sql("SET LOCAL IntervalStyle = 'iso_8601'")
