@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import falcon
@@ -14,6 +15,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from api import errors
 from api.auth import AuthMiddleware
 from api.middleware import Limits, RequestContext
+from api.openapi import build_spec
 from api.resources.datasources import (
     DatasourceItem,
     DatasourceMetadata,
@@ -24,6 +26,7 @@ from api.resources.datasources import (
 from api.resources.health import Health, Metrics
 from api.resources.ingestions import IngestionItem, IngestionRun, IngestionSearch, IngestionValidate
 from api.resources.jobs import JobAbort, JobList, JobRun, JobRunErrors, JobSearch, JobStatus, JobTypes
+from api.resources.openapi import OpenApiDocument
 from connector.job_service import JobService
 from connector.security import CredentialChecker
 from connector.settings import Settings
@@ -85,5 +88,6 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     app.add_route(f"{BASE}/jobs/{{job_type}}/{{job_id}}/_runs/{{run_id}}", JobRun(jobs))
     app.add_route(f"{BASE}/jobs/{{job_type}}/{{job_id}}/_runs/{{run_id}}/_errors", JobRunErrors(jobs))
     app.add_route(f"{BASE}/_health", Health(services.health))
+    app.add_route(f"{BASE}/_openapi.json", OpenApiDocument(partial(build_spec, base=BASE, api=settings.api)))
     app.add_route("/metrics", Metrics(services.metrics_registry))
     return app

@@ -9,6 +9,9 @@ differently or lacks:
 - ``LW`` (last weekday of the month) and ``L-n`` (n days before the last day)
   are evaluated as ``L`` and then moved back, which keeps fire times ordered.
 - ``?`` means "no specific value" and is ``*``.
+- A range whose ends are equal (``5-5``, ``MON-MON``, ``5-5/2``) is that one
+  value in Quartz and classic cron; croniter reads it as the whole cycle, so
+  it is written as the single value.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from croniter.croniter import CroniterError
 
 _DOW_NUMBER = re.compile(r"(?<![#\w/])([1-7])(?=$|[,\-/#L])")
 _LAST_OFFSET = re.compile(r"^L-(\d{1,2})$")
+_EQUAL_RANGE = re.compile(r"^(\w+)-(\w+)(?:/\d+)?$")
 _MAX_LAST_OFFSET = 30  # as Quartz
 # How far apart two fire times of one expression can be, for croniter's search.
 _MAX_YEARS_BETWEEN_MATCHES = 50
@@ -58,7 +62,7 @@ class Schedule:
                 f"expected 5 fields (minute hour day month weekday) or Quartz 6-7 fields "
                 f"(second minute hour day month weekday [year]), got {len(fields)}"
             )
-        text = " ".join(translated)
+        text = " ".join(_single_values(field) for field in translated)
         schedule = cls(expression, text, timezone, shift)
         try:
             if not croniter.is_valid(text, second_at_beginning=len(fields) > 5):
@@ -102,26 +106,26 @@ class Schedule:
 
     def next_after(self, moment: dt.datetime) -> dt.datetime | None:
         """The first fire time strictly after ``moment`` (aware), or None if none is left."""
-        zone = zoneinfo.ZoneInfo(self.timezone)
-        start = moment.astimezone(zone)
-        # A shifted fire time can be up to 3 days (LW) or 31 days (L-n) before its "L".
-        lookback = dt.timedelta(days=32) if self.dom_shift else dt.timedelta(0)
-        iterator = croniter(
-            self.croniter_expression,
-            start - lookback,
-            second_at_beginning=len(self.croniter_expression.split()) > 5,
-            max_years_between_matches=_MAX_YEARS_BETWEEN_MATCHES,
-        )
+        start = moment.astimezone(zoneinfo.ZoneInfo(self.timezone))
+        # Shifts only move fire times back, so no candidate at or before ``start`` can qualify.
+        base = start
         while True:
+            iterator = croniter(
+                self.croniter_expression,
+                base,
+                second_at_beginning=len(self.croniter_expression.split()) > 5,
+                max_years_between_matches=_MAX_YEARS_BETWEEN_MATCHES,
+            )
             try:
-                candidate = iterator.get_next(dt.datetime)
+                candidate: dt.datetime = iterator.get_next(dt.datetime)
             except CroniterError:
                 return None
-            if self.dom_shift:
-                candidate = _shift(candidate, self.dom_shift)
-            if candidate > start:
-                fire: dt.datetime = candidate.astimezone(dt.UTC)
-                return fire
+            fire = _shift(candidate, self.dom_shift) if self.dom_shift else candidate
+            if fire > start:
+                return fire.astimezone(dt.UTC)
+            # Every candidate of that last day moves back as far (a wall-clock shift): skip them
+            # at once rather than one by one (86,400 of them for `* * * L-3 * ?`). Always forward.
+            base = max(candidate, start + (candidate.replace(tzinfo=None) - fire.replace(tzinfo=None)))
 
 
 def _from_quartz(fields: list[str]) -> tuple[list[str], str | None]:
@@ -149,6 +153,17 @@ def _quartz_dow(dow: str) -> str:
             parts.append(f"L{int(last.group(1)) - 1}")
             continue
         parts.append(_DOW_NUMBER.sub(lambda m: str(int(m.group(1)) - 1), part))
+    return ",".join(parts)
+
+
+def _single_values(field: str) -> str:
+    """Write each equal range of a field (``5-5``, ``mon-MON/2``) as its one value."""
+    parts = []
+    for part in field.split(","):
+        equal = _EQUAL_RANGE.match(part)
+        if equal and equal.group(1).lower() == equal.group(2).lower():
+            part = equal.group(1)
+        parts.append(part)
     return ",".join(parts)
 
 

@@ -18,6 +18,8 @@ from connector.job_state import ACTIVE, TERMINAL, JobState
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _COMPACT_DATETIME = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})?$")
 _EPOCH_MS = re.compile(r"^-?\d{9,}$")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MS = dt.timedelta(milliseconds=1)
 
 
 def parse_time(value: str | int, *, entry: str, end_of_day: bool = False, entry_type: str = "query_parameter") -> int:
@@ -44,8 +46,9 @@ def parse_time(value: str | int, *, entry: str, end_of_day: bool = False, entry_
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     if date_only and end_of_day:
-        moment += dt.timedelta(days=1) - dt.timedelta(milliseconds=1)
-    return int(moment.timestamp() * 1000)
+        moment += dt.timedelta(days=1) - _MS
+    # Exact: int(timestamp() * 1000) loses the last millisecond of some days to float rounding.
+    return (moment - _EPOCH) // _MS
 
 
 def _build(entry: str, value: Any, entry_type: str, *parts: int) -> dt.datetime:

@@ -21,6 +21,7 @@ from chevron.tokenizer import ChevronError
 
 from connector.errors import InvalidDefinition
 
+_SEPARATOR = "\x1f"  # never in SQL text, so markers made of it cannot clash with the template
 _MARKER = "\x1fB{}\x1f"
 _MARKER_RE = re.compile("\x1fB(\\d+)\x1f")
 _MISSING_RE = re.compile("\x1fM([^\x1f]*)\x1f")
@@ -88,6 +89,8 @@ def render(
     not strict such a variable is bound as NULL (to check a query's shape
     before its run-time values exist).
     """
+    if _SEPARATOR in template:  # the markers are made of it: the text must not forge one
+        raise TemplateError.single(entry, "characters", "must not contain the control character U+001F")
     binds: list[_Bind] = []
     context = _wrap(variables, binds)
     try:
@@ -109,7 +112,9 @@ def render(
 
     def quoted(match: re.Match[str]) -> str:
         literal = match.group(1).replace("''", "'")
-        value = _MARKER_RE.sub(lambda m: _text(binds[int(m.group(1))].value), literal)
+        inside = [binds[int(index)].value for index in _MARKER_RE.findall(literal)]
+        # A null inside a literal makes it NULL (as SQL's '%' || NULL does), not the text "None".
+        value = None if None in inside else _MARKER_RE.sub(lambda m: _text(binds[int(m.group(1))].value), literal)
         name = f"p{len(params)}"
         params[name] = value
         return f":{name}"
