@@ -37,20 +37,22 @@ def main() -> None:
     headers = {"Content-Type": "application/x-ndjson"}
     started = time.monotonic()
     rows = 0
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        with conn.cursor(name="hand") as cursor:
-            cursor.itersize = BATCH
-            cursor.execute(f"SELECT * FROM {table}")
-            names = [d.name for d in cursor.description]
-            while batch := cursor.fetchmany(BATCH):
-                lines = []
-                for row in batch:
-                    lines.append(b'{"index":{"_id":"%d"}}' % row[0])
-                    lines.append(orjson.dumps(dict(zip(names, row)), default=_default))
-                body = b"\n".join(lines) + b"\n"
-                response = http.request("POST", target, body=body, headers=headers)
-                assert response.status == 200, response.data
-                rows += len(batch)
+    with (
+        psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn,
+        conn.cursor(name="hand") as cursor,
+    ):
+        cursor.itersize = BATCH
+        cursor.execute(f"SELECT * FROM {table}")
+        names = [d.name for d in cursor.description]
+        while batch := cursor.fetchmany(BATCH):
+            lines = []
+            for row in batch:
+                lines.append(b'{"index":{"_id":"%d"}}' % row[0])
+                lines.append(orjson.dumps(dict(zip(names, row, strict=True)), default=_default))
+            body = b"\n".join(lines) + b"\n"
+            response = http.request("POST", target, body=body, headers=headers)
+            assert response.status == 200, response.data
+            rows += len(batch)
     elapsed = time.monotonic() - started
     me = usage(os.getpid())
     print(orjson.dumps({"rows": rows, "seconds": elapsed, "peak_rss_mb": me.peak_rss_mb, "cpu_s": me.cpu_s}).decode())

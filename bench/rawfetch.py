@@ -19,12 +19,14 @@ def main() -> None:
     url, table = sys.argv[1:3]
     started = time.monotonic()
     rows = 0
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        with conn.cursor(name="raw") as cursor:
-            cursor.itersize = 5000
-            cursor.execute(f"SELECT * FROM {table}")
-            while batch := cursor.fetchmany(5000):
-                rows += len(batch)
+    with (
+        psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn,
+        conn.cursor(name="raw") as cursor,
+    ):
+        cursor.itersize = 5000
+        cursor.execute(f"SELECT * FROM {table}")
+        while batch := cursor.fetchmany(5000):
+            rows += len(batch)
     elapsed = time.monotonic() - started
     me = usage(os.getpid())
     print(orjson.dumps({"rows": rows, "seconds": elapsed, "peak_rss_mb": me.peak_rss_mb, "cpu_s": me.cpu_s}).decode())

@@ -45,7 +45,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ALL_CASES = ("raw", "hand", "naive", "engine", "engine-transforms", "engine-quiet")
 TRANSFORMS = [
     {"input": [{"source": "lat"}, {"source": "lon"}], "output": "location", "transform": "geo_point"},
-    {"input": [{"source": "day"}], "output": "day_at", "transform": "date", "params": {"format": "yyyy-MM-dd HH:mm:ss"}},
+    {
+        "input": [{"source": "day"}],
+        "output": "day_at",
+        "transform": "date",
+        "params": {"format": "yyyy-MM-dd HH:mm:ss"},
+    },
 ]
 
 
@@ -70,10 +75,16 @@ class EngineBench:
         url = sa.make_url(PG_URL).render_as_string(hide_password=False)
         self.runtime.datasources.put("pg", {"sql": {"url": url}}, overwrite=True)
 
-    def run(self, table: str, rows: int, *, transforms: bool = False, abort_after_s: float | None = None) -> dict[str, Any]:
+    def run(
+        self, table: str, rows: int, *, transforms: bool = False, abort_after_s: float | None = None
+    ) -> dict[str, Any]:
         ingest: dict[str, Any] = {
-            "datasource": "pg", "query": f"SELECT * FROM {table}", "target": "bench", "strategy": "REPLACE",
-            "pk_field": "id", "batch_size": 5000,
+            "datasource": "pg",
+            "query": f"SELECT * FROM {table}",
+            "target": "bench",
+            "strategy": "REPLACE",
+            "pk_field": "id",
+            "batch_size": 5000,
         }
         if transforms:
             ingest["transforms"] = TRANSFORMS
@@ -90,10 +101,10 @@ class EngineBench:
                 assert status is not None
                 if status.ended:
                     break
-                if abort_after_s and abort_at is None and status.start_time and status.count > 0:
-                    if time.time() * 1000 - status.start_time >= abort_after_s * 1000:
-                        abort_at = time.time()
-                        self.runtime.job_service.abort("ingestion", "bench")
+                running_for_ms = time.time() * 1000 - (status.start_time or time.time() * 1000)
+                if abort_after_s and abort_at is None and status.count > 0 and running_for_ms >= abort_after_s * 1000:
+                    abort_at = time.time()
+                    self.runtime.job_service.abort("ingestion", "bench")
                 time.sleep(0.05)
             measured = usage(worker.pid)
         finally:
@@ -102,9 +113,13 @@ class EngineBench:
         if abort_after_s:
             assert status.state.value == "aborted", status.fields()
             assert abort_at is not None and status.end_time is not None
-            return {"rows": status.count, "seconds": (status.end_time - status.start_time) / 1000,
-                    "abort_latency_s": status.end_time / 1000 - abort_at,
-                    "peak_rss_mb": measured.peak_rss_mb, "cpu_s": measured.cpu_s}
+            return {
+                "rows": status.count,
+                "seconds": (status.end_time - status.start_time) / 1000,
+                "abort_latency_s": status.end_time / 1000 - abort_at,
+                "peak_rss_mb": measured.peak_rss_mb,
+                "cpu_s": measured.cpu_s,
+            }
         if status.state.value != "successful" or status.count != rows:
             raise SystemExit(f"engine run did not ingest every row: {status.fields()}")
         seconds = (status.end_time - status.start_time) / 1000  # type: ignore[operator]
@@ -128,23 +143,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sink = BulkSink(Path(tmp) / "sink", search.url)
         bench = EngineBench(sink.url)
-        quiet = EngineBench(sink.url, {"CONNECTOR_INGESTION_STATUS_INTERVAL_S": "3600"}) if "engine-quiet" in cases else None
+        quiet = (
+            EngineBench(sink.url, {"CONNECTOR_INGESTION_STATUS_INTERVAL_S": "3600"})
+            if "engine-quiet" in cases
+            else None
+        )
         try:
             for rows in (int(r) for r in args.rows.split(",")):
                 table = (wide_table if args.wide else narrow_table)(pg, rows)
-                runners = {
-                    "raw": lambda: _script("bench.rawfetch", PG_URL, table),
-                    "hand": lambda: _script("bench.hand", PG_URL, table, sink.url),
-                    "naive": lambda: _script("bench.naive", PG_URL, table, sink.url),
-                    "engine": lambda: bench.run(table, rows),
-                    "engine-transforms": lambda: bench.run(table, rows, transforms=True),
-                    "engine-quiet": lambda: quiet.run(table, rows) if quiet else {},
-                    "abort": lambda: bench.run(table, rows, abort_after_s=2.0),
-                }
                 for case in cases:
                     if case == "engine-transforms" and args.wide:
                         continue
-                    runs = [runners[case]() for _ in range(args.repeat)]
+                    runs = [_run_case(case, table, rows, sink.url, bench, quiet) for _ in range(args.repeat)]
                     best = min(runs, key=lambda r: r["seconds"] / max(r["rows"], 1))
                     results.append({"case": case, "table": table, **best})
         finally:
@@ -159,12 +169,27 @@ def main() -> None:
     (RESULTS / f"{stamp}.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 
 
+def _run_case(
+    case: str, table: str, rows: int, sink_url: str, bench: EngineBench, quiet: EngineBench | None
+) -> dict[str, Any]:
+    if case == "raw":
+        return _script("bench.rawfetch", PG_URL, table)
+    if case in ("hand", "naive"):
+        return _script(f"bench.{case}", PG_URL, table, sink_url)
+    if case == "engine-quiet" and quiet is not None:
+        return quiet.run(table, rows)
+    if case == "abort":
+        return bench.run(table, rows, abort_after_s=2.0)
+    return bench.run(table, rows, transforms=case == "engine-transforms")
+
+
 def print_table(results: list[dict[str, Any]]) -> None:
     def rate(r: dict[str, Any]) -> float:
         return r["rows"] / r["seconds"] if r["seconds"] else 0.0
 
     by = {(r["table"], r["case"]): rate(r) for r in results}
-    print(f"{'case':18} {'table':18} {'rows':>9} {'rows/s':>9} {'x hand':>7} {'x naive':>8} {'RSS MB':>7} {'CPU s/M':>8} extra")
+    header = ("case", "table", "rows", "rows/s", "x hand", "x naive", "RSS MB", "CPU s/M")
+    print(f"{header[0]:18} {header[1]:18} " + " ".join(f"{h:>9}" for h in header[2:]) + " extra")
     for r in results:
         hand = by.get((r["table"], "hand"))
         naive = by.get((r["table"], "naive"))

@@ -21,6 +21,7 @@ from elastic_transport import (
 )
 from elastic_transport import (
     HttpHeaders,
+    NdjsonSerializer,
     TransportError,
     Urllib3HttpNode,
 )
@@ -152,7 +153,20 @@ def _build(settings: ElasticsearchSettings, *, plain_json: bool, max_retries: in
         kwargs["basic_auth"] = (settings.username, password)
     if plain_json:
         kwargs["node_class"] = PlainJsonNode
+    kwargs["serializers"] = {mimetype: PassThroughNdjson() for mimetype in _NDJSON_MIMETYPES}
     return Elasticsearch(settings.hosts, **kwargs)
+
+
+_NDJSON_MIMETYPES = ("application/x-ndjson", "application/vnd.elasticsearch+x-ndjson")
+
+
+class PassThroughNdjson(NdjsonSerializer):
+    """Send an already-encoded NDJSON body as it is (the stock one copies it twice)."""
+
+    def dumps(self, data: Any) -> bytes:
+        if isinstance(data, bytes) and data.endswith(b"\n"):
+            return data
+        return super().dumps(data)
 
 
 def _first_line(ex: BaseException) -> str:

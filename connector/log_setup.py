@@ -37,6 +37,9 @@ DEFAULT_LOGGING: dict[str, Any] = {
     "root": {"handlers": ["stderr"], "level": "INFO"},
     "loggers": {
         "elastic_transport": {"level": "WARNING"},
+        # Its debug lines carry whole request bodies (documents, possibly secrets), and it
+        # decodes each body to build them whenever any handler exists: no handler at all.
+        "elastic_transport.node": {"level": "WARNING", "propagate": False, "handlers": []},
         "urllib3": {"level": "WARNING"},
     },
 }

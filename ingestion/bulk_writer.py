@@ -90,6 +90,11 @@ class BulkWriter:
         return outcome
 
     def _chunks(self, actions: Sequence[bytes], sources: Sequence[bytes]) -> list[list[int]]:
+        if len(actions) != len(sources):
+            raise ValueError("as many action lines as documents are needed")
+        total = sum(map(len, actions)) + sum(map(len, sources)) + 2 * len(actions)
+        if total <= self.max_bytes:  # the usual case: one request, no per-item accounting
+            return [list(range(len(actions)))] if actions else []
         chunks: list[list[int]] = []
         current: list[int] = []
         size = 0
@@ -110,7 +115,12 @@ class BulkWriter:
         pending = positions
         attempt = 0
         while True:
-            body = b"".join(actions[p] + b"\n" + sources[p] + b"\n" for p in pending)
+            lines: list[bytes] = []
+            for p in pending:
+                lines.append(actions[p])
+                lines.append(sources[p])
+            lines.append(b"")
+            body = b"\n".join(lines)
             try:
                 response = self.es.perform_request(
                     "POST", f"/{self.index}/_bulk", params=self.params, headers=_HEADERS, body=body

@@ -251,7 +251,7 @@ class IngestionService:
             batch_size=parsed.size,
         ) as source:
             columns, db_types, total = source.columns, source.db_types, source.total
-            rows = source.fetch(parsed.size)
+            rows = source.fetch()
         timezone = connection.timezone
         check_columns(definition, columns)
         encoder = JsonEncoder(timezone)

@@ -197,13 +197,10 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
         order_by=definition.pk_field,
         after=counters.last_pk,
         batch_size=batch_size,
-        render=RenderRequest(
-            excluded=frozenset(t.output for t in definition.transforms),
-            inputs=tuple(dict.fromkeys(s for t in definition.transforms for s in t.sources)),
-        ),
+        render=RenderRequest(transforms=tuple(definition.transforms)),
     ) as source:
         check_columns(definition, source.columns)
-        rows = source.fetch(batch_size)
+        rows = source.fetch()
         encoder = JsonEncoder(connection.timezone)
         builder: DocumentBuilder | RenderedBuilder
         if source.rendered is not None:
@@ -212,7 +209,11 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
                 key_column=definition.pk_field,
                 doc_columns=source.rendered.doc_columns,
                 inputs=source.rendered.inputs,
-                transforms=transforms,
+                transforms=compile_transforms(
+                    [definition.transforms[i] for i in source.rendered.python_transforms],
+                    timezone=connection.timezone,
+                    positions={name: 4 + i for i, name in enumerate(source.rendered.inputs)},
+                ),
                 encoder=encoder,
             )
             sample = [_rendered_sample(row, source.rendered.doc_columns) for row in rows]
@@ -249,7 +250,7 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
             _write_batch(ctx, handle, builder, writer, rows, counters, encoder)
             _check_ratio(counters, max_ratio, final=False)
             handle.update(**counters.status_fields(), **progress.at(counters.rows_read, handle.now_ms()))
-            rows = source.fetch(batch_size)
+            rows = source.fetch()
     _check_ratio(counters, max_ratio, final=True)
     return target
 

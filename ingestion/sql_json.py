@@ -19,12 +19,13 @@ without a canonical text here, or a non-PostgreSQL database: the Python path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
+from connector.ingestion_def import Transform
 from ingestion.query_template import RenderedQuery
 
 _AS_IS = frozenset(
@@ -62,11 +63,45 @@ _KEY_TEXT = {
 
 @dataclass(frozen=True, slots=True)
 class RenderedSql:
-    """The rendering query; its columns: action, document, key value, key text, then the inputs."""
+    """The rendering query; its columns: action, document, key value, key text, then the inputs.
+
+    ``python_transforms`` are the indices of the transforms left to Python
+    (their ``inputs`` are fetched as values); the others are rendered in SQL.
+    """
 
     query: RenderedQuery
     inputs: tuple[str, ...]
     doc_columns: tuple[str, ...]
+    python_transforms: tuple[int, ...]
+
+
+_NUMBERS = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric"})
+
+
+def transform_expression(
+    transform: Transform, types: dict[str, tuple[str | None, bool]], quote: Callable[[str], str]
+) -> str | None:
+    """SQL for a transform PostgreSQL computes exactly like ``transforms.py``, or None (Python does it).
+
+    Only geo_point of two numeric columns: the same object, null when a
+    coordinate is null or not finite; a point out of range is refused by
+    Elasticsearch's geo_point mapping, so that row is still rejected (by the
+    bulk response). Measured on the benchmark: 140k rows/s with it in SQL,
+    122k in Python. A date parsed in SQL (validated without any cast that
+    could fail the whole query) cost the database more than Python pays
+    (71k vs 140k rows/s), so dates stay in Python.
+    """
+    sources = transform.sources
+    if transform.transform != "geo_point" or len(sources) != 2 or len(transform.input) != 2:
+        return None
+    if not all(types.get(s, (None, True))[0] in _NUMBERS and not types[s][1] for s in sources):
+        return None
+    lat, lon = (f"k.{quote(source)}::float8" for source in sources)
+    not_finite = "IN ('NaN', 'Infinity', '-Infinity')"
+    return (
+        f"CASE WHEN {lat} IS NULL OR {lon} IS NULL OR {lat} {not_finite} OR {lon} {not_finite} THEN NULL "
+        f"ELSE json_build_object('lat', {lat}, 'lon', {lon}) END"
+    )
 
 
 def column_expression(column: str, pg_type: str | None, is_array: bool) -> str | None:
@@ -100,14 +135,14 @@ def render_sql(
     *,
     pk_field: str | None,
     after: Any,
-    excluded: frozenset[str],
-    inputs: Sequence[str],
+    transforms: Sequence[Transform],
     timezone: str,
 ) -> RenderedSql | None:
     """The rendering query for this result, or None when a column needs the Python path."""
     if conn.dialect.name != "postgresql" or len(columns) != len(pg_types):
         return None
     quote = conn.dialect.identifier_preparer.quote
+    excluded = {t.output for t in transforms}  # a transform output replaces a column of that name
     doc_parts = []
     for name, (pg_type, is_array) in zip(columns, pg_types, strict=True):
         if name in excluded:
@@ -117,6 +152,14 @@ def render_sql(
             return None
         doc_parts.append(f"{expression} AS {quote(name)}")
     types = dict(zip(columns, pg_types, strict=True))
+    python_transforms = []
+    for index, transform in enumerate(transforms):
+        expression = transform_expression(transform, types, quote)
+        if expression is None:
+            python_transforms.append(index)
+        else:
+            doc_parts.append(f"{expression} AS {quote(transform.output)}")
+    inputs = list(dict.fromkeys(s for i in python_transforms for s in transforms[i].sources))
     if pk_field is not None:
         key_type, key_is_array = types[pk_field]
         key_template = _KEY_TEXT.get(key_type or "") if not key_is_array else None
@@ -126,7 +169,9 @@ def render_sql(
         key_text = key_template.format(c=key)
     else:
         key = key_text = "NULL"
-    params = {**query.params, "connector_tz": timezone}
+    params = dict(query.params)
+    if any(":connector_tz" in part for part in doc_parts):
+        params["connector_tz"] = timezone
     where = ""
     if pk_field is not None and after is not None:
         where = f" WHERE {key} > :connector_after"
@@ -144,7 +189,8 @@ def render_sql(
     sql = f"SELECT {', '.join(selected)} FROM ({query.sql.strip().rstrip(';')}) AS k{lateral}{where}"
     if pk_field is not None:
         sql += f" ORDER BY {key}"
-    return RenderedSql(RenderedQuery(sql, params), tuple(inputs), tuple(c for c in columns if c not in excluded))
+    doc_columns = tuple(c for c in columns if c not in excluded)
+    return RenderedSql(RenderedQuery(sql, params), tuple(inputs), doc_columns, tuple(python_transforms))
 
 
 def prepare_session(conn: Connection) -> None:

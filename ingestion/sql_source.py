@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import CursorResult
@@ -24,7 +25,9 @@ from sqlalchemy.pool import NullPool
 
 from connector.datasource import ConnectionTarget
 from connector.errors import DatasourceUnavailable, DriverMissing, QueryFailed
+from connector.ingestion_def import Transform
 from connector.redaction import scrub
+from ingestion.prefetch import Prefetcher
 from ingestion.query_template import RenderedQuery
 from ingestion.sql_json import RenderedSql, prepare_session, render_sql
 
@@ -90,7 +93,7 @@ def read_only_session(
     try:
         conn = engine.connect()
     except DBAPIError as ex:
-        raise DatasourceUnavailable(f"cannot connect to datasource: {describe_db_error(ex, secrets)}") from None
+        raise DatasourceUnavailable(f"cannot connect to datasource: {describe_db_error(ex.orig, secrets)}") from None
     except SQLAlchemyError as ex:
         raise DatasourceUnavailable(f"cannot connect to datasource: {scrub(str(ex), *secrets)}") from None
     try:
@@ -190,19 +193,19 @@ class RowStream:
     columns: list[str]
     db_types: list[str | None]
     total: int | None
-    result: CursorResult[Any]
+    reader: Prefetcher
     rendered: RenderedSql | None = None
 
-    def fetch(self, size: int) -> Sequence[Any]:
-        return self.result.fetchmany(size)
+    def fetch(self) -> Sequence[Any]:
+        """The next batch of rows (read ahead while the previous one is processed); empty at the end."""
+        return self.reader.next()
 
 
 @dataclass(frozen=True, slots=True)
 class RenderRequest:
     """What server-side rendering needs to know about the ingestion."""
 
-    excluded: frozenset[str]  # columns a transform output replaces
-    inputs: tuple[str, ...]  # columns transforms read (as values)
+    transforms: tuple[Transform, ...]
 
 
 @contextmanager
@@ -235,17 +238,20 @@ def open_rows(
             rendering = None
             if render is not None and conn.dialect.name == "postgresql":
                 rendering = _rendering(conn, query, order_by, after, render, target.timezone)
+            cursor: Any
             if rendering is not None:
                 columns, db_types, sql = rendering[0], rendering[1], rendering[2]
                 prepare_session(conn)
-                result = stream_query(conn, sql.query.sql, sql.query.params, batch_size=batch_size)
+                cursor = raw_server_cursor(conn, sql.query, batch_size)
             else:
-                result = stream_query(conn, ordered.sql, ordered.params, batch_size=batch_size)
-                columns, db_types, sql = list(result.keys()), column_db_types(result), None
+                cursor = stream_query(conn, ordered.sql, ordered.params, batch_size=batch_size)
+                columns, db_types, sql = list(cursor.keys()), column_db_types(cursor), None
+            reader = Prefetcher(cursor.fetchmany, batch_size)
             try:
-                yield RowStream(columns, db_types, total, result, sql)
+                yield RowStream(columns, db_types, total, reader, sql)
             finally:
-                close_quietly(result)
+                reader.close()
+                close_quietly(cursor)
     finally:
         engine.dispose()
 
@@ -265,8 +271,7 @@ def _rendering(
         pg_types,
         pk_field=order_by,
         after=after,
-        excluded=render.excluded,
-        inputs=render.inputs,
+        transforms=render.transforms,
         timezone=timezone,
     )
     return (columns, db_types, sql) if sql is not None else None
@@ -283,11 +288,30 @@ def keyset(conn: Connection, query: RenderedQuery, key: str, after: Any) -> Rend
     return RenderedQuery(f"{sql} ORDER BY {column}", params)
 
 
-def close_quietly(result: CursorResult[Any]) -> None:
+def raw_server_cursor(conn: Connection, query: RenderedQuery, batch_size: int) -> Any:
+    """A psycopg server-side cursor on the session's connection: plain tuples, no Row objects.
+
+    For the rendered path, where each row is a few strings and the SQLAlchemy
+    Row wrapper would cost more than the row itself. Still one statement
+    (DECLARE ... CURSOR FOR), in the session's read-only transaction.
+    """
+    compiled = (
+        text(query.sql)
+        .bindparams(**query.params)
+        .compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    )
+    raw: Any = conn.connection.dbapi_connection
+    cursor = raw.cursor(name=f"connector_{id(conn):x}")
+    cursor.itersize = batch_size
+    cursor.execute(str(compiled), compiled.params)
+    return cursor
+
+
+def close_quietly(result: Any) -> None:
     """Close a result, even in a failed transaction (where closing a server cursor errors)."""
     try:
         result.close()
-    except (DBAPIError, SQLAlchemyError) as ex:
+    except (DBAPIError, SQLAlchemyError, psycopg.Error) as ex:
         log.debug("closing a result failed: %s", ex)
 
 
@@ -327,21 +351,29 @@ def execute_single(conn: Connection, sql: str, params: dict[str, Any]) -> list[A
 
 @contextmanager
 def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
-    """Turn driver errors raised inside the block into QueryFailed."""
+    """Turn driver errors raised inside the block into QueryFailed (or DatasourceUnavailable)."""
     try:
         yield
     except DBAPIError as ex:
-        if is_timeout(ex):
-            raise QueryFailed(
-                "the query was cancelled: statement timeout reached", error_type="query_timeout_exception"
-            ) from None
-        if ex.connection_invalidated:
-            raise DatasourceUnavailable(f"lost the datasource connection: {describe_db_error(ex, secrets)}") from None
-        raise QueryFailed(describe_db_error(ex, secrets)) from None
+        raise _domain_error(ex.orig, secrets, lost=ex.connection_invalidated) from None
+    except psycopg.Error as ex:  # from a raw cursor (the rendered path)
+        # Class 08 (connection exception) and 57P (operator intervention) lose the connection.
+        lost = ex.sqlstate is None or ex.sqlstate.startswith(("08", "57P"))
+        raise _domain_error(ex, secrets, lost=lost) from None
 
 
-def is_timeout(ex: DBAPIError) -> bool:
-    orig = ex.orig
+def _domain_error(
+    orig: BaseException | None, secrets: tuple[str, ...], *, lost: bool
+) -> QueryFailed | DatasourceUnavailable:
+    if is_timeout(orig):
+        return QueryFailed("the query was cancelled: statement timeout reached", error_type="query_timeout_exception")
+    if lost:
+        return DatasourceUnavailable(f"lost the datasource connection: {describe_db_error(orig, secrets)}")
+    return QueryFailed(describe_db_error(orig, secrets))
+
+
+def is_timeout(orig: BaseException | None) -> bool:
+    """Whether a driver error means the statement timeout cancelled the query."""
     sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
     if sqlstate == _PG_QUERY_CANCELED:
         return True
@@ -351,14 +383,13 @@ def is_timeout(ex: DBAPIError) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and "interrupted" in str(orig)
 
 
-def describe_db_error(ex: DBAPIError, secrets: tuple[str, ...] = ()) -> str:
+def describe_db_error(orig: BaseException | None, secrets: tuple[str, ...] = ()) -> str:
     """The driver's own message (not SQLAlchemy's wrapper with SQL and links), scrubbed."""
-    orig = ex.orig
     args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (errno, message)
         text = f"({args[0]}) {args[1]}"
     else:
-        text = str(orig) if orig is not None else str(ex)
+        text = str(orig) if orig is not None else "unknown database error"
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return scrub("; ".join(lines[:3]) or type(orig).__name__, *secrets)
 

@@ -356,7 +356,12 @@ def test_postgresql_types_rendered_in_python_when_needed(
     final = run(api, "pgrange")
     assert (final["state"], final["count"]) == ("successful", 2)
     assert "server_rendering" not in final
-    assert raw_source(es_url, target, "1") == {"id": 1, "span": {"gte": 2, "lt": 5}, "n": Decimal("1.50"), "ts": "2024-07-01T12:00:00+02:00"}
+    assert raw_source(es_url, target, "1") == {
+        "id": 1,
+        "span": {"gte": 2, "lt": 5},
+        "n": Decimal("1.50"),
+        "ts": "2024-07-01T12:00:00+02:00",
+    }
     assert raw_source(es_url, target, "2") == {"id": 2, "span": None, "n": None, "ts": None}
     # Without the range, the same values rendered by PostgreSQL come out identical.
     define(api, pg, "pgrange", datasource="paris", query="SELECT id, n, ts FROM r", target=target, pk_field="id")
@@ -364,6 +369,54 @@ def test_postgresql_types_rendered_in_python_when_needed(
     assert rendered["server_rendering"] is True
     assert raw_source(es_url, target, "1") == {"id": 1, "n": Decimal("1.50"), "ts": "2024-07-01T12:00:00+02:00"}
     assert raw_source(es_url, target, "2") == {"id": 2, "n": None, "ts": None}
+
+
+def test_transforms_rendered_by_postgresql_match_the_python_path(
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str
+) -> None:
+    pg.execute("CREATE TABLE g (id int PRIMARY KEY, lat float8, lon numeric, day text, span int4range)")
+    pg.execute(
+        "INSERT INTO g VALUES (1, 53.27, -9.05, '2024-02-29 08:30:00', NULL), (2, 'NaN', 1, '2024-01-01 00:00:00', NULL),"
+        " (3, NULL, 1, NULL, NULL), (4, 95, 1, '2024-01-01 00:00:00', NULL), (5, 1, 1, '2024-13-01 00:00:00', NULL)"
+    )
+    transforms = [
+        {"input": [{"source": "lat"}, {"source": "lon"}], "output": "location", "transform": "geo_point"},
+        {
+            "input": [{"source": "day"}],
+            "output": "day",
+            "transform": "date",
+            "params": {"format": "yyyy-MM-dd HH:mm:ss"},
+        },
+    ]
+    documents = {}
+    for name, columns in (("rendered", "id, lat, lon, day"), ("python", "id, lat, lon, day, span")):
+        target = f"{index_prefix.lstrip('.')}{name}"
+        define(
+            api,
+            pg,
+            name,
+            query=f"SELECT {columns} FROM g",
+            target=target,
+            pk_field="id",
+            transforms=transforms,
+            max_error_ratio=1.0,
+        )
+        final = run(api, name)
+        assert (final["state"], final.get("server_rendering", False)) == ("successful", name == "rendered")
+        # Row 4 (latitude 95) is refused by the mapping or the transform; row 5 (month 13) by the date transform.
+        assert (final["count"], final["error_count"]) == (3, 2)
+        documents[name] = {
+            i: {k: v for k, v in es.get(index=target, id=i)["_source"].items() if k != "span"} for i in ("1", "2", "3")
+        }
+    assert documents["rendered"] == documents["python"]
+    assert documents["rendered"]["1"] == {
+        "id": 1,
+        "lat": 53.27,
+        "lon": -9.05,
+        "day": "2024-02-29T08:30:00+00:00",
+        "location": {"lat": 53.27, "lon": -9.05},
+    }
+    assert documents["rendered"]["2"]["location"] is None and documents["rendered"]["3"]["location"] is None
 
 
 def test_mariadb_types_round_trip(

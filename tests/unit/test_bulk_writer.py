@@ -74,7 +74,7 @@ def test_chunks_split_on_the_byte_limit(
 def test_chunks_need_one_source_per_action(client: Elasticsearch) -> None:
     with pytest.raises(ValueError) as caught:
         make_writer(client)._chunks([b"a", b"b"], [b"s"])
-    assert "zip()" in str(caught.value)
+    assert "as many action lines as documents" in str(caught.value)
 
 
 @pytest.mark.parametrize("response", [{"errors": False}, {"errors": False, "items": []}])

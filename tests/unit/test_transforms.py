@@ -122,7 +122,6 @@ def test_geo_point(lat: Any, lon: Any, expected: dict[str, float] | None) -> Non
         (-91, 0, "geo_point out of range: lat -91, lon 0"),
         (0, 180.01, "geo_point out of range: lat 0, lon 180.01"),
         (0, -181, "geo_point out of range: lat 0, lon -181"),
-        (float("nan"), 0, "geo_point out of range: lat nan, lon 0"),
         ("north", 2, "geo_point needs numbers, got 'north', 2"),
         (1, "", "geo_point needs numbers, got 1, ''"),
         ([1], 2, "geo_point needs numbers, got [1], 2"),
@@ -134,6 +133,11 @@ def test_geo_point_rejects(lat: Any, lon: Any, reason: str) -> None:
     assert caught.value.field == "loc"
     assert caught.value.reason == reason
     assert str(caught.value) == reason
+
+
+@pytest.mark.parametrize(("lat", "lon"), [(float("nan"), 0), (0, float("inf")), (float("-inf"), float("nan"))])
+def test_geo_point_of_non_finite_numbers_is_null(lat: float, lon: float) -> None:
+    assert transformed([GEO], {"lat": lat, "lon": lon})["loc"] is None
 
 
 def test_concat_with_constant_separator_input() -> None:

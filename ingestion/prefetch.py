@@ -1,0 +1,63 @@
+"""Own read-ahead: the next batch of rows is fetched while the current one is indexed.
+
+Fetching waits on the database (for rows it computes or renders) and
+indexing waits on Elasticsearch; doing both at once keeps both busy. One
+thread reads batches into a one-slot queue, so memory holds at most three
+batches (being fetched, waiting, being indexed). The connection is used by
+that thread alone while the stream is open.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+_DONE = object()
+
+
+class Prefetcher:
+    def __init__(self, fetch: Callable[[int], Sequence[Any]], batch_size: int) -> None:
+        self._fetch = fetch
+        self._batch_size = batch_size
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                rows = self._fetch(self._batch_size)
+                self._put(rows)
+                if not rows:
+                    return
+        except BaseException as ex:  # noqa: BLE001 - handed to the reading thread, which raises it
+            self._put(ex)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def next(self) -> Sequence[Any]:
+        """The next batch (empty at the end); re-raises what the fetching thread raised."""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        rows: Sequence[Any] = item
+        return rows
+
+    def close(self) -> None:
+        """Stop reading ahead; returns once the fetching thread is done with the connection."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        self._thread.join()
