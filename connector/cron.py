@@ -91,29 +91,42 @@ class Schedule:
     def _previous(self, moment: dt.datetime) -> dt.datetime | None:
         """The last fire time at or before ``moment``."""
         zone = zoneinfo.ZoneInfo(self.timezone)
+        local = moment.astimezone(zone)
+        # In the second pass of a repeated hour, all of that hour's wall times already fired.
+        base = _end_of_repeat(local) if local.fold else local.replace(tzinfo=None) + dt.timedelta(seconds=1)
         iterator = croniter(
             self.croniter_expression,
-            moment.astimezone(zone) + dt.timedelta(seconds=1),
-            second_at_beginning=len(self.croniter_expression.split()) > 5,
+            base,
+            second_at_beginning=self._has_seconds,
             max_years_between_matches=_MAX_YEARS_BETWEEN_MATCHES,
             is_prev=True,
         )
         try:
-            previous: dt.datetime = iterator.get_prev(dt.datetime).astimezone(dt.UTC)
+            while (previous := _instant(iterator.get_prev(dt.datetime), zone)) > moment:
+                pass  # a wall time skipped by a DST gap, which fires after ``moment``
         except CroniterError:
             return None
-        return previous if previous <= moment else None
+        return previous
 
     def next_after(self, moment: dt.datetime) -> dt.datetime | None:
-        """The first fire time strictly after ``moment`` (aware), or None if none is left."""
-        start = moment.astimezone(zoneinfo.ZoneInfo(self.timezone))
-        # Shifts only move fire times back, so no candidate at or before ``start`` can qualify.
-        base = start
+        """The first fire time strictly after ``moment`` (aware), or None if none is left.
+
+        Fire times are wall-clock times in the schedule's zone. A wall time that a
+        DST gap skips fires as far after the jump as it was after the gap's start
+        (02:30 fires at 03:30, as Quartz does); a wall time that occurs twice fires
+        once, the first time.
+        """
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        local = moment.astimezone(zone)
+        # Wall times up to ``after`` all map to instants at or before ``moment``
+        # (the mapping from wall time to instant never goes backwards).
+        after = _end_of_repeat(local) - dt.timedelta(seconds=1) if local.fold else local.replace(tzinfo=None)
+        base = after
         while True:
             iterator = croniter(
                 self.croniter_expression,
                 base,
-                second_at_beginning=len(self.croniter_expression.split()) > 5,
+                second_at_beginning=self._has_seconds,
                 max_years_between_matches=_MAX_YEARS_BETWEEN_MATCHES,
             )
             try:
@@ -121,11 +134,42 @@ class Schedule:
             except CroniterError:
                 return None
             fire = _shift(candidate, self.dom_shift) if self.dom_shift else candidate
-            if fire > start:
-                return fire.astimezone(dt.UTC)
+            if fire > after:
+                return _instant(fire, zone)
             # Every candidate of that last day moves back as far (a wall-clock shift): skip them
             # at once rather than one by one (86,400 of them for `* * * L-3 * ?`). Always forward.
-            base = max(candidate, start + (candidate.replace(tzinfo=None) - fire.replace(tzinfo=None)))
+            base = max(candidate, after + (candidate - fire))
+
+    @property
+    def _has_seconds(self) -> bool:
+        return len(self.croniter_expression.split()) > 5
+
+
+def _instant(wall: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The instant of a naive wall time: the first if it occurs twice, moved forward if skipped.
+
+    ``fold=0`` is exactly that (PEP 495): the offset in force before the transition.
+    """
+    return wall.replace(tzinfo=zone, fold=0).astimezone(dt.UTC)
+
+
+def _end_of_repeat(local: dt.datetime) -> dt.datetime:
+    """The first naive wall time after ``local`` (in a repeated hour) that occurs only once."""
+    zone = local.tzinfo
+
+    def repeated(seconds: int) -> bool:
+        wall = start + dt.timedelta(seconds=seconds)
+        return wall.replace(tzinfo=zone, fold=0).utcoffset() != wall.replace(tzinfo=zone, fold=1).utcoffset()
+
+    start = local.replace(tzinfo=None, fold=0, microsecond=0)
+    low, high = 0, 6 * 3600  # repeated at ``low``, not at ``high``: no zone repeats 6 hours
+    while high - low > 1:
+        middle = (low + high) // 2
+        if repeated(middle):
+            low = middle
+        else:
+            high = middle
+    return start + dt.timedelta(seconds=high)
 
 
 def _from_quartz(fields: list[str]) -> tuple[list[str], str | None]:

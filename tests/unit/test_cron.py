@@ -156,6 +156,51 @@ def test_paris_daily_across_dst(expression: str, start: dt.datetime, expected: l
     assert fire_times(schedule, start, len(expected)) == expected
 
 
+@pytest.mark.parametrize(
+    ("expression", "start", "expected"),
+    [
+        # 2024-03-31 02:00 Paris jumps to 03:00: a skipped wall time fires as far after the jump
+        ("0 30 2 * * ?", utc(2024, 3, 30, 12), [utc(2024, 3, 31, 1, 30), utc(2024, 4, 1, 0, 30)]),
+        ("0 1 2 ? * 1L", utc(2024, 3, 20), [utc(2024, 3, 31, 1, 1)]),  # last Sunday, in the gap
+        # ... 02:00, 02:20, 02:40 land on 03:00, 03:20, 03:40, which also match: each fires once
+        (
+            "0 0/20 2,3 * * ?",
+            utc(2024, 3, 30, 23),
+            [utc(2024, 3, 31, 1), utc(2024, 3, 31, 1, 20), utc(2024, 3, 31, 1, 40), utc(2024, 4, 1, 0)],
+        ),
+        # 2024-10-27 03:00 Paris goes back to 02:00: a repeated wall time fires once, the first time
+        ("0 30 2 * * ?", utc(2024, 10, 26, 12), [utc(2024, 10, 27, 0, 30), utc(2024, 10, 28, 1, 30)]),
+        (
+            "0 0/30 * * * ?",
+            utc(2024, 10, 26, 23, 59),
+            [utc(2024, 10, 27, 0), utc(2024, 10, 27, 0, 30), utc(2024, 10, 27, 2), utc(2024, 10, 27, 2, 30)],
+        ),
+    ],
+)
+def test_dst_gaps_and_repeats(expression: str, start: dt.datetime, expected: list[dt.datetime]) -> None:
+    schedule = Schedule.parse(expression, timezone="Europe/Paris")
+    assert fire_times(schedule, start, len(expected)) == expected
+
+
+def test_next_after_inside_the_repeated_hour() -> None:
+    # 01:15 UTC is 02:15 in the second pass of Paris's repeated hour; 02:30 already fired at 00:30 UTC.
+    schedule = Schedule.parse("0 0/30 * * * ?", timezone="Europe/Paris")
+    assert schedule.next_after(utc(2024, 10, 27, 1, 15)) == utc(2024, 10, 27, 2)
+
+
+@pytest.mark.parametrize(
+    ("until", "expected"),
+    [
+        (utc(2024, 10, 27, 1, 15), utc(2024, 10, 27, 0, 30)),  # second pass of 02:xx: the first pass fired
+        (utc(2024, 10, 27, 2, 10), utc(2024, 10, 27, 2)),
+        (utc(2024, 3, 31, 1, 10), utc(2024, 3, 31, 1)),  # 03:10 after the jump: 02:00 fired at 03:00
+    ],
+)
+def test_latest_between_across_dst(until: dt.datetime, expected: dt.datetime) -> None:
+    schedule = Schedule.parse("0 0/30 * * * ?", timezone="Europe/Paris")
+    assert schedule.latest_between(until - dt.timedelta(hours=6), until) == expected
+
+
 def test_fire_times_are_utc() -> None:
     fire = Schedule.parse("0 30 9 * * ?", timezone="Europe/Paris").next_after(utc(2024, 7, 1))
     assert fire == utc(2024, 7, 1, 7, 30)
