@@ -169,6 +169,7 @@ class RenderedBuilder:
         dumps = self.dumps
         transforms = self.transforms
         keyed = list(zip(self.keys, [t.apply for t in transforms], strict=True))
+        single = keyed[0] if len(keyed) == 1 else None
         for offset, row in enumerate(rows):
             action, doc = row[0], row[1]
             if self.keyed:
@@ -192,7 +193,10 @@ class RenderedBuilder:
                 action = '{"index":{"_id":"' + doc_id + '"}}'
             if transforms:
                 try:
-                    added = b",".join([key + dumps(apply(row)) for key, apply in keyed])
+                    if single is not None:
+                        added = single[0] + dumps(single[1](row))
+                    else:
+                        added = b",".join([key + dumps(apply(row)) for key, apply in keyed])
                 except TransformError as ex:
                     batch.rejected.append(Rejection(doc_id, "transform_exception", ex.reason, ex.field))
                     continue

@@ -139,6 +139,10 @@ def _compile(transform: Transform, zone: zoneinfo.ZoneInfo, positions: dict[str,
         return lambda row: _split(values(row)[0], separator)
     if name == "date":
         pattern = java_to_strptime(str(params["format"])) if "format" in params else None
+        source = transform.input[0].source
+        if positions is not None and source is not None:  # per-row hot path: no list, no getter
+            index = positions[source]
+            return lambda row: _date(out, row[index], pattern, zone)
         return lambda row: _date(out, values(row)[0], pattern, zone)
     if name == "cast":
         target = str(params.get("type") or mapping_type)
