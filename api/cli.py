@@ -152,7 +152,7 @@ def secrets_rotate() -> None:
         runtime = Runtime.build(settings)
         try:
             for name, fields in SECRET_FIELDS.items():
-                docs = DocumentStore(runtime.es, f"{settings.index_prefix}{name}")
+                docs = DocumentStore(runtime.es, getattr(runtime.names, name))
                 report = rotate_index(docs, fields, runtime.box)
                 click.echo(f"{name}: {report.secrets} secrets in {report.documents} documents re-encrypted")
         finally:

@@ -38,7 +38,8 @@ from api.resources.jobs import (
 from api.resources.openapi import OpenApiDocument
 from connector.datasource import DatasourceBody
 from connector.ingestion_def import PutIngestionBody
-from connector.job_service import ERROR_FIELDS, JOB_TYPES
+from connector.job_query import JOB_TYPES
+from connector.job_service import ERROR_FIELDS
 from connector.job_state import JobState
 from connector.settings import ApiSettings
 from connector.validation import ID_PATTERN, ID_RULE

@@ -278,6 +278,7 @@ class JobRunStatus(_Out):
     last_record_timestamp: int | None = omitted("epoch ms")
     checkpoint: dict[str, Any] | None = omitted()
     staging_kept: bool | None = omitted()
+    server_rendering: bool | None = omitted("the database rendered the documents")
     params: dict[str, Any] | None = omitted("given to _run")
     links: dict[str, str] | None = omitted("self, job, ingestion, errors")
 

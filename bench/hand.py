@@ -9,7 +9,6 @@ Usage: python -m bench.hand <postgres-conninfo-url> <table> <sink-url>; prints J
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from decimal import Decimal
@@ -19,7 +18,7 @@ import orjson
 import psycopg
 import urllib3
 
-from bench.procstat import usage
+from bench.procstat import report
 
 BATCH = 5000
 
@@ -38,7 +37,7 @@ def main() -> None:
     started = time.monotonic()
     rows = 0
     with (
-        psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn,
+        psycopg.connect(url) as conn,
         conn.cursor(name="hand") as cursor,
     ):
         cursor.itersize = BATCH
@@ -53,9 +52,7 @@ def main() -> None:
             response = http.request("POST", target, body=body, headers=headers)
             assert response.status == 200, response.data
             rows += len(batch)
-    elapsed = time.monotonic() - started
-    me = usage(os.getpid())
-    print(orjson.dumps({"rows": rows, "seconds": elapsed, "peak_rss_mb": me.peak_rss_mb, "cpu_s": me.cpu_s}).decode())
+    report(rows, started)
 
 
 if __name__ == "__main__":

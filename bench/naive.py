@@ -5,15 +5,13 @@ Usage: python -m bench.naive <sqlalchemy-url> <table> <es-url>; prints JSON.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-import orjson
 import sqlalchemy as sa
 from elasticsearch import Elasticsearch, helpers
 
-from bench.procstat import usage
+from bench.procstat import report
 from connector.es_client import PlainJsonNode
 
 
@@ -30,9 +28,7 @@ def main() -> None:
         actions = ({"_index": "naive", "_id": row.id, "_source": row._asdict()} for row in result)
         for ok, _ in helpers.streaming_bulk(es, actions, chunk_size=5000, max_retries=0):
             rows += ok
-    elapsed = time.monotonic() - started
-    me = usage(os.getpid())
-    print(orjson.dumps({"rows": rows, "seconds": elapsed, "peak_rss_mb": me.peak_rss_mb, "cpu_s": me.cpu_s}).decode())
+    report(rows, started)
 
 
 if __name__ == "__main__":

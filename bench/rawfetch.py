@@ -1,18 +1,16 @@
 """Raw fetch limit (bench code): a psycopg named cursor read to the end, rows discarded.
 
-Usage: python -m bench.rawfetch <postgres-url> <table>; prints JSON.
+Usage: python -m bench.rawfetch <postgres-conninfo-url> <table>; prints JSON.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-import orjson
 import psycopg
 
-from bench.procstat import usage
+from bench.procstat import report
 
 
 def main() -> None:
@@ -20,16 +18,14 @@ def main() -> None:
     started = time.monotonic()
     rows = 0
     with (
-        psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn,
+        psycopg.connect(url) as conn,
         conn.cursor(name="raw") as cursor,
     ):
         cursor.itersize = 5000
         cursor.execute(f"SELECT * FROM {table}")
         while batch := cursor.fetchmany(5000):
             rows += len(batch)
-    elapsed = time.monotonic() - started
-    me = usage(os.getpid())
-    print(orjson.dumps({"rows": rows, "seconds": elapsed, "peak_rss_mb": me.peak_rss_mb, "cpu_s": me.cpu_s}).decode())
+    report(rows, started)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from connector.crypto import SecretBox
 from connector.settings import load_settings
 
 PG_URL = os.environ.get("CONNECTOR_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_CONNINFO = sa.make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)  # for psycopg
 RESULTS = Path(__file__).resolve().parent / "results"
 ALL_CASES = ("raw", "hand", "naive", "engine", "engine-transforms", "engine-quiet")
 TRANSFORMS = [
@@ -173,9 +174,11 @@ def _run_case(
     case: str, table: str, rows: int, sink_url: str, bench: EngineBench, quiet: EngineBench | None
 ) -> dict[str, Any]:
     if case == "raw":
-        return _script("bench.rawfetch", PG_URL, table)
-    if case in ("hand", "naive"):
-        return _script(f"bench.{case}", PG_URL, table, sink_url)
+        return _script("bench.rawfetch", PG_CONNINFO, table)
+    if case == "hand":
+        return _script("bench.hand", PG_CONNINFO, table, sink_url)
+    if case == "naive":
+        return _script("bench.naive", PG_URL, table, sink_url)
     if case == "engine-quiet" and quiet is not None:
         return quiet.run(table, rows)
     if case == "abort":

@@ -9,15 +9,16 @@ the real run lifecycle works while the sink is never the bottleneck.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
-import time
 from pathlib import Path
 
 import orjson
 
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 ITEMS_PER_RESPONSE = 5000
 
@@ -74,9 +75,15 @@ class BulkSink:
         (root / "nginx.conf").write_text(config)
         self.process = subprocess.Popen([nginx, "-c", str(root / "nginx.conf"), "-p", str(root)])
         self.url = f"http://127.0.0.1:{self.port}"
-        time.sleep(0.5)
-        if self.process.poll() is not None:
-            raise SystemExit(f"nginx failed to start: {(root / 'error.log').read_text()}")
+
+        def listening() -> bool:
+            if self.process.poll() is not None:
+                raise SystemExit(f"nginx failed to start: {(root / 'error.log').read_text()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+            return False
+
+        wait_until(listening, timeout=10, what="nginx to listen")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -136,6 +136,18 @@ class DocumentStore:
             return Page(len(hits), hits, last_sort)
         return Page(total["value"] if isinstance(total, dict) else int(total), hits, last_sort)
 
+    def scan(
+        self, *, sort: list[Any], query: dict[str, Any] | None = None, page_size: int = 1000
+    ) -> Iterator[Versioned]:
+        """Every matching document in ``sort`` order, read page by page with search_after."""
+        after: list[Any] | None = None
+        while True:
+            page = self.search(query=query, sort=sort, size=page_size, search_after=after, track_total_hits=False)
+            yield from page.hits
+            if len(page.hits) < page_size:
+                return
+            after = page.last_sort
+
     def count(self, query: dict[str, Any]) -> int:
         with store_errors(f"counting {self.index}"):
             return int(self.es.count(index=self.index, query=query)["count"])

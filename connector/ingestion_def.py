@@ -201,19 +201,13 @@ class Ingestion:
 
     def public_source(self) -> dict[str, Any]:
         """The definition as GET returns it: the request shape without passwords."""
-        body = self.definition.model_dump(exclude_none=True, exclude_defaults=False)
-        for key in ("ds_credentials", "es_credentials"):
-            if key in body:
-                body[key].pop("password", None)
+        body = self._dump()
         if not body.get("transforms"):
             body.pop("transforms", None)
         return {"ingest": body}
 
     def to_document(self) -> dict[str, Any]:
-        definition = self.definition.model_dump(exclude_none=True)
-        for key in ("ds_credentials", "es_credentials"):
-            if key in definition:
-                definition[key].pop("password", None)
+        definition = self._dump()
         return {
             "id": self.id,
             "datasource": self.definition.datasource,
@@ -226,6 +220,14 @@ class Ingestion:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+    def _dump(self) -> dict[str, Any]:
+        """The definition as JSON values, never with a password (those live encrypted beside it)."""
+        body = self.definition.model_dump(exclude_none=True)
+        for key in ("ds_credentials", "es_credentials"):
+            if key in body:
+                body[key].pop("password", None)
+        return body
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Ingestion:

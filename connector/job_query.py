@@ -13,13 +13,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.errors import InvalidDefinition
-from connector.job_state import ACTIVE, TERMINAL, JobState
+from connector.job_state import ACTIVE, INGESTION, TERMINAL, JobState
+
+JOB_TYPES = (INGESTION,)
 
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _COMPACT_DATETIME = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})?$")
 _EPOCH_MS = re.compile(r"^-?\d{9,}$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
+
+
+def check_type(job_type: str, *, entry_type: str = "path_parameter") -> None:
+    """Refuse a job type this service does not run."""
+    if job_type not in JOB_TYPES:
+        raise InvalidDefinition.single(
+            "type",
+            "one_of",
+            f"unknown job type [{job_type}]; known types: {', '.join(JOB_TYPES)}",
+            entry_type=entry_type,
+            params=list(JOB_TYPES),
+        )
 
 
 def parse_time(value: str | int, *, entry: str, end_of_day: bool = False, entry_type: str = "query_parameter") -> int:
@@ -79,17 +93,11 @@ class JobQuery:
     ended: bool | None = None
 
     @classmethod
-    def parse(cls, raw: dict[str, Any], *, known_types: tuple[str, ...], entry_type: str) -> JobQuery:
+    def parse(cls, raw: dict[str, Any], *, entry_type: str) -> JobQuery:
         """Build from request values (query-string text or JSON values)."""
         job_type = raw.get("type")
-        if job_type is not None and job_type not in known_types:
-            raise InvalidDefinition.single(
-                "type",
-                "one_of",
-                f"unknown job type [{job_type}]; known types: {', '.join(known_types)}",
-                entry_type=entry_type,
-                params=list(known_types),
-            )
+        if job_type is not None:
+            check_type(job_type, entry_type=entry_type)
         states = tuple(JobState(s) for s in _strings(raw.get("state"), "state", entry_type, list(JobState)))
         ended = raw.get("ended")
         if isinstance(ended, str):

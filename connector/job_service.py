@@ -10,25 +10,13 @@ from typing import Any
 import orjson
 
 from connector.doc_store import Page, retry_on_conflict
-from connector.errors import Conflict, InvalidDefinition, NotFound
+from connector.errors import Conflict, NotFound
 from connector.ingestion_store import IngestionStore
-from connector.job_query import JobQuery
+from connector.job_query import JobQuery, check_type
 from connector.job_state import ACTIVE, INGESTION, JobState, RunStatus, envelope
 from connector.job_store import JobStore, StoredRun
 
-JOB_TYPES = (INGESTION,)
 ERROR_FIELDS = ("seq", "pk", "field", "error_type", "reason", "time")
-
-
-def check_type(job_type: str) -> None:
-    if job_type not in JOB_TYPES:
-        raise InvalidDefinition.single(
-            "type",
-            "one_of",
-            f"unknown job type [{job_type}]; known types: {', '.join(JOB_TYPES)}",
-            entry_type="path_parameter",
-            params=list(JOB_TYPES),
-        )
 
 
 class JobService:

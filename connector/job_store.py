@@ -104,6 +104,7 @@ class JobStore:
         self.names = names
         self.runs = DocumentStore(es, names.job_log, refresh="false")
         self.pointers = DocumentStore(es, names.job_current, refresh="false")
+        self.errors = DocumentStore(es, names.job_errors, refresh="false")
         self._clock = clock
         self._new_uuid = new_uuid
 
@@ -238,20 +239,19 @@ class JobStore:
         )
         return StoredRun.of(page.hits[0]) if page.hits else None
 
-    def find_queued(self, *, limit: int, job_type: str = INGESTION) -> list[StoredRun]:
-        page = self.runs.search(
-            query={"term": {f"{job_type}.state": JobState.QUEUED.value}},
-            sort=[{f"{job_type}.create_time": "asc"}, {f"{job_type}.run_id": "asc"}],
-            size=limit,
-            track_total_hits=False,
-        )
-        return [StoredRun.of(hit) for hit in page.hits]
+    def find_queued(self, *, limit: int) -> list[StoredRun]:
+        """Queued runs, oldest first (for workers to claim)."""
+        return self._in_states((JobState.QUEUED,), limit=limit)
 
-    def find_active(self, *, limit: int = 1000, job_type: str = INGESTION) -> list[StoredRun]:
+    def find_active(self, *, limit: int = 1000) -> list[StoredRun]:
         """Runs in running/aborting state (for the reaper)."""
+        return self._in_states((JobState.RUNNING, JobState.ABORTING), limit=limit)
+
+    def _in_states(self, states: Iterable[JobState], *, limit: int) -> list[StoredRun]:
+        """Runs in ``states``, oldest first, as the search sees them (not necessarily real time)."""
         page = self.runs.search(
-            query={"terms": {f"{job_type}.state": [JobState.RUNNING.value, JobState.ABORTING.value]}},
-            sort=[{f"{job_type}.create_time": "asc"}],
+            query={"terms": {f"{INGESTION}.state": sorted(s.value for s in states)}},
+            sort=[{f"{INGESTION}.create_time": "asc"}, {f"{INGESTION}.run_id": "asc"}],
             size=limit,
             track_total_hits=False,
         )
@@ -281,13 +281,7 @@ class JobStore:
 
     def active_runs(self, *, limit: int = 1000) -> list[RunStatus]:
         """Queued, running and aborting runs, each confirmed by a real-time read."""
-        page = self.runs.search(
-            query={"terms": {f"{INGESTION}.state": sorted(s.value for s in ACTIVE)}},
-            sort=[{f"{INGESTION}.create_time": "asc"}],
-            size=limit,
-            track_total_hits=False,
-        )
-        confirmed = (self.get_run(hit.id) for hit in page.hits)
+        confirmed = (self.get_run(run.status.run_id) for run in self._in_states(ACTIVE, limit=limit))
         return [run.status for run in confirmed if run is not None and run.status.is_running]
 
     def state_counts(self) -> dict[str, int]:
@@ -303,23 +297,8 @@ class JobStore:
 
     def rejections(self, run_id: str, *, page_size: int = 1000) -> Iterator[dict[str, Any]]:
         """A run's recorded rejected rows in order, read page by page (never all at once)."""
-        after: list[Any] | None = None
-        while True:
-            with store_errors("reading the errors report"):
-                resp = self.es.search(
-                    index=self.names.job_errors,
-                    query={"term": {"run_id": run_id}},
-                    sort=[{"seq": "asc"}],
-                    size=page_size,
-                    search_after=after,
-                    track_total_hits=False,
-                )
-            hits = resp["hits"]["hits"]
-            for hit in hits:
-                yield hit["_source"]
-            if len(hits) < page_size:
-                return
-            after = hits[-1]["sort"]
+        for hit in self.errors.scan(query={"term": {"run_id": run_id}}, sort=[{"seq": "asc"}], page_size=page_size):
+            yield hit.source
 
     def kept_staging(self, *, job_id: str | None = None, ended_before: int | None = None) -> list[StoredRun]:
         """Failed REPLACE runs whose staging index is kept for a resume."""

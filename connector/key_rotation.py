@@ -9,15 +9,15 @@ rotation interrupted half-way can simply be run again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
 from dataclasses import dataclass
 from typing import Any
 
 from connector.crypto import SecretBox
-from connector.doc_store import DocumentStore, Versioned, retry_on_conflict
+from connector.doc_store import DocumentStore, retry_on_conflict
 
 _PAGE = 500
-# Where each index keeps its encrypted secrets: top-level key, or (object, key).
+# Where each index (an IndexNames attribute) keeps its encrypted secrets: top-level key, or (object, key).
 SECRET_FIELDS: dict[str, list[tuple[str, ...]]] = {
     "datasources": [("password",)],
     "ingestions": [("secrets", "ds_password"), ("secrets", "es_password")],
@@ -33,7 +33,7 @@ class RotationReport:
 def rotate_index(docs: DocumentStore, fields: list[tuple[str, ...]], box: SecretBox) -> RotationReport:
     """Re-encrypt the secrets at ``fields`` in every document of ``docs``."""
     report = RotationReport()
-    for hit in _all(docs):
+    for hit in docs.scan(sort=[{"id": "asc"}], page_size=_PAGE):
 
         def attempt(doc_id: str = hit.id) -> int:
             return _rotate_one(docs, doc_id, fields, box)
@@ -49,7 +49,7 @@ def _rotate_one(docs: DocumentStore, doc_id: str, fields: list[tuple[str, ...]],
     current = docs.get(doc_id)
     if current is None:
         return 0
-    source: dict[str, Any] = _copy(current.source)
+    source: dict[str, Any] = copy.deepcopy(current.source)
     rotated = 0
     for path in fields:
         holder = source
@@ -62,21 +62,3 @@ def _rotate_one(docs: DocumentStore, doc_id: str, fields: list[tuple[str, ...]],
     if rotated:
         docs.replace(current, source)
     return rotated
-
-
-def _all(docs: DocumentStore) -> Iterator[Versioned]:
-    after: list[Any] | None = None
-    while True:
-        page = docs.search(sort=[{"id": "asc"}], size=_PAGE, search_after=after, track_total_hits=False)
-        yield from page.hits
-        if len(page.hits) < _PAGE:
-            return
-        after = page.last_sort
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value

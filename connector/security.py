@@ -69,12 +69,21 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest, base64.b64decode(expected))
 
 
+def _epoch_s(moment: dt.datetime | None) -> float | None:
+    """Seconds since the epoch of an expiry (UTC when it names no zone)."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
 class CredentialChecker:
     """Resolve bearer tokens and basic credentials to principals."""
 
     def __init__(self, settings: AuthSettings, *, clock: Callable[[], float] = time.time) -> None:
         self.mode = settings.mode
-        self._tokens = [(t.hash.encode(), Principal(t.name, frozenset(t.scopes)), t.expires) for t in settings.tokens]
+        self._tokens = [
+            (t.hash.encode(), Principal(t.name, frozenset(t.scopes)), _epoch_s(t.expires)) for t in settings.tokens
+        ]
         self._clock = clock
         self._users = {u.username: u for u in settings.users}
         self._verified: dict[bytes, Principal] = {}
@@ -84,14 +93,12 @@ class CredentialChecker:
         """The token's principal; None if unknown or expired."""
         digest = hash_token(token).encode()
         found: Principal | None = None
-        expires: dt.datetime | None = None
+        expires: float | None = None
         for stored, principal, until in self._tokens:  # no early exit: constant time over entries
             if hmac.compare_digest(stored, digest):
                 found, expires = principal, until
-        if found is not None and expires is not None:
-            until_ts = (expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)).timestamp()
-            if self._clock() >= until_ts:
-                return None
+        if expires is not None and self._clock() >= expires:
+            return None
         return found
 
     def check_basic(self, username: str, password: str) -> Principal | None:

@@ -21,7 +21,13 @@ from connector.redaction import scrub
 from connector.settings import SqlSettings
 from connector.validation import check_id, parse_model
 from ingestion.query_template import render
-from ingestion.sql_source import column_db_types, create_sql_engine, read_only_session, stream_query
+from ingestion.sql_source import (
+    check_unique_columns,
+    column_db_types,
+    create_sql_engine,
+    read_only_session,
+    stream_query,
+)
 from ingestion.type_mapping import field_for_sqlalchemy_type, infer_properties
 from ingestion.values import JsonEncoder
 
@@ -43,11 +49,6 @@ class SampleResult:
     columns: list[dict[str, Any]]
     rows: list[dict[str, Any]]
     mapping: dict[str, Any]
-
-
-def duplicate_columns(columns: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return sorted({c for c in columns if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
 
 
 class DatasourceService:
@@ -205,13 +206,7 @@ class DatasourceService:
                 result.close()
         finally:
             engine.dispose()
-        duplicates = duplicate_columns(columns)
-        if duplicates:
-            raise InvalidDefinition.single(
-                "$.query",
-                "unique_columns",
-                f"the query returns several columns named {duplicates}; give them aliases",
-            )
+        check_unique_columns(columns, entry="$.query")
         encoder = JsonEncoder(timezone)
         return SampleResult(
             columns=[

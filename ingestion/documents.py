@@ -57,11 +57,20 @@ def encode_id(value: Any) -> str:
         text = base64.urlsafe_b64encode(bytes(value)).decode("ascii")
     else:
         text = str(value)
-    if not text:
-        raise InvalidKey("primary key is empty")
-    if len(text.encode()) > MAX_ID_BYTES:
-        raise InvalidKey(f"primary key is longer than {MAX_ID_BYTES} bytes")
+    problem = id_problem(text)
+    if problem is not None:
+        raise InvalidKey(problem)
     return text
+
+
+def id_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a document id, or None if it can."""
+    if not text:
+        return "primary key is empty"
+    # A character takes at most 4 bytes: only long texts need encoding to know.
+    if len(text) > MAX_ID_BYTES // 4 and len(text.encode()) > MAX_ID_BYTES:
+        return f"primary key is longer than {MAX_ID_BYTES} bytes"
+    return None
 
 
 @dataclass(slots=True)
@@ -174,20 +183,13 @@ class RenderedBuilder:
             action, doc = row[0], row[1]
             if self.keyed:
                 doc_id = row[3]
-                if (
-                    row[2] is None
-                    or not doc_id
-                    or (len(doc_id) > MAX_ID_BYTES // 4 and len(doc_id.encode()) > MAX_ID_BYTES)
-                ):
-                    reason = (
-                        "primary key is NULL"
-                        if row[2] is None
-                        else (
-                            "primary key is empty" if not doc_id else f"primary key is longer than {MAX_ID_BYTES} bytes"
+                if row[2] is None or not doc_id or len(doc_id) > MAX_ID_BYTES // 4:  # cheap test first: per row
+                    problem = "primary key is NULL" if row[2] is None else id_problem(doc_id)
+                    if problem is not None:
+                        batch.rejected.append(
+                            Rejection(_pk_text(row[2]), "invalid_primary_key", problem, self.key_column)
                         )
-                    )
-                    batch.rejected.append(Rejection(_pk_text(row[2]), "invalid_primary_key", reason, self.key_column))
-                    continue
+                        continue
             else:
                 doc_id = str(first_row_number + offset)
                 action = '{"index":{"_id":"' + doc_id + '"}}'

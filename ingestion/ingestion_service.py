@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
 import orjson
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
 
 from connector.crypto import SecretBox
 from connector.datasource import ConnectionTarget
@@ -26,8 +24,8 @@ from connector.settings import Settings
 from connector.validation import check_id, parse_model
 from ingestion.documents import DocumentBuilder
 from ingestion.query_template import render
-from ingestion.run_plan import check_columns, target_mapping, template_variables
-from ingestion.sql_source import create_sql_engine, open_rows, read_only_session, result_columns
+from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
+from ingestion.sql_source import open_rows, result_columns, target_session
 from ingestion.transforms import compile_transforms
 from ingestion.values import JsonEncoder
 
@@ -139,7 +137,11 @@ class IngestionService:
         definition = ingestion.definition
         query = render(definition.query, {"params": {}}, entry="$.ingest.query", strict=False)
         try:
-            with self._session(ingestion) as conn:
+            with target_session(
+                self._connection(ingestion),
+                connect_timeout_s=self.settings.sql.connect_timeout_s,
+                statement_timeout_s=self.settings.sql.statement_timeout_s,
+            ) as conn:
                 columns, _ = result_columns(conn, query.sql, query.params)
         except (DatasourceUnavailable, DriverMissing):
             return
@@ -235,11 +237,7 @@ class IngestionService:
         parsed = parse_model(ValidateBody, body if body is not None else {})
         ingestion = self.store.get(ingestion_id)
         definition = ingestion.definition
-        last_success = self.jobs.latest_run(INGESTION, ingestion_id, state=JobState.SUCCESSFUL)
-        variables = template_variables(
-            definition, es=self.es, params=parsed.params, last_success=last_success.status if last_success else None
-        )
-        query = render(definition.query, variables, entry="$.ingest.query")
+        query = render_query(ingestion, es=self.es, jobs=self.jobs, params=parsed.params)
         connection = self._connection(ingestion)
         with open_rows(
             connection,
@@ -264,7 +262,8 @@ class IngestionService:
         )
         batch = builder.build(rows, first_row_number=1)
         mapping = target_mapping(definition, columns, db_types, rows)
-        produced = {key for source in batch.sources for key in _keys(source)}
+        documents = [orjson.loads(source) for source in batch.sources]
+        produced = {key for document in documents for key in document}
         unused = sorted(set((definition.mapping or {}).get("properties", {})) - produced - set(columns))
         return {
             "_id": ingestion_id,
@@ -274,7 +273,7 @@ class IngestionService:
                 {"name": c, "db_type": t} for c, t in zip(columns, db_types or [None] * len(columns), strict=True)
             ],
             "total": total,
-            "documents": [{"_id": i, "_source": _decode(s)} for i, s in zip(batch.ids, batch.sources, strict=True)],
+            "documents": [{"_id": i, "_source": d} for i, d in zip(batch.ids, documents, strict=True)],
             "rejected": [
                 {"pk": r.pk, "field": r.field, "error_type": r.error_type, "reason": r.reason} for r in batch.rejected
             ],
@@ -283,30 +282,7 @@ class IngestionService:
         }
 
     def _connection(self, ingestion: Ingestion) -> ConnectionTarget:
-        """The datasource's connection, with the ingestion's own credentials when it has them."""
-        datasource = self.datasources.get(ingestion.definition.datasource)
-        credentials = ingestion.definition.ds_credentials
-        override = None
-        if credentials and credentials.username:
-            override = (
-                credentials.username,
-                self.box.decrypt(ingestion.ds_password) if ingestion.ds_password else None,
-            )
-        return datasource.connection_target(self.box, credentials=override)
-
-    @contextmanager
-    def _session(self, ingestion: Ingestion) -> Iterator[Connection]:
-        """A read-only session with a statement timeout on the ingestion's datasource."""
-        target = self._connection(ingestion)
-        engine = create_sql_engine(target, connect_timeout_s=self.settings.sql.connect_timeout_s)
-        secrets = (target.url.password,) if target.url.password else ()
-        try:
-            with read_only_session(
-                engine, statement_timeout_s=self.settings.sql.statement_timeout_s, secrets=secrets
-            ) as conn:
-                yield conn
-        finally:
-            engine.dispose()
+        return datasource_connection(ingestion, self.datasources, self.box)
 
 
 def _without_passwords(definition: IngestBody) -> IngestBody:
@@ -325,11 +301,3 @@ def _same_user(credentials: Credentials | None, previous: Ingestion, which: str)
         return None
     stored: str | None = getattr(previous, f"{which}_password")
     return stored
-
-
-def _decode(source: bytes) -> Any:
-    return orjson.loads(source)
-
-
-def _keys(source: bytes) -> list[str]:
-    return list(_decode(source))

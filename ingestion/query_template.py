@@ -40,6 +40,11 @@ class RenderedQuery:
     sql: str
     params: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def inner(self) -> str:
+        """The SQL as it can stand in ``FROM (...)``: no trailing semicolon."""
+        return self.sql.strip().rstrip(";")
+
 
 class _Bind:
     """A value in the template context: renders as a marker, remembers the value."""

@@ -1,7 +1,8 @@
 """Own what a run (or a dry run) decides before reading rows.
 
-Template variables, the checks of the result columns against the definition,
-and the mapping of the target.
+The datasource connection, the rendered query with its template variables,
+the checks of the result columns against the definition, and the mapping of
+the target.
 """
 
 from __future__ import annotations
@@ -12,14 +13,38 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from connector.crypto import SecretBox
+from connector.datasource import ConnectionTarget
+from connector.datasource_store import DatasourceStore
 from connector.errors import InvalidDefinition
-from connector.ingestion_def import IngestBody
-from connector.job_state import RunStatus
-from ingestion.query_template import variables_used
+from connector.ingestion_def import IngestBody, Ingestion
+from connector.job_state import INGESTION, JobState, RunStatus
+from connector.job_store import JobStore
+from ingestion.query_template import RenderedQuery, render, variables_used
+from ingestion.sql_source import check_unique_columns
 from ingestion.targets import max_value
 from ingestion.type_mapping import infer_properties
 
 BUILT_IN_VARIABLES = ("max_primary_key", "last_record_timestamp", "last_record", "params")
+
+
+def datasource_connection(ingestion: Ingestion, datasources: DatasourceStore, box: SecretBox) -> ConnectionTarget:
+    """The datasource's connection, with the ingestion's own credentials when it has them."""
+    credentials = ingestion.definition.ds_credentials
+    override = None
+    if credentials and credentials.username:
+        password = box.decrypt(ingestion.ds_password) if ingestion.ds_password else None
+        override = (credentials.username, password)
+    return datasources.get(ingestion.definition.datasource).connection_target(box, credentials=override)
+
+
+def render_query(ingestion: Ingestion, *, es: Elasticsearch, jobs: JobStore, params: dict[str, Any]) -> RenderedQuery:
+    """The ingestion's query with its variables bound (the last successful run's among them)."""
+    last_success = jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
+    variables = template_variables(
+        ingestion.definition, es=es, params=params, last_success=last_success.status if last_success else None
+    )
+    return render(ingestion.definition.query, variables, entry="$.ingest.query")
 
 
 def template_variables(
@@ -49,14 +74,7 @@ def _iso_utc(epoch_ms: int) -> str:
 
 def check_columns(definition: IngestBody, columns: Sequence[str]) -> None:
     """Refuse a result that cannot feed the definition: duplicates, unknown pk or inputs."""
-    seen: set[str] = set()
-    duplicates = sorted({c for c in columns if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
-    if duplicates:
-        raise InvalidDefinition.single(
-            "$.ingest.query",
-            "unique_columns",
-            f"the query returns several columns named {duplicates}; give them aliases",
-        )
+    check_unique_columns(columns, entry="$.ingest.query")
     available = set(columns)
     if definition.pk_field and definition.pk_field not in available:
         raise InvalidDefinition.single(

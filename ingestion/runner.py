@@ -28,7 +28,6 @@ from elasticsearch import ApiError, Elasticsearch
 from pydantic import SecretStr
 
 from connector.crypto import SecretBox
-from connector.datasource import ConnectionTarget
 from connector.datasource_store import DatasourceStore
 from connector.doc_store import VersionConflict
 from connector.errors import ConnectorError, InvalidDefinition
@@ -41,9 +40,8 @@ from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
 from ingestion.documents import DocumentBuilder, RenderedBuilder
 from ingestion.progress import Progress
-from ingestion.query_template import render
 from ingestion.run_handle import RunHandle, RunLost
-from ingestion.run_plan import check_columns, target_mapping, template_variables
+from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
 from ingestion.sql_source import RenderRequest, open_rows
 from ingestion.targets import IncrementalTarget, ReplaceTarget, TargetError, drop_staging, staging_name
 from ingestion.transforms import compile_transforms
@@ -178,17 +176,11 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
 
 def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, counters: Counters) -> Target:
     definition = ingestion.definition
-    status = handle.status
-    connection = _connection(ctx, ingestion)
-    last_success = ctx.jobs.latest_run(status.type, status.id, state=JobState.SUCCESSFUL)
-    variables = template_variables(
-        definition, es=es, params=status.params, last_success=last_success.status if last_success else None
-    )
-    query = render(definition.query, variables, entry="$.ingest.query")
-    batch_size = definition.batch_size or ctx.settings.ingestion.batch_size
+    connection = datasource_connection(ingestion, ctx.datasources, ctx.box)
+    query = render_query(ingestion, es=es, jobs=ctx.jobs, params=handle.status.params)
     limits = ctx.settings.ingestion
+    batch_size = definition.batch_size or limits.batch_size
     max_ratio = definition.max_error_ratio if definition.max_error_ratio is not None else limits.max_error_ratio
-    transforms = compile_transforms(definition.transforms, timezone=connection.timezone)
     with open_rows(
         connection,
         query,
@@ -223,7 +215,7 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
                 db_types=source.db_types,
                 pk_field=definition.pk_field,
                 encoder=encoder,
-                transforms=transforms,
+                transforms=compile_transforms(definition.transforms, timezone=connection.timezone),
             )
             sample = list(rows)
         mapping = target_mapping(definition, source.columns, source.db_types, sample)
@@ -270,17 +262,6 @@ def _housekeeping(ctx: RunContext, status: RunStatus, ingestion: Ingestion, es: 
             drop_staging(es, kept.status.staging_index)
         with contextlib.suppress(VersionConflict):  # another process released it
             ctx.jobs.save(kept, kept.status.with_progress(staging_kept=False))
-
-
-def _connection(ctx: RunContext, ingestion: Ingestion) -> ConnectionTarget:
-    """The datasource's connection, with the ingestion's own credentials when it has them."""
-    definition = ingestion.definition
-    datasource = ctx.datasources.get(definition.datasource)
-    credentials = None
-    if definition.ds_credentials and definition.ds_credentials.username:
-        password = ctx.box.decrypt(ingestion.ds_password) if ingestion.ds_password else None
-        credentials = (definition.ds_credentials.username, password)
-    return datasource.connection_target(ctx.box, credentials=credentials)
 
 
 def _write_batch(
@@ -341,9 +322,7 @@ def _prepare_target(
         definition.target, definition.staging_prefix, status.run_id[len(status.id) :].replace("-", "")[:16]
     )
     replace = ReplaceTarget(es, definition.target, staging)
-    if resume and not es.indices.exists(index=staging):
-        raise TargetError(f"cannot resume: the staging index [{staging}] no longer exists; run without resume")
-    replace.prepare(mapping, reuse=resume)
+    replace.prepare(mapping, resume=resume)
     return replace
 
 

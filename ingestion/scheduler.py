@@ -16,6 +16,7 @@ changed schedule takes effect at the next tick without firing the past.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 import uuid
@@ -37,6 +38,12 @@ FIRE_NAMESPACE = uuid.UUID("6f1c9a36-5b1e-4c1e-9a55-0c9b2f6a7d10")
 def fire_run_uuid(ingestion_id: str, fire_time_ms: int) -> uuid.UUID:
     """The run UUID of a fire time: the same in every scheduler instance."""
     return uuid.uuid5(FIRE_NAMESPACE, f"{ingestion_id}@{fire_time_ms}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(expression: str, timezone: str) -> Schedule:
+    """A parsed schedule, once per expression: every poll of every worker looks at every schedule."""
+    return Schedule.parse(expression, timezone=timezone)
 
 
 class Scheduler:
@@ -72,7 +79,7 @@ class Scheduler:
         if not definition.schedule:
             return None
         try:
-            schedule = Schedule.parse(definition.schedule, timezone=definition.timezone or "UTC")
+            schedule = _parsed(definition.schedule, definition.timezone or "UTC")
         except CronError as ex:
             log.error("ingestion %s has an invalid schedule: %s", ingestion.id, ex)
             return None

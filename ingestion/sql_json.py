@@ -186,7 +186,7 @@ def render_sql(
         f"{key_text} AS connector_key_text",
     ]
     selected += [f"k.{quote(name)} AS {quote(f'connector_in_{i}')}" for i, name in enumerate(inputs)]
-    sql = f"SELECT {', '.join(selected)} FROM ({query.sql.strip().rstrip(';')}) AS k{lateral}{where}"
+    sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS k{lateral}{where}"
     if pk_field is not None:
         sql += f" ORDER BY {key}"
     doc_columns = tuple(c for c in columns if c not in excluded)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import NullPool
 
 from connector.datasource import ConnectionTarget
-from connector.errors import DatasourceUnavailable, DriverMissing, QueryFailed
+from connector.errors import DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
 from connector.ingestion_def import Transform
 from connector.redaction import scrub
 from ingestion.prefetch import Prefetcher
@@ -159,7 +159,7 @@ def estimate_rows(conn: Connection, query: RenderedQuery, *, exact: bool) -> int
 
     Absent (None) rather than wrong when the database gives no cheap answer.
     """
-    sql = query.sql.strip().rstrip(";")
+    sql = query.inner
     if exact:
         statement = f"SELECT count(*) FROM ({sql}) AS connector_count"
     elif conn.dialect.name == "postgresql":
@@ -227,31 +227,40 @@ def open_rows(
     makes the last key read a checkpoint; ``after`` then resumes past it. With
     ``render``, PostgreSQL renders the bulk lines when the column types allow.
     """
+    with target_session(target, connect_timeout_s=connect_timeout_s, statement_timeout_s=statement_timeout_s) as conn:
+        ordered = keyset(conn, query, order_by, after) if order_by is not None else query
+        total = estimate_rows(conn, ordered, exact=exact_total)
+        rendering = None
+        if render is not None and conn.dialect.name == "postgresql":
+            rendering = _rendering(conn, query, order_by, after, render, target.timezone)
+        cursor: Any
+        if rendering is not None:
+            columns, db_types, sql = rendering[0], rendering[1], rendering[2]
+            prepare_session(conn)
+            cursor = raw_server_cursor(conn, sql.query, batch_size)
+        else:
+            cursor = stream_query(conn, ordered.sql, ordered.params, batch_size=batch_size)
+            columns, db_types, sql = list(cursor.keys()), column_db_types(cursor), None
+        reader = Prefetcher(cursor.fetchmany, batch_size)
+        try:
+            yield RowStream(columns, db_types, total, reader, sql)
+        finally:
+            reader.close()
+            close_quietly(cursor)
+
+
+@contextmanager
+def target_session(
+    target: ConnectionTarget, *, connect_timeout_s: int, statement_timeout_s: float | None = None
+) -> Iterator[Connection]:
+    """A read-only session on ``target`` in its time zone, its password scrubbed from errors."""
     secrets = (target.url.password,) if target.url.password else ()
     engine = create_sql_engine(target, connect_timeout_s=connect_timeout_s)
     try:
         with read_only_session(
             engine, statement_timeout_s=statement_timeout_s, secrets=secrets, timezone=target.timezone
         ) as conn:
-            ordered = keyset(conn, query, order_by, after) if order_by is not None else query
-            total = estimate_rows(conn, ordered, exact=exact_total)
-            rendering = None
-            if render is not None and conn.dialect.name == "postgresql":
-                rendering = _rendering(conn, query, order_by, after, render, target.timezone)
-            cursor: Any
-            if rendering is not None:
-                columns, db_types, sql = rendering[0], rendering[1], rendering[2]
-                prepare_session(conn)
-                cursor = raw_server_cursor(conn, sql.query, batch_size)
-            else:
-                cursor = stream_query(conn, ordered.sql, ordered.params, batch_size=batch_size)
-                columns, db_types, sql = list(cursor.keys()), column_db_types(cursor), None
-            reader = Prefetcher(cursor.fetchmany, batch_size)
-            try:
-                yield RowStream(columns, db_types, total, reader, sql)
-            finally:
-                reader.close()
-                close_quietly(cursor)
+            yield conn
     finally:
         engine.dispose()
 
@@ -280,7 +289,7 @@ def _rendering(
 def keyset(conn: Connection, query: RenderedQuery, key: str, after: Any) -> RenderedQuery:
     """Wrap ``query`` to return its rows ordered by ``key``, only those above ``after`` if given."""
     column = conn.dialect.identifier_preparer.quote(key)
-    sql = f"SELECT * FROM ({query.sql.strip().rstrip(';')}) AS connector_keyset"
+    sql = f"SELECT * FROM ({query.inner}) AS connector_keyset"
     params = dict(query.params)
     if after is not None:
         sql += f" WHERE {column} > :connector_after"
@@ -295,16 +304,18 @@ def raw_server_cursor(conn: Connection, query: RenderedQuery, batch_size: int) -
     Row wrapper would cost more than the row itself. Still one statement
     (DECLARE ... CURSOR FOR), in the session's read-only transaction.
     """
-    compiled = (
-        text(query.sql)
-        .bindparams(**query.params)
-        .compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    )
+    sql, params = _driver_sql(conn, query.sql, query.params)
     raw: Any = conn.connection.dbapi_connection
     cursor = raw.cursor(name=f"connector_{id(conn):x}")
     cursor.itersize = batch_size
-    cursor.execute(str(compiled), compiled.params)
+    cursor.execute(sql, params)
     return cursor
+
+
+def _driver_sql(conn: Connection, sql: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``:name`` SQL and its values as the driver takes them, for a cursor of the raw connection."""
+    compiled = text(sql).bindparams(**params).compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    return str(compiled), compiled.params
 
 
 def close_quietly(result: Any) -> None:
@@ -323,12 +334,22 @@ def result_columns(conn: Connection, sql: str, params: dict[str, Any]) -> tuple[
     close), so there the query is wrapped in ``LIMIT 0``.
     """
     if conn.dialect.name in ("mysql", "mariadb"):
-        sql = f"SELECT * FROM ({sql.strip().rstrip(';')}) AS connector_probe LIMIT 0"
+        sql = f"SELECT * FROM ({RenderedQuery(sql).inner}) AS connector_probe LIMIT 0"
     result = stream_query(conn, sql, params)
     try:
         return list(result.keys()), column_db_types(result)
     finally:
         result.close()
+
+
+def check_unique_columns(columns: Sequence[str], *, entry: str) -> None:
+    """Refuse a result with several columns of one name: they would be one document field."""
+    seen: set[str] = set()
+    duplicates = sorted({c for c in columns if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
+    if duplicates:
+        raise InvalidDefinition.single(
+            entry, "unique_columns", f"the query returns several columns named {duplicates}; give them aliases"
+        )
 
 
 def execute_single(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -340,10 +361,10 @@ def execute_single(conn: Connection, sql: str, params: dict[str, Any]) -> list[A
     """
     if conn.dialect.name != "postgresql":
         return list(conn.execute(text(sql), params).fetchall())
-    compiled = text(sql).bindparams(**params).compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    driver_sql, driver_params = _driver_sql(conn, sql, params)
     cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(str(compiled), compiled.params, prepare=True)
+        cursor.execute(driver_sql, driver_params, prepare=True)
         return list(cursor.fetchall())
     finally:
         cursor.close()

@@ -71,10 +71,14 @@ class ReplaceTarget:
         self.target = target
         self.write_index = staging
 
-    def prepare(self, mapping: dict[str, Any], *, reuse: bool = False) -> None:
+    def prepare(self, mapping: dict[str, Any], *, resume: bool = False) -> None:
         """Create the staging index (or, resuming, check it still exists)."""
         with store_errors(f"creating staging index {self.write_index}"):
-            if reuse and self.es.indices.exists(index=self.write_index):
+            if resume:
+                if not self.es.indices.exists(index=self.write_index):
+                    raise TargetError(
+                        f"cannot resume: the staging index [{self.write_index}] no longer exists; run without resume"
+                    )
                 return
             try:
                 self.es.indices.create(index=self.write_index, settings=_LOADING_SETTINGS, mappings=mapping)
@@ -121,7 +125,7 @@ class IncrementalTarget:
         self.target = target
         self.write_index = target
 
-    def prepare(self, mapping: dict[str, Any], *, explicit: dict[str, Any] | None = None, reuse: bool = False) -> None:
+    def prepare(self, mapping: dict[str, Any], *, explicit: dict[str, Any] | None = None) -> None:
         """Create the target with ``mapping`` if missing; else apply only the explicit mapping."""
         kind, _ = resolve(self.es, self.target)
         with store_errors(f"preparing {self.target}"):
@@ -131,7 +135,7 @@ class IncrementalTarget:
                 elif explicit and explicit.get("properties"):
                     self.es.indices.put_mapping(index=self.target, properties=explicit["properties"])
             except ApiError as ex:
-                if kind == "missing" and _reason(ex).find("already exists") >= 0:
+                if kind == "missing" and "already exists" in _reason(ex):
                     return  # created concurrently by another run's first batch
                 raise _api_error(f"cannot prepare target [{self.target}]", ex) from ex
 

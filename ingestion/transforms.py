@@ -28,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connector.ingestion_def import Transform
+from ingestion.values import UTC_ZONES
 
 Row = dict[str, Any]
 
@@ -115,16 +116,24 @@ def _getter(transform: Transform, positions: dict[str, int] | None) -> Callable[
         return lambda row: [row.get(s) if s is not None else v for s, v in sources]
     if all(s is not None for s, _ in sources):
         at = [positions[s] for s, _ in sources if s is not None]
-        if len(at) == 1:
-            index = at[0]
-            return lambda row: [row[index]]
         return lambda row: [row[i] for i in at]
     indexed = [(positions[s] if s is not None else None, v) for s, v in sources]
     return lambda row: [row[i] if i is not None else v for i, v in indexed]
 
 
+def _first(transform: Transform, positions: dict[str, int] | None) -> Callable[[Any], Any]:
+    """The value of the first input, without building a list (per row, for one-input transforms)."""
+    source, constant = transform.input[0].source, transform.input[0].value
+    if source is None:
+        return lambda row: constant
+    if positions is None:
+        return lambda row: row.get(source)
+    return operator.itemgetter(positions[source])
+
+
 def _compile(transform: Transform, zone: zoneinfo.ZoneInfo, positions: dict[str, int] | None) -> Callable[[Any], Any]:
     values = _getter(transform, positions)
+    first = _first(transform, positions)
     out = transform.output
     name = transform.transform
     params = transform.params
@@ -136,20 +145,17 @@ def _compile(transform: Transform, zone: zoneinfo.ZoneInfo, positions: dict[str,
         return lambda row: separator.join(_text(v) for v in values(row) if v is not None)
     if name == "split":
         separator = str(params.get("separator", ","))
-        return lambda row: _split(values(row)[0], separator)
+        return lambda row: _split(first(row), separator)
     if name == "date":
         pattern = java_to_strptime(str(params["format"])) if "format" in params else None
-        source = transform.input[0].source
-        if positions is not None and source is not None:  # per-row hot path: no list, no getter
-            index = positions[source]
-            return lambda row: _date(out, row[index], pattern, zone)
-        return lambda row: _date(out, values(row)[0], pattern, zone)
+        naive_in = _naive_zone(zone)
+        return lambda row: _date(out, first(row), pattern, naive_in)
     if name == "cast":
         target = str(params.get("type") or mapping_type)
-        return lambda row: _cast(out, values(row)[0], target, zone)
+        return lambda row: _cast(out, first(row), target, zone)
     if isinstance(mapping_type, str) and mapping_type in (*_INTEGER_TYPES, "double", "float", "boolean", "keyword"):
-        return lambda row: _cast(out, values(row)[0], mapping_type, zone)
-    return lambda row: values(row)[0]
+        return lambda row: _cast(out, first(row), mapping_type, zone)
+    return first
 
 
 def _text(value: Any) -> str:
@@ -202,7 +208,13 @@ def _parse(text: str, pattern: str | None) -> dt.datetime:
     return dt.datetime.strptime(text, pattern)
 
 
-def _date(field: str, value: Any, pattern: str | None, zone: zoneinfo.ZoneInfo) -> str | None:
+def _naive_zone(zone: zoneinfo.ZoneInfo) -> zoneinfo.ZoneInfo | None:
+    """The zone :func:`_date` reads naive values in; None for UTC (the fast path)."""
+    return None if zone.key in UTC_ZONES else zone
+
+
+def _date(field: str, value: Any, pattern: str | None, zone: zoneinfo.ZoneInfo | None) -> str | None:
+    """``value`` as ISO 8601 with an offset; a naive one is read in ``zone`` (None: UTC)."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -216,13 +228,10 @@ def _date(field: str, value: Any, pattern: str | None, zone: zoneinfo.ZoneInfo) 
         except ValueError as ex:
             raise TransformError(field, f"cannot parse date {text!r}: {ex}") from None
     if parsed.tzinfo is None:
-        if zone.key in _UTC_NAMES:  # the common case, without the tz-aware formatting cost
+        if zone is None:  # UTC, the common case, without the tz-aware formatting cost
             return parsed.isoformat() + "+00:00"
         parsed = parsed.replace(tzinfo=zone)
     return parsed.isoformat()
-
-
-_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal"})
 
 
 def _cast(field: str, value: Any, target: str, zone: zoneinfo.ZoneInfo) -> Any:
@@ -245,7 +254,7 @@ def _cast(field: str, value: Any, target: str, zone: zoneinfo.ZoneInfo) -> Any:
         if target == "boolean":
             return _boolean(value)
         if target == "date":
-            return _date(field, value, None, zone)
+            return _date(field, value, None, _naive_zone(zone))
     except (InvalidOperation, ValueError, OverflowError) as ex:  # OverflowError: int(Infinity)
         raise TransformError(field, f"cannot cast {value!r} to {target}: {ex}") from None
     raise TransformError(field, f"unknown cast type {target}")

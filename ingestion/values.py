@@ -116,9 +116,13 @@ def _range(value: Any) -> dict[str, Any] | None:
     return out
 
 
+# Zone names that are UTC under another name: naive values in them get +00:00 without a zone lookup.
+UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal"})
+
+
 def orjson_options(timezone: str) -> int:
     """orjson options matching :func:`make_json_default` for ``timezone``."""
-    if timezone in ("UTC", "Etc/UTC"):
+    if timezone in UTC_ZONES:
         # Fast path: orjson writes naive datetimes itself, as UTC.
         return orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
     return orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS

@@ -6,11 +6,11 @@ import falcon
 
 from api.params import bool_param, check_params, page_params, read_json
 from connector.job_state import INGESTION, envelope
+from connector.job_store import JOBS_PATH
 from connector.settings import ApiSettings
 from ingestion.ingestion_service import IngestionService
 
 ADMIN = {"GET": "admin", "PUT": "admin", "DELETE": "admin", "POST": "admin"}
-JOBS = "/_siren/connector/jobs"
 
 
 class IngestionItem:
@@ -65,7 +65,7 @@ class IngestionRun:
         body = read_json(req, limit=self.api.max_body_bytes, required=False)
         status = self.service.run(ingestion_id, body, resume=bool_param(req, "resume"))
         resp.status = falcon.HTTP_202
-        resp.location = f"{JOBS}/{INGESTION}/{ingestion_id}"
+        resp.location = f"{JOBS_PATH}/{INGESTION}/{ingestion_id}"
         resp.media = envelope(INGESTION, ingestion_id, status)
 
 

@@ -9,7 +9,7 @@ import falcon
 from api.params import check_params, page_params, read_json, single
 from connector.errors import InvalidDefinition
 from connector.job_query import JobQuery
-from connector.job_service import JOB_TYPES, JobService
+from connector.job_service import JobService
 from connector.job_state import RunStatus, envelope
 from connector.settings import ApiSettings
 
@@ -85,8 +85,8 @@ class JobSearch:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         check_params(req, (*SEARCH_FILTERS, *PAGING))
-        raw = {name: single(req, name) for name in SEARCH_FILTERS if single(req, name) is not None}
-        query = JobQuery.parse(raw, known_types=JOB_TYPES, entry_type="query_parameter")
+        given = {name: single(req, name) for name in SEARCH_FILTERS}
+        query = JobQuery.parse({k: v for k, v in given.items() if v is not None}, entry_type="query_parameter")
         from_, size = page_params(
             req, default_size=self.api.default_page_size, max_size=self.api.max_page_size, window=None
         )
@@ -103,7 +103,7 @@ class JobSearch:
         unknown = sorted(set(body) - {*SEARCH_FILTERS, *PAGING})
         if unknown:
             raise InvalidDefinition.single(f"$.{unknown[0]}", "unknown_field", "unknown field")
-        query = JobQuery.parse(body, known_types=JOB_TYPES, entry_type="json_data_property")
+        query = JobQuery.parse(body, entry_type="json_data_property")
         from_ = _body_int(body, ("from", "start"), 0, None)
         size = _body_int(body, ("size", "count"), self.api.default_page_size, self.api.max_page_size)
         self._render(resp, query, from_, size)

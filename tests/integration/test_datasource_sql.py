@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 from falcon import testing
@@ -195,23 +192,6 @@ def test_missing_driver(api: testing.TestClient) -> None:
     api.simulate_put(f"{DS}/mssql", json={"jdbc": {"url": "jdbc:sqlserver://127.0.0.1:1;databaseName=x"}})
     error = assert_error(api.simulate_post(f"{DS}/mssql/_validate"), 400, "driver_missing_exception")
     assert "pip install pymssql" in error["reason"]
-
-
-@pytest.fixture
-def mariadb_user(mariadb: Database, mysql_server_url: str) -> Iterator[tuple[str, str]]:
-    user, password = f"u{uuid.uuid4().hex[:8]}", "Right-Pass-42"
-    admin = sa.create_engine(mysql_server_url, poolclass=sa.pool.NullPool)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY '{password}'")
-        conn.exec_driver_sql(f"CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'")
-        database = mariadb.engine.url.database
-        conn.exec_driver_sql(f"GRANT SELECT ON {database}.* TO '{user}'@'%%'")
-        conn.exec_driver_sql(f"GRANT SELECT ON {database}.* TO '{user}'@'localhost'")
-    yield user, password
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP USER '{user}'@'%%'")
-        conn.exec_driver_sql(f"DROP USER '{user}'@'localhost'")
-    admin.dispose()
 
 
 def test_wrong_password_message_has_no_password(

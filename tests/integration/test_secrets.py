@@ -4,39 +4,22 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 
 import pytest
 from elasticsearch import Elasticsearch
 from falcon import testing
 
-from connector.log_setup import configure_logging
 from tests.conftest import Database
-from tests.integration.test_datasource_sql import mariadb_user  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 
 DS = "/_siren/connector/datasource"
 
 
-@pytest.fixture
-def service_log() -> Iterator[io.StringIO]:
-    """The service's own logging config (scrubbing filters included), into a buffer."""
-    stream = io.StringIO()
-    configure_logging("DEBUG")
-    root = logging.getLogger()
-    for handler in root.handlers:
-        handler.setStream(stream)  # type: ignore[attr-defined]
-    yield stream
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
-
-
 def test_password_is_never_exposed(
     api: testing.TestClient,
     mariadb: Database,
-    mariadb_user: tuple[str, str],  # noqa: F811
+    mariadb_user: tuple[str, str],
     es: Elasticsearch,
     index_prefix: str,
     caplog: pytest.LogCaptureFixture,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import logging
 import tomllib
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -16,12 +15,10 @@ from falcon import testing
 from api.runtime import Runtime
 from connector.crypto import SecretBox
 from connector.errors import SettingsError
-from connector.log_setup import configure_logging
 from connector.security import CredentialChecker
 from connector.settings import load_settings
 from tests.conftest import Database
 from tests.integration.ingest_support import BASE, wait_final
-from tests.integration.test_datasource_sql import mariadb_user  # noqa: F401 - fixture
 from tests.support import run_command
 
 pytestmark = pytest.mark.integration
@@ -30,24 +27,11 @@ ES_SECRET = "Es-Writer-Secret-31"
 WRONG = "Wrong-Db-Secret-47"
 
 
-@pytest.fixture
-def service_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("DEBUG")
-    root = logging.getLogger()
-    for handler in root.handlers:
-        handler.setStream(stream)  # type: ignore[attr-defined]
-    yield stream
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
-
-
 def test_no_secret_in_any_response_log_or_document(
     api: testing.TestClient,
     worker,
     mariadb: Database,
-    mariadb_user: tuple[str, str],  # noqa: F811
+    mariadb_user: tuple[str, str],
     es: Elasticsearch,
     index_prefix: str,
     caplog: pytest.LogCaptureFixture,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,6 +18,22 @@ from tests.integration.ingest_support import BASE, count, define, slow_table, st
 from tests.support import ServiceProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
+
+
+def json_client(base: str) -> Callable[..., tuple[int, dict[str, Any]]]:
+    """``call(method, path, body=None) -> (status, JSON body)`` against a served API at ``base``."""
+    http = urllib3.PoolManager()
+
+    def call(method: str, path: str, body: object = None) -> tuple[int, dict[str, Any]]:
+        resp = http.request(
+            method,
+            base + path,
+            body=orjson.dumps(body) if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
+        return resp.status, orjson.loads(resp.data)
+
+    return call
 
 
 def test_two_worker_processes_execute_each_of_20_runs_once(
@@ -59,16 +77,7 @@ def test_serve_runs_the_api_and_a_worker(
     port = free_port()
     proc = ServiceProcess(["serve", "--bind", f"127.0.0.1:{port}"], settings_env, tmp_path / "serve.log")
     base = f"http://127.0.0.1:{port}{BASE}"
-    http = urllib3.PoolManager()
-
-    def call(method: str, path: str, body: object = None) -> tuple[int, dict]:
-        resp = http.request(
-            method,
-            base + path,
-            body=orjson.dumps(body) if body is not None else None,
-            headers={"Content-Type": "application/json"},
-        )
-        return resp.status, orjson.loads(resp.data)
+    call = json_client(base)
 
     try:
         proc.wait_http(f"{base}/_health")
@@ -108,16 +117,7 @@ def test_abort_across_processes(
     )
     worker_proc = ServiceProcess(["worker"], settings_env, tmp_path / "worker.log")
     base = f"http://127.0.0.1:{port}{BASE}"
-    http = urllib3.PoolManager()
-
-    def call(method: str, path: str, body: object = None) -> tuple[int, dict]:
-        resp = http.request(
-            method,
-            base + path,
-            body=orjson.dumps(body) if body is not None else None,
-            headers={"Content-Type": "application/json"},
-        )
-        return resp.status, orjson.loads(resp.data)
+    call = json_client(base)
 
     target = f"{index_prefix.lstrip('.')}xabort"
     try:
