@@ -12,7 +12,8 @@ empty string that would silently change the query.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,10 +99,8 @@ def render(
         raise TemplateError.single(entry, "characters", "must not contain the control character U+001F")
     binds: list[_Bind] = []
     context = _wrap(variables, binds)
-    try:
+    with _mustache_errors(entry):
         text = chevron.render(template, context)
-    except ChevronError as ex:
-        raise TemplateError.single(entry, "mustache", f"invalid Mustache template: {ex}") from None
     if not strict:
         text = _MISSING_RE.sub(lambda m: str(_wrap(None, binds)), text)
     missing = _MISSING_RE.search(text)
@@ -135,10 +134,8 @@ def render(
 
 def variables_used(template: str) -> set[str]:
     """Return the top-level names a template refers to (for validation)."""
-    try:
+    with _mustache_errors("$.query"):
         tokens = list(chevron.tokenizer.tokenize(template))
-    except ChevronError as ex:
-        raise TemplateError.single("$.query", "mustache", f"invalid Mustache template: {ex}") from None
     return {
         key.split(".")[0] for kind, key in tokens if kind in ("variable", "no escape", "section", "inverted section")
     }
@@ -158,3 +155,14 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+@contextmanager
+def _mustache_errors(entry: str) -> Iterator[None]:
+    """Turn chevron's template errors into a 400 naming ``entry``."""
+    try:
+        yield
+    except ChevronError as ex:
+        raise TemplateError.single(entry, "mustache", f"invalid Mustache template: {ex}") from None
+    except IndexError:  # chevron's tokenizer on an empty tag: {{}} (or <%%> after a delimiter change)
+        raise TemplateError.single(entry, "mustache", "invalid Mustache template: empty tag") from None

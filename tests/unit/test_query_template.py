@@ -60,10 +60,13 @@ def test_missing_bare_variable_is_an_error() -> None:
     assert caught.value.invalid[0].entry == "$.query"
 
 
-def test_syntax_error() -> None:
+@pytest.mark.parametrize("template", ["SELECT {{#open}}", "SELECT {{}}", "{{=<% %>=}}SELECT <%%>"])
+def test_syntax_error(template: str) -> None:
     with pytest.raises(TemplateError) as caught:
-        render("SELECT {{#open}}", {})
+        render(template, {})
     assert "invalid Mustache template" in caught.value.reason
+    with pytest.raises(TemplateError):
+        variables_used(template)
 
 
 def test_variables_used() -> None:
