@@ -275,6 +275,17 @@ def datasource_sample(ds_id: str, query: str, size: int) -> None:
     _print(_call("POST", f"/_siren/connector/datasource/{ds_id}/_sample", {"query": query, "size": size}))
 
 
+def _name_values(_ctx: click.Context, _param: click.Parameter, given: tuple[str, ...]) -> dict[str, str]:
+    """``NAME=VALUE`` options as a dict; anything else is refused, never dropped."""
+    values: dict[str, str] = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE")
+        values[name] = value
+    return values
+
+
 @main.group()
 def ingestion() -> None:
     """Ingestion client commands (CONNECTOR_URL, CONNECTOR_TOKEN)."""
@@ -315,11 +326,12 @@ def ingestion_validate(ingestion_id: str, size: int) -> None:
 
 @ingestion.command("run")
 @click.argument("ingestion_id")
-@click.option("--param", "params", multiple=True, help="NAME=VALUE passed to the query template.")
+@click.option(
+    "--param", "params", multiple=True, callback=_name_values, help="NAME=VALUE passed to the query template."
+)
 @click.option("--watch", is_flag=True, help="Follow the run with a progress bar until it ends.")
-def ingestion_run(ingestion_id: str, params: tuple[str, ...], watch: bool) -> None:
-    values = dict(p.split("=", 1) for p in params if "=" in p)
-    queued = _call("POST", f"/_siren/connector/ingestion/{ingestion_id}/_run", {"params": values} if values else None)
+def ingestion_run(ingestion_id: str, params: dict[str, str], watch: bool) -> None:
+    queued = _call("POST", f"/_siren/connector/ingestion/{ingestion_id}/_run", {"params": params} if params else None)
     if not watch:
         _print(queued)
         return
