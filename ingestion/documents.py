@@ -12,15 +12,24 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from connector.ingestion_def import Transform
 from connector.job_store import Rejection
-from ingestion.transforms import CompiledTransform, TransformError, apply_transforms
+from ingestion.sql_json import RenderedSql
+from ingestion.transforms import (
+    CompiledTransform,
+    IsoRearrangement,
+    TransformError,
+    apply_transforms,
+    compile_transforms,
+    iso_rearrangement,
+)
 from ingestion.values import COLUMN_CONVERTERS, JsonEncoder
 
 MAX_ID_BYTES = 512  # Elasticsearch's limit for _id
@@ -146,12 +155,27 @@ class DocumentBuilder:
         return batch
 
 
+@dataclass(frozen=True, slots=True)
+class Rearranged:
+    """A transform that rearranges its text (:class:`ingestion.transforms.IsoRearrangement`).
+
+    ``position`` is its input's in the row; ``key`` its output as a JSON key.
+    """
+
+    position: int
+    key: str
+    rearrangement: IsoRearrangement
+
+
 class RenderedBuilder:
     """Turn rows rendered by the database (``sql_json``) into bulk lines.
 
     Each row is (action, document, key, key text, *transform inputs); the
     transforms (compiled with ``positions`` of those inputs in the row) run
-    here, and their outputs are added to the document text.
+    here, and their outputs are added to the document text. When every one
+    of them is a rearrangement, a batch's inputs are checked at once and each
+    row's outputs are written as text: only rows the check refuses run the
+    transforms (which reject them or parse what the check did not know).
     """
 
     def __init__(
@@ -163,6 +187,7 @@ class RenderedBuilder:
         inputs: Sequence[str],
         transforms: list[CompiledTransform],
         encoder: JsonEncoder,
+        rearranged: Sequence[Rearranged] = (),
     ) -> None:
         self.keyed = keyed
         self.key_column = key_column
@@ -171,6 +196,7 @@ class RenderedBuilder:
         self.transforms = transforms
         self.keys = [orjson.dumps(t.output) + b":" for t in transforms]  # '"output":' once, not per row
         self.dumps = encoder.dumps
+        self.rearranged = list(rearranged) if transforms and len(rearranged) == len(transforms) else []
 
     def build(self, rows: Sequence[Sequence[Any]], *, first_row_number: int) -> Batch:
         batch = Batch()
@@ -179,6 +205,9 @@ class RenderedBuilder:
         transforms = self.transforms
         keyed = list(zip(self.keys, [t.apply for t in transforms], strict=True))
         single = keyed[0] if len(keyed) == 1 else None
+        rearranged = self.rearranged
+        refused = self._refused(rows) if rearranged and rows else set()
+        text_of = self._text_of(rows) if rearranged and rows else None
         for offset, row in enumerate(rows):
             action, doc = row[0], row[1]
             if self.keyed:
@@ -193,7 +222,9 @@ class RenderedBuilder:
             else:
                 doc_id = str(first_row_number + offset)
                 action = '{"index":{"_id":"' + doc_id + '"}}'
-            if transforms:
+            if text_of is not None and offset not in refused:
+                sources.append(text_of(row))
+            elif transforms:
                 try:
                     if single is not None:
                         added = single[0] + dumps(single[1](row))
@@ -214,6 +245,68 @@ class RenderedBuilder:
                 document = orjson.loads(sources[-1])
                 batch.last_row = [document.get(c) for c in self.doc_columns]
         return batch
+
+    def _refused(self, rows: Sequence[Sequence[Any]]) -> set[int]:
+        """Offsets of the rows whose inputs are not all rearrangeable (one check per batch when they are)."""
+        refused: set[int] = set()
+        for each in self.rearranged:
+            check = each.rearrangement.check
+            values = [row[each.position] for row in rows]
+            if not check(values):
+                refused.update(offset for offset, value in enumerate(values) if not check([value]))
+        return refused
+
+    def _text_of(self, rows: Sequence[Sequence[Any]]) -> Callable[[Sequence[Any]], bytes]:
+        """A row's document with the rearranged outputs, as bulk line bytes (inputs already checked)."""
+        # row_to_json writes every column of every row: one document of the batch tells if it has members.
+        comma = "," if rows[0][1] != "{}" else ""
+        if len(self.rearranged) == 1:  # the common case, in one f-string
+            (one,) = self.rearranged
+            position, key, tail = one.position, comma + one.key, one.rearrangement.tail
+            null = key + "null}"
+
+            def text_of(row: Sequence[Any]) -> bytes:
+                doc: str = row[1]
+                value = row[position]
+                if value is None:
+                    return (doc[:-1] + null).encode()
+                return f'{doc[:-1]}{key}"{value[:10]}T{value[11:]}{tail}"}}'.encode()
+
+            return text_of
+        parts = [(each.position, each.key, each.rearrangement.tail) for each in self.rearranged]
+
+        def text_of_many(row: Sequence[Any]) -> bytes:
+            members = [
+                key + ("null" if row[position] is None else f'"{row[position][:10]}T{row[position][11:]}{tail}"')
+                for position, key, tail in parts
+            ]
+            doc: str = row[1]
+            return (doc[:-1] + comma + ",".join(members) + "}").encode()
+
+        return text_of_many
+
+
+def rendered_builder(
+    rendered: RenderedSql, *, pk_field: str | None, transforms: Sequence[Transform], timezone: str, encoder: JsonEncoder
+) -> RenderedBuilder:
+    """The builder for rows of ``rendered``: the transforms it left to Python, compiled."""
+    chosen = [transforms[i] for i in rendered.python_transforms]
+    positions = {name: 4 + i for i, name in enumerate(rendered.inputs)}
+    rearranged = []
+    for transform in chosen:
+        rearrangement = iso_rearrangement(transform, timezone)
+        if rearrangement is not None:
+            key = orjson.dumps(transform.output).decode() + ":"
+            rearranged.append(Rearranged(positions[transform.sources[0]], key, rearrangement))
+    return RenderedBuilder(
+        keyed=pk_field is not None,
+        key_column=pk_field,
+        doc_columns=rendered.doc_columns,
+        inputs=rendered.inputs,
+        transforms=compile_transforms(chosen, timezone=timezone, positions=positions),
+        encoder=encoder,
+        rearranged=rearranged,
+    )
 
 
 def _pk_text(value: Any) -> str | None:

@@ -38,7 +38,7 @@ from connector.job_state import JobState, RunStatus
 from connector.job_store import JobStore, Rejection
 from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
-from ingestion.documents import DocumentBuilder, RenderedBuilder
+from ingestion.documents import DocumentBuilder, RenderedBuilder, rendered_builder
 from ingestion.progress import Progress
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
@@ -196,16 +196,11 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
         encoder = JsonEncoder(connection.timezone)
         builder: DocumentBuilder | RenderedBuilder
         if source.rendered is not None:
-            builder = RenderedBuilder(
-                keyed=definition.pk_field is not None,
-                key_column=definition.pk_field,
-                doc_columns=source.rendered.doc_columns,
-                inputs=source.rendered.inputs,
-                transforms=compile_transforms(
-                    [definition.transforms[i] for i in source.rendered.python_transforms],
-                    timezone=connection.timezone,
-                    positions={name: 4 + i for i, name in enumerate(source.rendered.inputs)},
-                ),
+            builder = rendered_builder(
+                source.rendered,
+                pk_field=definition.pk_field,
+                transforms=definition.transforms,
+                timezone=connection.timezone,
                 encoder=encoder,
             )
             sample = [_rendered_sample(row, source.rendered.doc_columns) for row in rows]

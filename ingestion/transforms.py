@@ -17,6 +17,7 @@ A value a transform cannot handle rejects the row with the output as field.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import math
 import operator
@@ -149,6 +150,8 @@ def _compile(transform: Transform, zone: zoneinfo.ZoneInfo, positions: dict[str,
     if name == "date":
         pattern = java_to_strptime(str(params["format"])) if "format" in params else None
         naive_in = _naive_zone(zone)
+        if naive_in is None and pattern in _ISO_SHAPES:
+            return _iso_in_utc(out, first, pattern)
         return lambda row: _date(out, first(row), pattern, naive_in)
     if name == "cast":
         target = str(params.get("type") or mapping_type)
@@ -187,14 +190,15 @@ def _split(value: Any, separator: str) -> list[str] | None:
 
 
 # strptime patterns that datetime.fromisoformat reads ~10x faster, with the text's exact shape:
-# length and the characters at fixed positions (fromisoformat alone would accept more forms).
-_ISO_SHAPES: dict[str, tuple[int, Callable[[str], tuple[str, ...]], tuple[str, ...]]] = {
-    pattern: (length, operator.itemgetter(*positions), chars)
-    for pattern, length, positions, chars in (
-        ("%Y-%m-%d %H:%M:%S", 19, (4, 7, 10, 13, 16), ("-", "-", " ", ":", ":")),
-        ("%Y-%m-%dT%H:%M:%S", 19, (4, 7, 10, 13, 16), ("-", "-", "T", ":", ":")),
-        ("%Y-%m-%d %H:%M", 16, (4, 7, 10, 13), ("-", "-", " ", ":")),
-        ("%Y-%m-%d", 10, (4, 7), ("-", "-")),
+# length and the characters at fixed positions (fromisoformat alone would accept more forms),
+# and what a naive UTC value of that shape gets after its first 10 characters + "T" + the rest.
+_ISO_SHAPES: dict[str, tuple[int, Callable[[str], tuple[str, ...]], tuple[str, ...], str]] = {
+    pattern: (length, operator.itemgetter(*positions), chars, tail)
+    for pattern, length, positions, chars, tail in (
+        ("%Y-%m-%d %H:%M:%S", 19, (4, 7, 10, 13, 16), ("-", "-", " ", ":", ":"), "+00:00"),
+        ("%Y-%m-%dT%H:%M:%S", 19, (4, 7, 10, 13, 16), ("-", "-", "T", ":", ":"), "+00:00"),
+        ("%Y-%m-%d %H:%M", 16, (4, 7, 10, 13), ("-", "-", " ", ":"), ":00+00:00"),
+        ("%Y-%m-%d", 10, (4, 7), ("-", "-"), "00:00:00+00:00"),
     )
 }
 
@@ -206,6 +210,76 @@ def _parse(text: str, pattern: str | None) -> dt.datetime:
     if shape is not None and len(text) == shape[0] and shape[1](text) == shape[2] and text[:4].isdigit():
         return dt.datetime.fromisoformat(text)
     return dt.datetime.strptime(text, pattern)
+
+
+def _iso_in_utc(field: str, first: Callable[[Any], Any], pattern: str) -> Callable[[Any], str | None]:
+    """``date`` of an ISO-shaped pattern read in UTC: the text, validated, rearranged.
+
+    The same result as :func:`_date` (``isoformat()`` of the parsed value plus
+    ``+00:00``), without formatting a datetime: that costs more than the parse
+    here (1.3 µs a row). ``fromisoformat`` still checks the calendar and clock.
+    """
+    length, chars_at, chars, tail = _ISO_SHAPES[pattern]
+    parse = dt.datetime.fromisoformat
+
+    def apply(row: Any) -> str | None:
+        value = first(row)
+        if type(value) is str and len(value) == length and chars_at(value) == chars and value.isascii():
+            try:
+                parse(value)
+            except ValueError:
+                pass  # _date below says why
+            else:
+                return value[:10] + "T" + value[11:] + tail
+        return _date(field, value, pattern, None)
+
+    return apply
+
+
+@dataclass(frozen=True, slots=True)
+class IsoRearrangement:
+    """A ``date`` transform that only rearranges its text: ISO-shaped pattern, read in UTC.
+
+    For a text of the exact shape that is a real moment, the output is
+    ``text[:10] + "T" + text[11:] + tail``: :meth:`check` tells, for a whole
+    batch at once, whether every value is such a text (or None), so that the
+    builder writes the outputs without a call per row (``documents.py``).
+    """
+
+    tail: str
+    shape: re.Pattern[str]  # one or more values of the shape, each followed by a newline
+
+    def check(self, values: list[Any]) -> bool:
+        """Whether the rearrangement of every value is its ``date`` transform (None: null, as well)."""
+        texts = [v for v in values if v is not None]
+        if not texts:
+            return True
+        if not all(type(v) is str for v in texts):
+            return False
+        if self.shape.fullmatch("\n".join(texts) + "\n") is None:
+            return False
+        try:
+            collections.deque(map(dt.datetime.fromisoformat, texts), maxlen=0)  # the calendar and the clock
+        except ValueError:
+            return False
+        return True
+
+
+def iso_rearrangement(transform: Transform, timezone: str) -> IsoRearrangement | None:
+    """The rearrangement equal to ``transform``, or None when it needs a parser."""
+    if transform.transform != "date" or len(transform.input) != 1 or transform.input[0].source is None:
+        return None
+    if "format" not in transform.params or timezone not in UTC_ZONES:
+        return None
+    pattern = java_to_strptime(str(transform.params["format"]))
+    if pattern not in _ISO_SHAPES:
+        return None
+    tail = _ISO_SHAPES[pattern][3]
+    shape = re.sub(r"%Y|%[mdHMS]|.", lambda m: _SHAPE_PARTS.get(m.group(0)) or re.escape(m.group(0)), pattern)
+    return IsoRearrangement(tail, re.compile(f"(?:{shape}\n)+"))
+
+
+_SHAPE_PARTS = {"%Y": "[0-9]{4}", **{f"%{letter}": "[0-9]{2}" for letter in "mdHMS"}}
 
 
 def _naive_zone(zone: zoneinfo.ZoneInfo) -> zoneinfo.ZoneInfo | None:

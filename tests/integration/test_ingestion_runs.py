@@ -419,6 +419,62 @@ def test_transforms_rendered_by_postgresql_match_the_python_path(
     assert documents["rendered"]["2"]["location"] is None and documents["rendered"]["3"]["location"] is None
 
 
+def test_iso_dates_checked_per_batch_match_the_python_path(
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, runtime, index_prefix: str
+) -> None:
+    """On the rendered path ISO-shaped dates in UTC are checked per batch and rearranged; other rows are parsed."""
+    pg.execute("CREATE TABLE dd (id int PRIMARY KEY, d1 text, d2 varchar(40), span int4range)")
+    rows = [
+        (1, "2024-02-29 08:30:00", "2024-07-14"),
+        (2, "2024-02-30 00:00:00", "2024-07-14"),  # the shape, not a day: rejected by d1
+        (3, " 2024-01-01 00:00:00 ", "2024-07-14"),  # not the shape: the parser trims it
+        (4, None, None),
+        (5, "2024-1-5 3:04:05", "2024-07-14"),  # the parser reads single digits
+        (6, "2024-01-01 00:00:00", "garbage"),  # rejected by d2_at
+        (7, "2024-01-01 00:00:00", "\uff12\uff10\uff12\uff14-01-01"),  # non-ASCII digits: refused by d2_at
+        (8, "9999-12-31 23:59:59", "0001-01-01"),
+        (9, "2024-01-01 24:00:00", "2024-13-01"),  # both refused; the first transform's error is reported
+    ]
+    pg.execute(
+        "INSERT INTO dd VALUES "
+        + ", ".join(f"({i}, {_sql_text(a)}, {_sql_text(b)}, NULL)" for i, a, b in rows)
+        + ", ".join([""] + [f"({i}, '2024-03-01 10:00:00', '2024-03-01', NULL)" for i in range(10, 30)])
+    )
+    transforms = [
+        {"input": [{"source": "d1"}], "output": "d1", "transform": "date", "params": {"format": "yyyy-MM-dd HH:mm:ss"}},
+        {"input": [{"source": "d2"}], "output": "d2_at", "transform": "date", "params": {"format": "yyyy-MM-dd"}},
+    ]
+    documents, rejected = {}, {}
+    for name, columns in (("rendered", "id, d1, d2"), ("python", "id, d1, d2, span")):
+        target = f"{index_prefix.lstrip('.')}dd{name}"
+        define(api, pg, f"dd{name}", query=f"SELECT {columns} FROM dd", target=target, pk_field="id",
+               transforms=transforms, max_error_ratio=1.0, batch_size=7)  # fmt: skip
+        final = run(api, f"dd{name}")
+        assert (final["state"], final.get("server_rendering", False)) == ("successful", name == "rendered")
+        assert (final["count"], final["error_count"]) == (25, 4)
+        es.indices.refresh(index=target)
+        hits = es.search(index=target, size=100)["hits"]["hits"]
+        documents[name] = {h["_id"]: {k: v for k, v in h["_source"].items() if k != "span"} for h in hits}
+        es.indices.refresh(index=runtime.names.job_errors)
+        errors = es.search(index=runtime.names.job_errors, query={"term": {"run_id": final["run_id"]}}, size=10)
+        rejected[name] = sorted((h["_source"]["pk"], h["_source"]["field"]) for h in errors["hits"]["hits"])
+    assert documents["rendered"] == documents["python"]
+    assert rejected["rendered"] == rejected["python"] == [("2", "d1"), ("6", "d2_at"), ("7", "d2_at"), ("9", "d1")]
+    expected = {
+        "1": ("2024-02-29T08:30:00+00:00", "2024-07-14T00:00:00+00:00"),
+        "3": ("2024-01-01T00:00:00+00:00", "2024-07-14T00:00:00+00:00"),
+        "4": (None, None),
+        "5": ("2024-01-05T03:04:05+00:00", "2024-07-14T00:00:00+00:00"),
+        "8": ("9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+00:00"),
+        "10": ("2024-03-01T10:00:00+00:00", "2024-03-01T00:00:00+00:00"),
+    }
+    assert {i: (documents["rendered"][i]["d1"], documents["rendered"][i]["d2_at"]) for i in expected} == expected
+
+
+def _sql_text(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
 def test_mariadb_types_round_trip(
     api: testing.TestClient, worker, mariadb: Database, es: Elasticsearch, es_url: str, index_prefix: str
 ) -> None:

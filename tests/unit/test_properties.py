@@ -1,4 +1,4 @@
-"""Property tests (Hypothesis): JDBC URLs, job-log dates, Quartz schedules, Mustache binding."""
+"""Property tests (Hypothesis): JDBC URLs, job-log dates, Quartz schedules, Mustache binding, date transform."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 
 from connector.cron import Schedule
 from connector.errors import InvalidDefinition
+from connector.ingestion_def import Transform
 from connector.jdbc_url import _MSSQL_PROPS, _MY_PROPS, _PG_PROPS, JdbcUrlError, translate
 from connector.job_query import parse_time
 from ingestion.query_template import TemplateError, render
+from ingestion.transforms import TransformError, _date, compile_transforms, iso_rearrangement, java_to_strptime
 
 pytestmark = pytest.mark.unit
 
@@ -439,9 +441,10 @@ def _expected_params(parts: list[tuple[str, Any]], values: dict[str, Any]) -> li
 def test_values_are_bound_never_spliced(parts: list[tuple[str, Any]], values: dict[str, Any]) -> None:
     template = _source(parts)
     out = render(template, values)
+    outside_placeholders = re.sub(r":p\d+", "\x00", out.sql)  # a value ":p0" is not the placeholder :p0
     for value in values.values():
         if isinstance(value, str):
-            assert value not in out.sql
+            assert value not in outside_placeholders
     assert "\x1f" not in out.sql
     placeholders = re.findall(r":(p\d+)", out.sql)
     expected = _expected_params(parts, values)
@@ -466,3 +469,50 @@ def test_any_template_renders_or_is_refused_as_invalid(template: str, values: di
     for value in values.values():
         if isinstance(value, str) and value not in template:
             assert value not in out.sql
+
+
+# ---------------------------------------------------------------- date transform
+
+_ISO_PATTERNS = ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm", "yyyy-MM-dd"]
+
+
+def _date_text(moment: dt.datetime, pattern: str) -> str:
+    """``moment`` written in ``pattern`` (strftime does not pad years before 1000)."""
+    day = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+    clock = f"{moment.hour:02d}:{moment.minute:02d}"
+    return {
+        _ISO_PATTERNS[0]: f"{day} {clock}:{moment.second:02d}",
+        _ISO_PATTERNS[1]: f"{day}T{clock}:{moment.second:02d}",
+        _ISO_PATTERNS[2]: f"{day} {clock}",
+        _ISO_PATTERNS[3]: day,
+    }[pattern]
+
+
+_near_iso = st.one_of(
+    st.builds(_date_text, st.datetimes(), st.sampled_from(_ISO_PATTERNS)),
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?", fullmatch=True),
+    st.text(alphabet="0123456789-: T\uff12", min_size=8, max_size=20),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pattern=st.sampled_from(_ISO_PATTERNS), text=_near_iso)
+def test_iso_fast_path_is_the_general_date_transform(pattern: str, text: str) -> None:
+    """The UTC fast paths for ISO-shaped patterns give what the general parser gives, or the same error."""
+    transform = Transform.model_validate(
+        {"input": [{"source": "t"}], "output": "when", "transform": "date", "params": {"format": pattern}}
+    )
+    (fast,) = compile_transforms([transform], timezone="UTC")
+    try:
+        expected: Any = _date("when", text, java_to_strptime(pattern), None)
+    except TransformError as ex:
+        expected = ex.reason
+    try:
+        got: Any = fast.apply({"t": text})
+    except TransformError as ex:
+        got = ex.reason
+    assert got == expected
+    rearrangement = iso_rearrangement(transform, "UTC")
+    assert rearrangement is not None
+    if rearrangement.check([text]):  # then what PostgreSQL writes (sql_json) is the transform's output
+        assert text[:10] + "T" + text[11:] + rearrangement.tail == expected

@@ -216,6 +216,45 @@ def test_date_without_pattern(value: Any, expected: str | None) -> None:
     assert one(spec, {"t": value}, "Asia/Tokyo") == expected
 
 
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("yyyy-MM-dd HH:mm:ss", "2024-02-29 23:59:59", "2024-02-29T23:59:59+00:00"),
+        ("yyyy-MM-dd'T'HH:mm:ss", "0001-01-01T00:00:00", "0001-01-01T00:00:00+00:00"),
+        ("yyyy-MM-dd HH:mm", "2024-07-14 09:30", "2024-07-14T09:30:00+00:00"),
+        ("yyyy-MM-dd", "2024-07-14", "2024-07-14T00:00:00+00:00"),
+        ("yyyy-MM-dd", " 2024-07-14 ", "2024-07-14T00:00:00+00:00"),  # not the exact shape: the general path
+        ("yyyy-MM-dd HH:mm:ss", dt.datetime(2024, 1, 1, 8), "2024-01-01T08:00:00+00:00"),
+        ("yyyy-MM-dd HH:mm:ss", None, None),
+    ],
+)
+def test_iso_shaped_date_in_utc(pattern: str, value: Any, expected: str | None) -> None:
+    spec = {"input": [{"source": "t"}], "output": "when", "transform": "date", "params": {"format": pattern}}
+    assert one(spec, {"t": value}) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-02-30 00:00:00",
+        "2024-01-01 24:00:00",
+        "2024-01-01 00:00:60",
+        "\uff12\uff10\uff12\uff14-01-01 00:00:00",
+        "2024-01-01",
+    ],
+)
+def test_iso_shaped_date_in_utc_refuses_what_is_not_a_moment(value: str) -> None:
+    spec = {
+        "input": [{"source": "t"}],
+        "output": "when",
+        "transform": "date",
+        "params": {"format": "yyyy-MM-dd HH:mm:ss"},
+    }
+    with pytest.raises(TransformError) as caught:
+        one(spec, {"t": value})
+    assert caught.value.reason.startswith(f"cannot parse date {value!r}: ")
+
+
 def test_date_that_does_not_match_the_pattern() -> None:
     spec = {"input": [{"source": "t"}], "output": "when", "transform": "date", "params": {"format": "dd/MM/yyyy HH:mm"}}
     with pytest.raises(TransformError) as caught:
