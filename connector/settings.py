@@ -56,6 +56,7 @@ DEFAULT_MAX_SQL_BYTES = 256 * 1024
 
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_BULK_MAX_BYTES = 10 * 1024 * 1024  # below ES's 100 MB http.max_content_length
+DEFAULT_BATCH_MAX_BYTES = 2 * 1024 * 1024  # of rows as JSON: wide rows make smaller batches
 DEFAULT_MAX_ERROR_RATIO = 0.0  # any rejected row fails the run unless raised
 DEFAULT_ERRORS_REPORT_CAP = 10_000  # rejected rows recorded per run
 DEFAULT_STATUS_INTERVAL_S = 1.0
@@ -148,6 +149,7 @@ class SqlSettings(_Section):
 class IngestionSettings(_Section):
     batch_size: int = Field(DEFAULT_BATCH_SIZE, gt=0, le=100_000)
     bulk_max_bytes: int = Field(DEFAULT_BULK_MAX_BYTES, gt=1024)
+    batch_max_bytes: int = Field(DEFAULT_BATCH_MAX_BYTES, gt=0)
     max_error_ratio: float = Field(DEFAULT_MAX_ERROR_RATIO, ge=0, le=1)
     errors_report_cap: int = Field(DEFAULT_ERRORS_REPORT_CAP, ge=0)
     status_interval_s: float = Field(DEFAULT_STATUS_INTERVAL_S, gt=0)

@@ -5,6 +5,10 @@ indexing waits on Elasticsearch; doing both at once keeps both busy. One
 thread reads batches into a one-slot queue, so memory holds at most three
 batches (being fetched, waiting, being indexed). The connection is used by
 that thread alone while the stream is open.
+
+A batch is ``batch_size`` rows, fewer when rows are wide: after each batch
+the next one is sized to about ``max_bytes`` of row data (measured on a
+sample of the batch as JSON), so that memory is bounded in bytes as well.
 """
 
 from __future__ import annotations
@@ -14,22 +18,36 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-_DONE = object()
+import orjson
+
+SAMPLE_ROWS = 50  # rows of a batch measured to size the next one
+
+
+def row_bytes(rows: Sequence[Any]) -> float:
+    """The mean size of ``rows`` as JSON, from a sample spread over them."""
+    sample = [list(row) for row in rows[:: max(1, len(rows) // SAMPLE_ROWS)]]
+    return len(orjson.dumps(sample, default=str)) / len(sample)
 
 
 class Prefetcher:
-    def __init__(self, fetch: Callable[[int], Sequence[Any]], batch_size: int) -> None:
+    def __init__(self, fetch: Callable[[int], Sequence[Any]], batch_size: int, *, max_bytes: int | None = None) -> None:
         self._fetch = fetch
         self._batch_size = batch_size
+        self._max_bytes = max_bytes
+        self.sizes: list[int] = []  # rows asked for each fetch (for tests and figures)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        size = self._batch_size
         try:
             while not self._stop.is_set():
-                rows = self._fetch(self._batch_size)
+                self.sizes.append(size)
+                rows = self._fetch(size)
+                if rows and self._max_bytes is not None:
+                    size = max(1, min(self._batch_size, int(self._max_bytes / max(row_bytes(rows), 1.0))))
                 self._put(rows)
                 if not rows:
                     return

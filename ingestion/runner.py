@@ -189,6 +189,7 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
         order_by=definition.pk_field,
         after=counters.last_pk,
         batch_size=batch_size,
+        batch_max_bytes=limits.batch_max_bytes,
         render=RenderRequest(transforms=tuple(definition.transforms)),
     ) as source:
         check_columns(definition, source.columns)

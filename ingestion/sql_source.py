@@ -219,6 +219,7 @@ def open_rows(
     order_by: str | None = None,
     after: Any = None,
     batch_size: int = DEFAULT_FETCH_SIZE,
+    batch_max_bytes: int | None = None,
     render: RenderRequest | None = None,
 ) -> Iterator[RowStream]:
     """Stream a rendered query in a read-only session; everything is closed on exit.
@@ -226,6 +227,8 @@ def open_rows(
     With ``order_by`` (the ingestion's pk_field) rows come in key order, which
     makes the last key read a checkpoint; ``after`` then resumes past it. With
     ``render``, PostgreSQL renders the bulk lines when the column types allow.
+    Batches are ``batch_size`` rows, fewer after the first one when that is
+    more than about ``batch_max_bytes`` (``prefetch``).
     """
     with target_session(target, connect_timeout_s=connect_timeout_s, statement_timeout_s=statement_timeout_s) as conn:
         ordered = keyset(conn, query, order_by, after) if order_by is not None else query
@@ -241,7 +244,7 @@ def open_rows(
         else:
             cursor = stream_query(conn, ordered.sql, ordered.params, batch_size=batch_size)
             columns, db_types, sql = list(cursor.keys()), column_db_types(cursor), None
-        reader = Prefetcher(cursor.fetchmany, batch_size)
+        reader = Prefetcher(cursor.fetchmany, batch_size, max_bytes=batch_max_bytes)
         try:
             yield RowStream(columns, db_types, total, reader, sql)
         finally:
