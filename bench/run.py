@@ -4,13 +4,19 @@
     python -m bench.run --rows 1000000 --wide          # the 40-column table
     python -m bench.run --rows 10000000 --cases engine # memory at 10M rows
     python -m bench.run --rows 1000000 --cases abort   # abort latency at full speed
+    python -m bench.run --rows 1000000 --cases engine,halves  # one run vs two runs over half the keys each
+    python -m bench.run --rows 20000 --cases check     # correctness against the Elasticsearch-API server
 
 Cases: raw (psycopg named cursor, rows discarded: the fetch limit), hand
 (hand-tuned single-thread pipeline, bench/hand.py), naive (SQLAlchemy
 streaming + helpers.streaming_bulk), engine (an ingestion run: `_run` ->
 separate `connector worker` process -> job log), engine-transforms (the same
 with geo_point + date transforms), engine-quiet (status written once an hour:
-the cost of status updates), abort (abort requested mid-run at full speed).
+the cost of status updates), abort (abort requested mid-run at full speed),
+halves (two runs at once over the two halves of the keys, two worker
+processes: the most a partitioned mode could gain on this machine), check
+(correctness, not speed: the engine into the Elasticsearch-API server itself,
+then documents counted and compared with their rows; no nginx needed).
 
 PostgreSQL from CONNECTOR_BENCH_PG_URL (default: the local test database).
 Prints a table (rows/s, ratio to hand and to naive, peak RSS, CPU seconds per
@@ -26,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -76,24 +83,69 @@ class EngineBench:
         url = sa.make_url(PG_URL).render_as_string(hide_password=False)
         self.runtime.datasources.put("pg", {"sql": {"url": url}}, overwrite=True)
 
-    def run(
-        self, table: str, rows: int, *, transforms: bool = False, abort_after_s: float | None = None
-    ) -> dict[str, Any]:
+    def _define(self, name: str, query: str, *, transforms: bool = False) -> None:
         ingest: dict[str, Any] = {
             "datasource": "pg",
-            "query": f"SELECT * FROM {table}",
-            "target": "bench",
+            "query": query,
+            "target": name,
             "strategy": "REPLACE",
             "pk_field": "id",
             "batch_size": 5000,
         }
         if transforms:
             ingest["transforms"] = TRANSFORMS
-        self.runtime.ingestions.put("bench", {"ingest": ingest})
-        worker = subprocess.Popen(
+        self.runtime.ingestions.put(name, {"ingest": ingest})
+
+    def _worker(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [sys.executable, "-m", "api.cli", "worker"],
             env={**{k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}, **self.env},
         )
+
+    def halves(self, table: str, rows: int) -> dict[str, Any]:
+        """Two runs at once, each over half of the keys, each in its own worker process.
+
+        What a partitioned mode (one run split by key ranges across workers)
+        could reach at best on this machine: nothing shared but the machine.
+        """
+        middle = rows // 2
+        self._define("bench-low", f"SELECT * FROM {table} WHERE id <= {middle}")
+        self._define("bench-high", f"SELECT * FROM {table} WHERE id > {middle}")
+        workers = [self._worker(), self._worker()]
+        try:
+            for name in ("bench-low", "bench-high"):
+                self.runtime.ingestions.run(name, None)
+            statuses = {}
+            while len(statuses) < 2:
+                for name in ("bench-low", "bench-high"):
+                    status = self.runtime.job_service.status("ingestion", name)
+                    if status is not None and status.ended:
+                        statuses[name] = status
+                time.sleep(0.05)
+            measured = [usage(worker.pid) for worker in workers]
+        finally:
+            for worker in workers:
+                worker.terminate()
+                worker.wait(30)
+        if (
+            any(s.state.value != "successful" for s in statuses.values())
+            or sum(s.count for s in statuses.values()) != rows
+        ):
+            raise SystemExit(f"the two runs did not ingest every row: {[s.fields() for s in statuses.values()]}")
+        started = min(s.start_time for s in statuses.values() if s.start_time is not None)
+        ended = max(s.end_time for s in statuses.values() if s.end_time is not None)
+        return {
+            "rows": rows,
+            "seconds": (ended - started) / 1000,
+            "peak_rss_mb": max(m.peak_rss_mb for m in measured),
+            "cpu_s": sum(m.cpu_s for m in measured),
+        }
+
+    def run(
+        self, table: str, rows: int, *, transforms: bool = False, abort_after_s: float | None = None
+    ) -> dict[str, Any]:
+        self._define("bench", f"SELECT * FROM {table}", transforms=transforms)
+        worker = self._worker()
         try:
             self.runtime.ingestions.run("bench", None)
             abort_at = None
@@ -134,7 +186,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", default="1000000", help="comma list of table sizes")
     parser.add_argument("--wide", action="store_true", help="the 40-column table instead of the 8-column one")
-    parser.add_argument("--cases", default=",".join(ALL_CASES), help=f"comma list of {', '.join(ALL_CASES)}, abort")
+    parser.add_argument(
+        "--cases", default=",".join(ALL_CASES), help=f"comma list of {', '.join(ALL_CASES)}, abort, halves, check"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the best is kept")
     args = parser.parse_args()
     cases = args.cases.split(",")
@@ -142,11 +196,11 @@ def main() -> None:
     search = EmbeddedSearch.start()
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        sink = BulkSink(Path(tmp) / "sink", search.url)
-        bench = EngineBench(sink.url)
+        sink = BulkSink(Path(tmp) / "sink", search.url) if set(cases) - {"check"} else None
+        bench = EngineBench(sink.url) if sink else None
         quiet = (
             EngineBench(sink.url, {"CONNECTOR_INGESTION_STATUS_INTERVAL_S": "3600"})
-            if "engine-quiet" in cases
+            if sink and "engine-quiet" in cases
             else None
         )
         try:
@@ -155,19 +209,68 @@ def main() -> None:
                 for case in cases:
                     if case == "engine-transforms" and args.wide:
                         continue
+                    if case == "check":
+                        results.append({"case": case, "table": table, **check(pg, table, rows, search.url, args.wide)})
+                        continue
+                    assert sink is not None and bench is not None
                     runs = [_run_case(case, table, rows, sink.url, bench, quiet) for _ in range(args.repeat)]
                     best = min(runs, key=lambda r: r["seconds"] / max(r["rows"], 1))
                     results.append({"case": case, "table": table, **best})
         finally:
-            bench.close()
-            if quiet:
-                quiet.close()
-            sink.stop()
+            for engine_bench in (bench, quiet):
+                if engine_bench:
+                    engine_bench.close()
+            if sink:
+                sink.stop()
             search.stop()
     print_table(results)
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"{stamp}.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+
+
+def check(pg: sa.Engine, table: str, rows: int, search_url: str, wide: bool) -> dict[str, Any]:
+    """The engine (transforms on for the narrow table) into the Elasticsearch-API server, for correctness.
+
+    Fails unless every row is a document and the first, middle and last
+    documents hold the row's values. Not a speed figure: the test server is slow.
+    """
+    bench = EngineBench(search_url)
+    try:
+        result = bench.run(table, rows, transforms=not wide)  # the run's own count must be `rows`
+        es = bench.runtime.es
+        es.indices.refresh(index="bench")
+        indexed = es.count(index="bench")["count"]
+        if indexed != rows:
+            raise SystemExit(f"check: {indexed} documents for {rows} rows")
+        with pg.connect() as conn:
+            for key in sorted({1, rows // 2 or 1, rows}):
+                row = conn.execute(sa.text(f"SELECT * FROM {table} WHERE id = :id"), {"id": key}).mappings().one()
+                _compare(key, dict(row), es.get(index="bench", id=str(key))["_source"], transforms=not wide)
+    finally:
+        bench.close()
+    return result
+
+
+def _compare(key: int, row: dict[str, Any], doc: dict[str, Any], *, transforms: bool) -> None:
+    expected: dict[str, Any] = {}
+    for name, value in row.items():
+        if isinstance(value, dt.datetime):
+            expected[name] = value.isoformat()
+        elif isinstance(value, Decimal):
+            expected[name] = float(value)
+        else:
+            expected[name] = value
+    if transforms:
+        expected["location"] = {"lat": row["lat"], "lon": row["lon"]}
+        expected["day_at"] = row["day"].replace(" ", "T") + "+00:00"
+    got = {name: dt.datetime.fromisoformat(v).isoformat() if name in _moments(row) else v for name, v in doc.items()}
+    if got != expected:
+        raise SystemExit(f"check: document {key} differs from its row: {got} != {expected}")
+
+
+def _moments(row: dict[str, Any]) -> set[str]:
+    return {name for name, value in row.items() if isinstance(value, dt.datetime)}
 
 
 def _run_case(
@@ -183,6 +286,8 @@ def _run_case(
         return quiet.run(table, rows)
     if case == "abort":
         return bench.run(table, rows, abort_after_s=2.0)
+    if case == "halves":
+        return bench.halves(table, rows)
     return bench.run(table, rows, transforms=case == "engine-transforms")
 
 
