@@ -23,10 +23,16 @@ import orjson
 SAMPLE_ROWS = 50  # rows of a batch measured to size the next one
 
 
-def row_bytes(rows: Sequence[Any]) -> float:
-    """The mean size of ``rows`` as JSON, from a sample spread over them."""
+def row_bytes(rows: Sequence[Any]) -> float | None:
+    """The mean size of ``rows`` as JSON, from a sample spread over them; None if it cannot tell."""
     sample = [list(row) for row in rows[:: max(1, len(rows) // SAMPLE_ROWS)]]
-    return len(orjson.dumps(sample, default=str)) / len(sample)
+    try:
+        return len(orjson.dumps(sample, default=str, option=_ANY_VALUE)) / len(sample)
+    except TypeError:  # orjson.JSONEncodeError: a value even str() does not help with (an int over 64 bits)
+        return None
+
+
+_ANY_VALUE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS  # dates, times with zones: str()
 
 
 class Prefetcher:
@@ -46,8 +52,9 @@ class Prefetcher:
             while not self._stop.is_set():
                 self.sizes.append(size)
                 rows = self._fetch(size)
-                if rows and self._max_bytes is not None:
-                    size = max(1, min(self._batch_size, int(self._max_bytes / max(row_bytes(rows), 1.0))))
+                measured = row_bytes(rows) if rows and self._max_bytes is not None else None
+                if measured is not None and self._max_bytes is not None:
+                    size = max(1, min(self._batch_size, int(self._max_bytes / max(measured, 1.0))))
                 self._put(rows)
                 if not rows:
                     return

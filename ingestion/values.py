@@ -120,12 +120,15 @@ def _range(value: Any) -> dict[str, Any] | None:
 UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal"})
 
 
+_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS  # every date and time to the hook
+
+
 def orjson_options(timezone: str) -> int:
     """orjson options matching :func:`make_json_default` for ``timezone``."""
     if timezone in UTC_ZONES:
         # Fast path: orjson writes naive datetimes itself, as UTC.
         return orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
-    return orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+    return _PASSTHROUGH
 
 
 class JsonEncoder:
@@ -137,7 +140,13 @@ class JsonEncoder:
         self.options = orjson_options(timezone)
 
     def dumps(self, value: Any) -> bytes:
-        return orjson.dumps(value, default=self.default, option=self.options)
+        try:
+            return orjson.dumps(value, default=self.default, option=self.options)
+        except TypeError:
+            if self.options == _PASSTHROUGH:
+                raise
+            # orjson refuses what its fast path cannot write (a time with a zone, as in timetz): the hook can.
+            return orjson.dumps(value, default=self.default, option=_PASSTHROUGH)
 
     def plain(self, value: Any) -> Any:
         """Return ``value`` as plain JSON types (for API responses and transforms)."""

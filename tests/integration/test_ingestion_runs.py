@@ -371,6 +371,25 @@ def test_postgresql_types_rendered_in_python_when_needed(
     assert raw_source(es_url, target, "2") == {"id": 2, "n": None, "ts": None}
 
 
+@pytest.mark.parametrize("timezone", ["UTC", "Europe/Paris"])
+def test_time_with_time_zone(
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, es_url: str, index_prefix: str, timezone: str
+) -> None:
+    """timetz has no SQL rendering here: the Python path writes it with its offset, in any datasource zone."""
+    pg.execute("CREATE TABLE tz (id int PRIMARY KEY, t timetz)")
+    pg.execute("INSERT INTO tz VALUES (1, '10:30:00+02'), (2, NULL)")
+    api.simulate_put(f"{BASE}/datasource/tz", json={"jdbc": {"url": pg.jdbc_url, "timezone": timezone}})
+    sample = api.simulate_post(f"{BASE}/datasource/tz/_sample", json={"query": "SELECT * FROM tz ORDER BY id"})
+    assert sample.status_code == 200, sample.text
+    assert [row["t"] for row in sample.json["rows"]] == ["10:30:00+02:00", None]
+    target = f"{index_prefix.lstrip('.')}timetz"
+    define(api, pg, "timetz", datasource="tz", query="SELECT * FROM tz", target=target, pk_field="id")
+    final = run(api, "timetz")
+    assert (final["state"], final["count"]) == ("successful", 2), final.get("error")
+    assert raw_source(es_url, target, "1") == {"id": 1, "t": "10:30:00+02:00"}
+    assert raw_source(es_url, target, "2") == {"id": 2, "t": None}
+
+
 def test_transforms_rendered_by_postgresql_match_the_python_path(
     api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str
 ) -> None:

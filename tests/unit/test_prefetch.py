@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
@@ -41,6 +43,14 @@ def test_batches_shrink_to_the_byte_budget_and_every_row_comes_once(cursor: sqli
 
 def test_without_a_byte_budget_batches_are_batch_size(cursor: sqlite3.Cursor) -> None:
     assert [len(batch) for batch in read_all(Prefetcher(cursor.fetchmany, 300))] == [300, 300, 300, 100]
+
+
+def test_row_bytes_of_any_value_or_none() -> None:
+    zoned_time = dt.time(10, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # orjson alone refuses it
+    assert row_bytes([(1, zoned_time, {1: "a"}, Decimal("1.5"), b"x")]) == len(
+        '[[1,"10:30:00+02:00",{"1":"a"},"1.5","b\'x\'"]]'
+    )
+    assert row_bytes([(2**70,)]) is None  # orjson refuses it, str() or not: the batch keeps its size
 
 
 def test_row_bytes_is_the_json_size() -> None:

@@ -45,6 +45,15 @@ def test_date_and_time() -> None:
     assert encode(dt.time(1, 2, 3, 400000)) == "01:02:03.400000"
 
 
+@pytest.mark.parametrize("timezone", ["UTC", "Europe/Paris"])
+def test_time_with_a_zone_beside_naive_timestamps(timezone: str) -> None:
+    """orjson's UTC fast path refuses a zoned time (PostgreSQL timetz); the document is still written whole."""
+    zoned = dt.time(10, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    naive = dt.datetime(2024, 1, 2, 3, 4, 5)
+    offset = "+00:00" if timezone == "UTC" else "+01:00"
+    assert encode([zoned, naive], timezone) == ["10:30:00+02:00", "2024-01-02T03:04:05" + offset]
+
+
 @pytest.mark.parametrize(
     ("delta", "text"),
     [
