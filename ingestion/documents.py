@@ -30,7 +30,7 @@ from ingestion.transforms import (
     compile_transforms,
     iso_rearrangement,
 )
-from ingestion.values import COLUMN_CONVERTERS, JsonEncoder
+from ingestion.values import COLUMN_CONVERTERS, JsonEncoder, load_json
 
 MAX_ID_BYTES = 512  # Elasticsearch's limit for _id
 
@@ -242,7 +242,7 @@ class RenderedBuilder:
         if rows:
             batch.last_key = rows[-1][2]
             if sources:
-                document = orjson.loads(sources[-1])
+                document = load_json(sources[-1])
                 batch.last_row = [document.get(c) for c in self.doc_columns]
         return batch
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
-import orjson
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +26,7 @@ from ingestion.query_template import render
 from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
 from ingestion.sql_source import open_rows, result_columns, target_session
 from ingestion.transforms import compile_transforms
-from ingestion.values import JsonEncoder
+from ingestion.values import JsonEncoder, load_json
 
 WriteResult = Literal["created", "updated"]
 ParamValue = str | int | float | bool | None | list[str | int | float | bool | None]
@@ -262,7 +261,7 @@ class IngestionService:
         )
         batch = builder.build(rows, first_row_number=1)
         mapping = target_mapping(definition, columns, db_types, rows)
-        documents = [orjson.loads(source) for source in batch.sources]
+        documents = [load_json(source) for source in batch.sources]
         produced = {key for document in documents for key in document}
         unused = sorted(set((definition.mapping or {}).get("properties", {})) - produced - set(columns))
         return {

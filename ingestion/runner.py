@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from elasticsearch import ApiError, Elasticsearch
 from pydantic import SecretStr
 
@@ -45,7 +44,7 @@ from ingestion.run_plan import check_columns, datasource_connection, render_quer
 from ingestion.sql_source import RenderRequest, open_rows
 from ingestion.targets import IncrementalTarget, ReplaceTarget, TargetError, drop_staging, staging_name
 from ingestion.transforms import compile_transforms
-from ingestion.values import JsonEncoder
+from ingestion.values import JsonEncoder, load_json
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +244,7 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
 
 def _rendered_sample(row: Sequence[Any], doc_columns: Sequence[str]) -> list[Any]:
     """A rendered row back as column values (JSON-typed), for mapping inference."""
-    document = orjson.loads(row[1])
+    document = load_json(row[1])
     return [document.get(c) for c in doc_columns]
 
 

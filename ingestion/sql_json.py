@@ -99,11 +99,20 @@ def transform_expression(
         return None
     if not all(types.get(s, (None, True))[0] in _NUMBERS and not types[s][1] for s in sources):
         return None
-    lat, lon = (f"k.{quote(source)}::float8" for source in sources)
+    lat, lon = (_as_float8(f"k.{quote(source)}", types[source][0]) for source in sources)
     # x - x = 0 only for a finite x (NULL, NaN and ±Infinity give NULL or NaN). The object is
     # written as text (float8's text is what to_json writes): json_build_object costs more.
     point = f"""('{{"lat":' || {lat} || ',"lon":' || {lon} || '}}')::json"""
     return f"CASE WHEN {lat} - {lat} = 0 AND {lon} - {lon} = 0 THEN {point} END"
+
+
+def _as_float8(column: str, pg_type: str | None) -> str:
+    """``column`` as the float8 Python reads (psycopg: the column's text), never failing the query."""
+    if pg_type == "float4":
+        return f"{column}::text::float8"  # 0.1, not the widened 0.10000000149011612
+    if pg_type == "numeric":  # beyond float8's range the cast fails: null, as Python's float() gives inf
+        return f"(CASE WHEN abs({column}) <= 1.7976931348623157e308 THEN {column}::float8 END)"
+    return f"{column}::float8"
 
 
 def column_expression(column: str, pg_type: str | None, is_array: bool) -> str | None:
@@ -115,7 +124,7 @@ def column_expression(column: str, pg_type: str | None, is_array: bool) -> str |
     if pg_type in _AS_IS:
         return column
     if pg_type in _FLOATS:
-        return f"CASE WHEN {column} IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE {column}::float8 END"
+        return f"CASE WHEN {column} IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE {column} END"  # float4 as float4
     if pg_type == "numeric":
         return f"CASE WHEN {column}::text IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE {column} END"
     if pg_type == "timestamptz":

@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
+import json
+import math
 import uuid
 import zoneinfo
 from collections.abc import Callable
@@ -150,4 +152,17 @@ class JsonEncoder:
 
     def plain(self, value: Any) -> Any:
         """Return ``value`` as plain JSON types (for API responses and transforms)."""
-        return orjson.loads(self.dumps(value))
+        return load_json(self.dumps(value))
+
+
+def load_json(data: bytes | str) -> Any:
+    """Parse JSON; a number beyond a double's range (numeric 1e400) becomes its text instead of failing."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data, parse_float=_finite_or_text)
+
+
+def _finite_or_text(text: str) -> float | str:
+    number = float(text)
+    return number if math.isfinite(number) else text

@@ -391,15 +391,17 @@ def test_time_with_time_zone(
 
 
 def test_transforms_rendered_by_postgresql_match_the_python_path(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, es_url: str, index_prefix: str
 ) -> None:
-    pg.execute("CREATE TABLE g (id int PRIMARY KEY, lat float8, lon numeric, day text, span int4range)")
+    pg.execute("CREATE TABLE g (id int PRIMARY KEY, lat float8, lon numeric, day text, r real, span int4range)")
     pg.execute(
-        "INSERT INTO g VALUES (1, 53.27, -9.05, '2024-02-29 08:30:00', NULL), (2, 'NaN', 1, '2024-01-01 00:00:00', NULL),"
-        " (3, NULL, 1, NULL, NULL), (4, 95, 1, '2024-01-01 00:00:00', NULL), (5, 1, 1, '2024-13-01 00:00:00', NULL)"
+        "INSERT INTO g VALUES (1, 53.27, -9.05, '2024-02-29 08:30:00', 0.1, NULL), (2, 'NaN', 1, '2024-01-01 00:00:00', 0.1, NULL),"
+        " (3, NULL, 1, NULL, NULL, NULL), (4, 95, 1, '2024-01-01 00:00:00', 0.1, NULL), (5, 1, 1, '2024-13-01 00:00:00', 0.1, NULL),"
+        " (6, 1, 1e400, '2024-01-01 00:00:00', 0.1, NULL)"  # beyond a double: that row refused, the query goes on
     )
     transforms = [
         {"input": [{"source": "lat"}, {"source": "lon"}], "output": "location", "transform": "geo_point"},
+        {"input": [{"source": "r"}, {"source": "r"}], "output": "small", "transform": "geo_point"},
         {
             "input": [{"source": "day"}],
             "output": "day",
@@ -408,7 +410,7 @@ def test_transforms_rendered_by_postgresql_match_the_python_path(
         },
     ]
     documents = {}
-    for name, columns in (("rendered", "id, lat, lon, day"), ("python", "id, lat, lon, day, span")):
+    for name, columns in (("rendered", "id, lat, lon, day, r"), ("python", "id, lat, lon, day, r, span")):
         target = f"{index_prefix.lstrip('.')}{name}"
         define(
             api,
@@ -422,20 +424,23 @@ def test_transforms_rendered_by_postgresql_match_the_python_path(
         )
         final = run(api, name)
         assert (final["state"], final.get("server_rendering", False)) == ("successful", name == "rendered")
-        # Row 4 (latitude 95) is refused by the mapping or the transform; row 5 (month 13) by the date transform.
-        assert (final["count"], final["error_count"]) == (3, 2)
+        # Row 4 (latitude 95) is refused by the mapping or the transform; row 5 (month 13) by the date
+        # transform; row 6 by the double mapping of lon.
+        assert (final["count"], final["error_count"]) == (3, 3)
         documents[name] = {
-            i: {k: v for k, v in es.get(index=target, id=i)["_source"].items() if k != "span"} for i in ("1", "2", "3")
+            i: {k: v for k, v in raw_source(es_url, target, i).items() if k != "span"} for i in ("1", "2", "3")
         }
     assert documents["rendered"] == documents["python"]
     assert documents["rendered"]["1"] == {
         "id": 1,
-        "lat": 53.27,
-        "lon": -9.05,
+        "lat": Decimal("53.27"),
+        "lon": Decimal("-9.05"),
         "day": "2024-02-29T08:30:00+00:00",
-        "location": {"lat": 53.27, "lon": -9.05},
+        "r": Decimal("0.1"),  # a real as PostgreSQL shows it, not widened to 0.10000000149011612
+        "location": {"lat": Decimal("53.27"), "lon": Decimal("-9.05")},
+        "small": {"lat": Decimal("0.1"), "lon": Decimal("0.1")},
     }
-    assert documents["rendered"]["2"]["location"] is None and documents["rendered"]["3"]["location"] is None
+    assert [documents["rendered"][i]["location"] for i in ("2", "3")] == [None, None]
 
 
 def test_iso_dates_checked_per_batch_match_the_python_path(

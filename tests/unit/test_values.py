@@ -8,7 +8,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from ingestion.values import JsonEncoder, iso_duration
+from ingestion.values import JsonEncoder, iso_duration, load_json
 
 pytestmark = pytest.mark.unit
 
@@ -76,3 +76,8 @@ def test_bytes_uuid_ip_arrays_json() -> None:
     assert encode(ipaddress.ip_address("10.0.0.1")) == "10.0.0.1"
     assert encode([1, None, 3]) == [1, None, 3]
     assert encode({"a": {"b": [True]}}) == {"a": {"b": [True]}}
+
+
+def test_load_json_keeps_numbers_beyond_a_double_as_text() -> None:
+    assert load_json(b'{"a":1.5,"b":1e400,"c":-1E+999,"d":[2]}') == {"a": 1.5, "b": "1e400", "c": "-1E+999", "d": [2]}
+    assert JsonEncoder().plain([Decimal("1E+400"), Decimal("2.5")]) == ["1E+400", 2.5]
