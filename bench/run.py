@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,13 @@ from bench.datasets import narrow_table, wide_table
 from bench.procstat import usage
 from bench.sink import BulkSink
 from connector.crypto import SecretBox
+from connector.job_state import RunStatus
 from connector.settings import load_settings
 
 PG_URL = os.environ.get("CONNECTOR_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PG_CONNINFO = sa.make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)  # for psycopg
 RESULTS = Path(__file__).resolve().parent / "results"
+RUN_TIMEOUT_S = 3600  # an engine run of the largest table takes minutes
 ALL_CASES = ("raw", "hand", "naive", "engine", "engine-transforms", "engine-quiet")
 TRANSFORMS = [
     {"input": [{"source": "lat"}, {"source": "lon"}], "output": "location", "transform": "geo_point"},
@@ -116,13 +119,7 @@ class EngineBench:
         try:
             for name in ("bench-low", "bench-high"):
                 self.runtime.ingestions.run(name, None)
-            statuses = {}
-            while len(statuses) < 2:
-                for name in ("bench-low", "bench-high"):
-                    status = self.runtime.job_service.status("ingestion", name)
-                    if status is not None and status.ended:
-                        statuses[name] = status
-                time.sleep(0.05)
+            statuses = self._wait_ended(["bench-low", "bench-high"])
             measured = [usage(worker.pid) for worker in workers]
         finally:
             for worker in workers:
@@ -152,16 +149,15 @@ class EngineBench:
         try:
             self.runtime.ingestions.run("bench", None)
             abort_at = None
-            while True:
-                status = self.runtime.job_service.status("ingestion", "bench")
-                assert status is not None
-                if status.ended:
-                    break
-                running_for_ms = time.time() * 1000 - (status.start_time or time.time() * 1000)
-                if abort_after_s and abort_at is None and status.count > 0 and running_for_ms >= abort_after_s * 1000:
+
+            def abort_when_due(running: RunStatus) -> None:
+                nonlocal abort_at
+                running_for_ms = time.time() * 1000 - (running.start_time or time.time() * 1000)
+                if abort_after_s and abort_at is None and running.count > 0 and running_for_ms >= abort_after_s * 1000:
                     abort_at = time.time()
                     self.runtime.job_service.abort("ingestion", "bench")
-                time.sleep(0.05)
+
+            status = self._wait_ended(["bench"], while_running=abort_when_due)["bench"]
             measured = usage(worker.pid)
         finally:
             worker.terminate()
@@ -180,6 +176,25 @@ class EngineBench:
             raise SystemExit(f"engine run did not ingest every row: {status.fields()}")
         seconds = (status.end_time - status.start_time) / 1000  # type: ignore[operator]
         return {"rows": status.count, "seconds": seconds, "peak_rss_mb": measured.peak_rss_mb, "cpu_s": measured.cpu_s}
+
+    def _wait_ended(
+        self, names: list[str], *, while_running: Callable[[RunStatus], None] | None = None
+    ) -> dict[str, RunStatus]:
+        """The final status of each named run, polled every 50 ms; gives up after RUN_TIMEOUT_S."""
+        ended: dict[str, RunStatus] = {}
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while len(ended) < len(names):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"runs still going after {RUN_TIMEOUT_S} s: {sorted(set(names) - set(ended))}")
+            for name in names:
+                status = self.runtime.job_service.status("ingestion", name)
+                if status is not None and status.ended:
+                    ended[name] = status
+                elif status is not None and while_running is not None:
+                    while_running(status)
+            if len(ended) < len(names):
+                time.sleep(0.05)
+        return ended
 
     def close(self) -> None:
         self.runtime.close()

@@ -153,19 +153,8 @@ class JobStore:
                 return self._create_run(new, run_id, now)  # a peer moved the pointer; finish its work
             return self.enqueue(new, run_uuid=run_uuid)
         except ActiveRun as active:
-            skipped = RunStatus(
-                id=new.job_id,
-                run_id=run_id,
-                state=JobState.SKIPPED,
-                type=new.job_type,
-                create_time=now,
-                end_time=now,
-                trigger=new.trigger,
-                fire_time=new.fire_time,
-                target=new.target,
-                strategy=new.strategy,
-                infos=f"{INFOS[JobState.SKIPPED]} ({active.reason})",
-                links=run_links(new.job_type, new.job_id, run_id),
+            skipped = _new_status(
+                new, run_id, now, JobState.SKIPPED, end_time=now, infos=f"{INFOS[JobState.SKIPPED]} ({active.reason})"
             )
             with contextlib.suppress(VersionConflict):
                 self.runs.create(run_id, skipped.to_source(), refresh="wait_for")
@@ -174,22 +163,16 @@ class JobStore:
             return None  # a peer is handling this fire time
 
     def _create_run(self, new: NewRun, run_id: str, now: int) -> StoredRun:
-        status = RunStatus(
-            id=new.job_id,
-            run_id=run_id,
-            state=JobState.QUEUED,
-            type=new.job_type,
-            create_time=now,
+        status = _new_status(
+            new,
+            run_id,
+            now,
+            JobState.QUEUED,
             infos=INFOS[JobState.QUEUED],
             params=dict(new.params),
-            target=new.target,
-            strategy=new.strategy,
-            trigger=new.trigger,
-            fire_time=new.fire_time,
             resume_of=new.resume_of,
             checkpoint=new.checkpoint,
             staging_index=new.staging_index,
-            links=run_links(new.job_type, new.job_id, run_id),
         )
         # wait_for: workers find queued runs by searching.
         doc = self.runs.create(run_id, status.to_source(), refresh="wait_for")
@@ -367,3 +350,20 @@ def _es_query(query: JobQuery) -> dict[str, Any]:
     if window:
         filters.append({"range": {field + "start_time": window}})
     return {"bool": {"filter": filters}} if filters else {"match_all": {}}
+
+
+def _new_status(new: NewRun, run_id: str, now: int, state: JobState, **fields: Any) -> RunStatus:
+    """The status of a run created for ``new``: what every new run says, and ``fields``."""
+    return RunStatus(
+        id=new.job_id,
+        run_id=run_id,
+        state=state,
+        type=new.job_type,
+        create_time=now,
+        target=new.target,
+        strategy=new.strategy,
+        trigger=new.trigger,
+        fire_time=new.fire_time,
+        links=run_links(new.job_type, new.job_id, run_id),
+        **fields,
+    )

@@ -40,7 +40,6 @@ class Prefetcher:
         self._fetch = fetch
         self._batch_size = batch_size
         self._max_bytes = max_bytes
-        self.sizes: list[int] = []  # rows asked for each fetch (for tests and figures)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
@@ -50,16 +49,20 @@ class Prefetcher:
         size = self._batch_size
         try:
             while not self._stop.is_set():
-                self.sizes.append(size)
                 rows = self._fetch(size)
-                measured = row_bytes(rows) if rows and self._max_bytes is not None else None
-                if measured is not None and self._max_bytes is not None:
-                    size = max(1, min(self._batch_size, int(self._max_bytes / max(measured, 1.0))))
+                size = self._next_size(rows, size)
                 self._put(rows)
                 if not rows:
                     return
         except BaseException as ex:  # noqa: BLE001 - handed to the reading thread, which raises it
             self._put(ex)
+
+    def _next_size(self, rows: Sequence[Any], size: int) -> int:
+        """Rows to fetch next: ``batch_size``, or fewer when that is more than ``max_bytes`` of rows like these."""
+        measured = row_bytes(rows) if rows and self._max_bytes is not None else None
+        if measured is None or self._max_bytes is None:
+            return size
+        return max(1, min(self._batch_size, int(self._max_bytes / max(measured, 1.0))))
 
     def _put(self, item: Any) -> None:
         while not self._stop.is_set():
