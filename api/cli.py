@@ -91,6 +91,8 @@ def dev(bind: str, es_port: int) -> None:
     os.environ["CONNECTOR_ES_URL"] = stack.es_url
     os.environ.setdefault("CONNECTOR_SECRET_KEY", stack.secret_key)
     os.environ["CONNECTOR_BIND"] = bind
+    # The demo database lives in the dev directory: SQLite files may be read from there.
+    os.environ.setdefault("CONNECTOR_SQL_SQLITE_ROOTS", orjson.dumps([str(stack.directory)]).decode())
     settings = _settings()
     configure_logging(settings.log_level)
     try:
