@@ -71,7 +71,7 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     ds = services.datasources
     app.add_route(f"{BASE}/datasource/_search", DatasourceSearch(ds, settings.api))
     app.add_route(f"{BASE}/datasource/{{ds_id}}", DatasourceItem(ds, settings.api))
-    app.add_route(f"{BASE}/datasource/{{ds_id}}/_validate", DatasourceValidate(ds))
+    app.add_route(f"{BASE}/datasource/{{ds_id}}/_validate", DatasourceValidate(ds, settings.api))
     app.add_route(f"{BASE}/datasource/{{ds_id}}/_metadata", DatasourceMetadata(ds))
     app.add_route(f"{BASE}/datasource/{{ds_id}}/_sample", DatasourceSample(ds, settings.api))
     ing = services.ingestions

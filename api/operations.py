@@ -85,6 +85,14 @@ def query_parameters(api: ApiSettings) -> dict[str, tuple[dict[str, Any], str]]:
         "start_time_from": (_TEXT, "inclusive: epoch ms, ISO 8601, 20220221 or 20220221T061500 (UTC by default)"),
         "start_time_to": (_TEXT, "inclusive, formats as start_time_from; a date alone means the end of that day"),
         "ended": (_BOOL, "true: final states only; false: queued, running or aborting"),
+        "q": (
+            {"type": "string", "maxLength": 1024},
+            "free text over infos and error, Elasticsearch simple query string syntax (timeout -connection)",
+        ),
+        "sort": (
+            {"type": "string", "pattern": "^(create_time|start_time|end_time|count|error_count)(:(asc|desc))?$"},
+            "FIELD[:asc|desc]; default create_time:desc (newest first)",
+        ),
         "format": ({"type": "string", "enum": ["ndjson", "csv"], "default": "ndjson"}, "report format"),
     }
 
@@ -169,8 +177,10 @@ ROUTES: tuple[Route, ...] = (
         DatasourceValidate,
         {
             "POST": Op(
-                "Connect and run SELECT 1 in a read-only session",
+                "Connect and run SELECT 1 in a read-only session; with a body, check that configuration "
+                "instead without storing it (the id need not exist)",
                 {200: schemas.DatasourceValidateResult},
+                body=DatasourceBody,
                 errors=(404,),
             )
         },

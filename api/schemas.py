@@ -352,6 +352,14 @@ class JobSearchBody(BaseModel):
     )
     start_time_to: str | int | None = Field(None, description="as start_time_from; a date alone means its end")
     ended: bool | None = None
+    q: str | None = Field(
+        None, max_length=1024, description="free text over infos and error (simple query string syntax)"
+    )
+    sort: str | None = Field(
+        None,
+        pattern="^(create_time|start_time|end_time|count|error_count)(:(asc|desc))?$",
+        description="FIELD[:asc|desc]; default create_time:desc",
+    )
     from_: int | None = Field(None, alias="from", ge=0, json_schema_extra=_present_not_null)
     size: int | None = Field(None, ge=0, json_schema_extra=_present_not_null)
     start: int | None = Field(None, ge=0, description="alias of from", json_schema_extra=_present_not_null)

@@ -92,16 +92,28 @@ RUN_STATUS_PROPERTIES: dict[str, Any] = {
     "resume_of": _KEYWORD,
     "params": _OPAQUE,
     "links": _OPAQUE,
+    "last_record": _OPAQUE,
+    "last_record_timestamp": _EPOCH_MS,
+    # Before they moved to the bookkeeping object (kept so older documents stay readable).
     "checkpoint": _OPAQUE,
     "staging_kept": {"type": "boolean"},
     "server_rendering": {"type": "boolean"},
-    "last_record": _OPAQUE,
-    "last_record_timestamp": _EPOCH_MS,
+}
+
+# What the service keeps about a run beside its status (connector.job_state.BOOKKEEPING).
+RUN_BOOKKEEPING_PROPERTIES: dict[str, Any] = {
+    "checkpoint": _OPAQUE,
+    "staging_kept": {"type": "boolean"},
+    "server_rendering": {"type": "boolean"},
+    "last_record_types": {"type": "keyword", "index": False, "doc_values": False},
 }
 
 JOB_LOG_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
-    "properties": {"ingestion": {"dynamic": "strict", "properties": RUN_STATUS_PROPERTIES}},
+    "properties": {
+        "ingestion": {"dynamic": "strict", "properties": RUN_STATUS_PROPERTIES},
+        "connector": {"dynamic": "strict", "properties": RUN_BOOKKEEPING_PROPERTIES},
+    },
 }
 
 # One document per job (type + id) naming its latest run: read with real-time GET,

@@ -168,6 +168,13 @@ def _pg_ignore(value: Any, out: Translated) -> None:
     """Properties with no libpq counterpart that change nothing for a reader."""
 
 
+def _pg_ssl_factory(value: Any, out: Translated) -> None:
+    # The JDBC driver's NonValidatingFactory: encrypted, not verified (libpq's "require").
+    if str(value).rsplit(".", 1)[-1] != "NonValidatingFactory":
+        raise JdbcUrlError("only org.postgresql.ssl.NonValidatingFactory has a libpq equivalent (sslmode=require)")
+    out.connect_args["sslmode"] = "require"
+
+
 _PG_PROPS: dict[str, Callable[[Any, Translated], None]] = {
     "user": _set_user,
     "password": _set_password,
@@ -185,8 +192,20 @@ _PG_PROPS: dict[str, Callable[[Any, Translated], None]] = {
     "targetServerType": _arg(
         "target_session_attrs", lambda v: {"primary": "read-write", "master": "read-write"}.get(str(v), str(v))
     ),
+    "socketTimeout": _arg("tcp_user_timeout", lambda v: int(_number(v, "socketTimeout") * 1000)),  # s -> ms
+    "sslfactory": _pg_ssl_factory,
+    "gssEncMode": _arg("gssencmode"),
     "readOnly": _pg_ignore,
     "defaultRowFetchSize": _pg_ignore,
+    "prepareThreshold": _pg_ignore,
+    "preparedStatementCacheQueries": _pg_ignore,
+    "binaryTransfer": _pg_ignore,
+    "stringtype": _pg_ignore,
+    "reWriteBatchedInserts": _pg_ignore,
+    "assumeMinServerVersion": _pg_ignore,
+    "logUnclosedConnections": _pg_ignore,
+    "preferQueryMode": _pg_ignore,
+    "cancelSignalTimeout": _pg_ignore,
     "tcpKeepAlive": _arg("keepalives", lambda v: 1 if _bool(v, "tcpKeepAlive") else 0),
 }
 
@@ -222,6 +241,21 @@ def _my_ssl_mode(value: Any, out: Translated) -> None:
         )
 
 
+def _my_socket_timeout_ms(value: Any, out: Translated) -> None:
+    seconds = max(1, int(_number(value, "socketTimeout") / 1000))
+    out.connect_args["read_timeout"] = seconds
+    out.connect_args["write_timeout"] = seconds
+
+
+def _my_verify(value: Any, out: Translated) -> None:
+    out.connect_args["ssl_verify_cert"] = _bool(value, "verifyServerCertificate")
+
+
+def _my_refused(value: Any, out: Translated) -> None:
+    """Properties that loosen the session (several statements, local files, deserialisation): SPEC §14."""
+    raise JdbcUrlError("is not allowed: it would loosen the read-only session or reach local files")
+
+
 def _my_use_ssl(value: Any, out: Translated) -> None:
     _my_ssl_mode("REQUIRED" if _bool(value, "useSSL") else "DISABLED", out)
 
@@ -251,6 +285,24 @@ _MY_PROPS: dict[str, Callable[[Any, Translated], None]] = {
     "allowPublicKeyRetrieval": _pg_ignore,
     "useCursorFetch": _pg_ignore,
     "defaultFetchSize": _pg_ignore,
+    "socketTimeout": _my_socket_timeout_ms,
+    "verifyServerCertificate": _my_verify,
+    "trustServerCertificate": lambda v, out: _my_verify(not _bool(v, "trustServerCertificate"), out),
+    "tcpKeepAlive": _pg_ignore,  # PyMySQL has no switch; the OS default applies
+    "autoReconnect": _pg_ignore,
+    "useServerPrepStmts": _pg_ignore,
+    "cachePrepStmts": _pg_ignore,
+    "prepStmtCacheSize": _pg_ignore,
+    "prepStmtCacheSqlLimit": _pg_ignore,
+    "rewriteBatchedStatements": _pg_ignore,
+    "useAffectedRows": _pg_ignore,
+    "tinyInt1isBit": _pg_ignore,
+    "useInformationSchema": _pg_ignore,
+    "sessionVariables": _my_refused,
+    "allowMultiQueries": _my_refused,
+    "allowLoadLocalInfile": _my_refused,
+    "allowUrlInLocalInfile": _my_refused,
+    "autoDeserialize": _my_refused,
 }
 
 

@@ -104,6 +104,18 @@ class DatasourceService:
         except VersionConflict as ex:
             raise Conflict(f"datasource [{ds_id}] was changed concurrently; retry") from ex
 
+    def _unsaved(self, ds_id: str, body: Any) -> Datasource:
+        check_id(ds_id, what="datasource")
+        parsed = parse_model(DatasourceBody, body)
+        datasource = Datasource.from_body(ds_id, parsed, self.box, now_ms=0, policy=self.policy)
+        existing = self.store.find(ds_id)
+        stored = existing[0] if existing is not None else None
+        # SPEC §4: the stored password only for the same server and user.
+        keep = datasource.password is None and stored is not None and stored.password is not None
+        if keep and stored is not None and self._same_endpoint(stored, datasource):
+            datasource = replace(datasource, password=stored.password)
+        return datasource
+
     def _same_endpoint(self, previous: Datasource, current: Datasource) -> bool:
         try:
             return previous.endpoint(self.policy) == current.endpoint(self.policy)
@@ -129,9 +141,15 @@ class DatasourceService:
         except VersionConflict as ex:
             raise Conflict(f"datasource [{ds_id}] was changed concurrently; retry") from ex
 
-    def validate(self, ds_id: str) -> dict[str, Any]:
-        """Connect, run a trivial query in a read-only session, and report."""
-        datasource = self.store.get(ds_id)
+    def validate(self, ds_id: str, body: Any = None) -> dict[str, Any]:
+        """Connect, run a trivial query in a read-only session, and report.
+
+        With a body (``{"jdbc": ...}`` or ``{"sql": ...}``, as a form about to be
+        saved) that configuration is checked instead, without storing it; the
+        id need not exist. A body without a password uses the stored one only
+        for the same server and user (SPEC §4).
+        """
+        datasource = self.store.get(ds_id) if body is None else self._unsaved(ds_id, body)
         started = time.monotonic()
         engine, secrets, _ = self._engine(datasource)
         try:

@@ -187,10 +187,15 @@ class RenderedBuilder:
         transforms: list[CompiledTransform],
         encoder: JsonEncoder,
         rearranged: Sequence[Rearranged] = (),
+        columns: Sequence[str] = (),
+        positions: dict[str, int] | None = None,
     ) -> None:
         self.keyed = keyed
         self.key_column = key_column
         self.doc_columns = list(doc_columns)
+        self.columns = list(columns) or list(doc_columns)
+        self.positions = positions or {}  # row position of the columns that are not in the document
+        self.plain = encoder.plain
         self.transforms = transforms
         self.keys = [orjson.dumps(t.output) + b":" for t in transforms]  # '"output":' once, not per row
         self.dumps = encoder.dumps
@@ -207,6 +212,7 @@ class RenderedBuilder:
         text_of = None
         if self.rearranged and rows:  # per batch: which rows to check one by one, and the writer of the others
             refused, text_of = self._refused(rows), self._text_of(rows)
+        last: Sequence[Any] | None = None
         for offset, row in enumerate(rows):
             action, doc = row[0], row[1]
             if self.keyed:
@@ -238,12 +244,19 @@ class RenderedBuilder:
                 sources.append(doc.encode())
             actions.append(action.encode())
             ids.append(doc_id)
+            last = row
         if rows:
             batch.last_key = rows[-1][2]
-            if sources:
-                document = load_json(sources[-1])
-                batch.last_row = [document.get(c) for c in self.doc_columns]
+            if last is not None:
+                batch.last_row = self.values(last, load_json(sources[-1]))
         return batch
+
+    def values(self, row: Sequence[Any], document: dict[str, Any] | None = None) -> list[Any]:
+        """A rendered row's column values in the query's order (JSON values), as ``last_record`` holds them."""
+        if document is None:
+            document = load_json(row[1])
+        in_doc = set(self.doc_columns)
+        return [document.get(c) if c in in_doc else self.plain(row[self.positions[c]]) for c in self.columns]
 
     def _refused(self, rows: Sequence[Sequence[Any]]) -> set[int]:
         """Offsets of the rows whose inputs are not all rearrangeable (one check per batch when they are)."""
@@ -290,7 +303,7 @@ def rendered_builder(
 ) -> RenderedBuilder:
     """The builder for rows of ``rendered``: the transforms it left to Python, compiled."""
     chosen = [transforms[i] for i in rendered.python_transforms]
-    positions = {name: 4 + i for i, name in enumerate(rendered.inputs)}
+    positions = {name: 4 + i for i, name in enumerate(rendered.inputs)}  # after action, doc, key, key text
     rearranged = []
     for transform in chosen:
         rearrangement = iso_rearrangement(transform, timezone)
@@ -304,6 +317,8 @@ def rendered_builder(
         transforms=compile_transforms(chosen, timezone=timezone, positions=positions),
         encoder=encoder,
         rearranged=rearranged,
+        columns=rendered.columns,
+        positions=positions,
     )
 
 

@@ -22,10 +22,11 @@ from connector.ingestion_def import IngestBody, Ingestion
 from connector.job_state import INGESTION, JobState, RunStatus
 from connector.job_store import JobStore
 from ingestion.query_template import BUILT_IN_VARIABLES, RenderedQuery, render, variables_used
-from ingestion.sql_lexer import family
+from ingestion.sql_lexer import POSTGRESQL, family
 from ingestion.sql_source import check_unique_columns
 from ingestion.targets import max_value
 from ingestion.type_mapping import infer_properties
+from ingestion.values import bindable, moment_for
 
 
 def datasource_connection(
@@ -69,10 +70,15 @@ def render_query(
 ) -> RenderedQuery:
     """The ingestion's query with its variables bound (the last successful run's among them)."""
     last_success = jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
-    variables = template_variables(
-        ingestion.definition, es=es, params=params, last_success=last_success.status if last_success else None
-    )
     dialect = family(connection.url.get_backend_name())
+    variables = template_variables(
+        ingestion.definition,
+        es=es,
+        params=params,
+        last_success=last_success.status if last_success else None,
+        server_binds=dialect == POSTGRESQL,
+        timezone=connection.timezone,
+    )
     return render(ingestion.definition.query, variables, dialect=dialect, entry="$.ingest.query")
 
 
@@ -82,8 +88,15 @@ def template_variables(
     es: Elasticsearch,
     params: dict[str, Any],
     last_success: RunStatus | None,
+    server_binds: bool = True,
+    timezone: str = "UTC",
 ) -> dict[str, Any]:
-    """The values a query template may use; only what it refers to is computed."""
+    """The values a query template may use, in their database types; only what it refers to is computed.
+
+    ``last_record_timestamp`` is a moment (``timestamptz`` on PostgreSQL, the
+    datasource's local time elsewhere); ``last_record.N`` is bound in the
+    type of the query's N-th column (SPEC §6).
+    """
     used = variables_used(definition.query)
     variables: dict[str, Any] = {k: v for k, v in params.items() if k not in BUILT_IN_VARIABLES}
     variables["params"] = dict(params)
@@ -91,14 +104,16 @@ def template_variables(
         variables["max_primary_key"] = max_value(es, definition.target, definition.pk_field)
     if last_success is not None:
         if last_success.last_record_timestamp is not None:
-            variables["last_record_timestamp"] = _iso_utc(last_success.last_record_timestamp)
+            moment = dt.datetime.fromtimestamp(last_success.last_record_timestamp / 1000, tz=dt.UTC)
+            variables["last_record_timestamp"] = moment_for(moment, server_binds=server_binds, timezone=timezone)
         if last_success.last_record is not None:
-            variables["last_record"] = list(last_success.last_record)
+            types = list(last_success.last_record_types or [])
+            types += [None] * (len(last_success.last_record) - len(types))
+            variables["last_record"] = [
+                bindable(value, db_type, server_binds=server_binds, timezone=timezone)
+                for value, db_type in zip(last_success.last_record, types, strict=False)
+            ]
     return variables
-
-
-def _iso_utc(epoch_ms: int) -> str:
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC).isoformat()
 
 
 def check_columns(definition: IngestBody, columns: Sequence[str]) -> None:
@@ -133,6 +148,9 @@ def target_mapping(
             properties[transform.output] = {"type": "geo_point"}
         elif transform.transform == "date":
             properties[transform.output] = {"type": "date"}
+    if definition.pk_field and properties.get(definition.pk_field, {}).get("type") == "text":
+        # A key is matched and sorted exactly (max_primary_key, reconcile): keyword, not analysed text.
+        properties[definition.pk_field] = {"type": "keyword"}
     explicit = definition.mapping or {}
     mapping = {k: v for k, v in explicit.items() if k != "properties"}
     mapping["properties"] = {**properties, **explicit.get("properties", {})}

@@ -47,7 +47,7 @@ from ingestion.run_plan import check_columns, datasource_connection, render_quer
 from ingestion.sql_source import RenderRequest, open_rows
 from ingestion.targets import IncrementalTarget, ReplaceTarget, TargetError, drop_staging, staging_name
 from ingestion.transforms import compile_transforms
-from ingestion.values import JsonEncoder, load_json
+from ingestion.values import JsonEncoder
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ class Counters:
     recorded_errors: int = 0
     last_id: str | None = None
     last_pk: Any = None  # the pk of the last row processed, as bound on resume
+    last_record: list[Any] | None = None  # of the last row indexed, in the query's column order
+    last_record_timestamp: int | None = None
     target: Target | None = None
 
     @classmethod
@@ -123,12 +125,16 @@ class Counters:
         }
 
     def status_fields(self) -> dict[str, Any]:
-        return {
+        """The counters as one status update: count, last_id and last_record always agree."""
+        fields: dict[str, Any] = {
             "count": self.count,
             "last_id": self.last_id,
             "error_count": self.error_count,
             "checkpoint": self.checkpoint(),
         }
+        if self.last_record is not None:
+            fields.update(last_record=self.last_record, last_record_timestamp=self.last_record_timestamp)
+        return fields
 
 
 def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
@@ -147,12 +153,7 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         if handle.check_abort():
             raise Aborted
         target.commit()
-        done: dict[str, Any] = {
-            "total": counters.rows_read,
-            "progress": 1.0,
-            "estimated_time_remaining": 0,
-            "eta": None,
-        }
+        done: dict[str, Any] = {"total": counters.rows_read, "progress": 1.0}
         # infos stays the seed's "The job is done."; error_count and the errors report tell the rest.
         handle.finish(JobState.SUCCESSFUL, **counters.status_fields(), **done, staging_kept=False)
         return JobState.SUCCESSFUL
@@ -207,7 +208,7 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
                 timezone=connection.timezone,
                 encoder=encoder,
             )
-            sample = [_rendered_sample(row, source.rendered.doc_columns) for row in rows]
+            sample = [builder.values(row) for row in rows]
         else:
             builder = DocumentBuilder(
                 source.columns,
@@ -239,7 +240,13 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
         total = source.total + counters.rows_read if source.total is not None else None
         progress = Progress(total, started_ms=handle.now_ms(), done_before=counters.rows_read)
         staging = target.write_index if isinstance(target, ReplaceTarget) else None
-        handle.update(force=True, total=total, staging_index=staging, server_rendering=source.rendered is not None)
+        handle.update(
+            force=True,
+            total=total,
+            staging_index=staging,
+            server_rendering=source.rendered is not None,
+            last_record_types=list(source.db_types) or None,
+        )
         while rows:
             if handle.abort_requested.is_set():
                 raise Aborted
@@ -251,12 +258,6 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
             rows = source.fetch()
     _check_ratio(counters, max_ratio, final=True)
     return target
-
-
-def _rendered_sample(row: Sequence[Any], doc_columns: Sequence[str]) -> list[Any]:
-    """A rendered row back as column values (JSON-typed), for mapping inference."""
-    document = load_json(row[1])
-    return [document.get(c) for c in doc_columns]
 
 
 def _housekeeping(ctx: RunContext, status: RunStatus, ingestion: Ingestion, es: Elasticsearch) -> None:
@@ -295,7 +296,8 @@ def _write_batch(
     if batch.last_key is not None:
         counters.last_pk = encoder.plain(batch.last_key)
     if batch.last_row is not None and len(batch.ids) - 1 not in rejected_positions:
-        handle.update(last_record=encoder.plain(list(batch.last_row)), last_record_timestamp=handle.now_ms())
+        counters.last_record = encoder.plain(list(batch.last_row))
+        counters.last_record_timestamp = handle.now_ms()
     room = ctx.settings.ingestion.errors_report_cap - counters.recorded_errors
     if rejections and room > 0:
         counters.recorded_errors += ctx.jobs.record_rejections(

@@ -67,15 +67,23 @@ class RenderedSql:
 
     ``python_transforms`` are the indices of the transforms left to Python
     (their ``inputs`` are fetched as values); the others are rendered in SQL.
+    ``inputs`` also holds the query's columns that a transform output
+    replaces in the document, so that a row's values can be read back in
+    the query's column order (``columns``: ``last_record``, mapping samples).
     """
 
     query: RenderedQuery
     inputs: tuple[str, ...]
     doc_columns: tuple[str, ...]
     python_transforms: tuple[int, ...]
+    columns: tuple[str, ...] = ()
 
 
 _NUMBERS = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric"})
+# Aliases of the user's query and of the document row: names no user column is likely to have,
+# since an unqualified column of the same name would be ambiguous (row_to_json(x) with a column x).
+_QUERY = "connector_query"
+_DOC = "connector_document"
 
 
 def transform_expression(
@@ -99,7 +107,7 @@ def transform_expression(
         return None
     if not all(types.get(s, (None, True))[0] in _NUMBERS and not types[s][1] for s in sources):
         return None
-    lat, lon = (_as_float8(f"k.{quote(source)}", types[source][0]) for source in sources)
+    lat, lon = (_as_float8(f"{_QUERY}.{quote(source)}", types[source][0]) for source in sources)
     # x - x = 0 only for a finite x (NULL, NaN and ±Infinity give NULL or NaN). The object is
     # written as text (float8's text is what to_json writes): json_build_object costs more.
     point = f"""('{{"lat":' || {lat} || ',"lon":' || {lon} || '}}')::json"""
@@ -158,7 +166,7 @@ def render_sql(
     for name, (pg_type, is_array) in zip(columns, pg_types, strict=True):
         if name in excluded:
             continue
-        expression = column_expression(f"k.{quote(name)}", pg_type, is_array)
+        expression = column_expression(f"{_QUERY}.{quote(name)}", pg_type, is_array)
         if expression is None:
             return None
         doc_parts.append(f"{expression} AS {quote(name)}")
@@ -170,13 +178,14 @@ def render_sql(
             python_transforms.append(index)
         else:
             doc_parts.append(f"{expression} AS {quote(transform.output)}")
-    inputs = list(dict.fromkeys(s for i in python_transforms for s in transforms[i].sources))
+    replaced = [c for c in columns if c in excluded]
+    inputs = list(dict.fromkeys([*(s for i in python_transforms for s in transforms[i].sources), *replaced]))
     if pk_field is not None:
         key_type, key_is_array = types[pk_field]
         key_template = _KEY_TEXT.get(key_type or "") if not key_is_array else None
         if key_template is None:
             return None
-        key = f"k.{quote(pk_field)}"
+        key = f"{_QUERY}.{quote(pk_field)}"
         key_text = key_template.format(c=key)
     else:
         key = key_text = "NULL"
@@ -187,8 +196,8 @@ def render_sql(
     if pk_field is not None and after is not None:
         where = f" WHERE {key} > :connector_after"
         params["connector_after"] = after
-    document = "row_to_json(x)::text" if doc_parts else "'{}'"
-    lateral = f", LATERAL (SELECT {', '.join(doc_parts)}) AS x" if doc_parts else ""
+    document = f"row_to_json({_DOC})::text" if doc_parts else "'{}'"
+    lateral = f", LATERAL (SELECT {', '.join(doc_parts)}) AS {_DOC}" if doc_parts else ""
     action = f"""'{{"index":{{"_id":' || to_json({key_text})::text || '}}}}'""" if pk_field else "NULL"
     selected = [
         f"{action} AS connector_action",
@@ -196,12 +205,12 @@ def render_sql(
         f"{key} AS connector_key",
         f"{key_text} AS connector_key_text",
     ]
-    selected += [f"k.{quote(name)} AS {quote(f'connector_in_{i}')}" for i, name in enumerate(inputs)]
-    sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS k{lateral}{where}"
+    selected += [f"{_QUERY}.{quote(name)} AS {quote(f'connector_in_{i}')}" for i, name in enumerate(inputs)]
+    sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS {_QUERY}{lateral}{where}"
     if pk_field is not None:
         sql += f" ORDER BY {key}"
     doc_columns = tuple(c for c in columns if c not in excluded)
-    return RenderedSql(RenderedQuery(sql, params), tuple(inputs), doc_columns, tuple(python_transforms))
+    return RenderedSql(RenderedQuery(sql, params), tuple(inputs), doc_columns, tuple(python_transforms), tuple(columns))
 
 
 def prepare_session(conn: Connection) -> None:

@@ -23,7 +23,7 @@ import psycopg
 from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
 
 from connector.datasource import ConnectionTarget
@@ -184,20 +184,20 @@ def estimate_rows(conn: Connection, query: RenderedQuery, *, exact: bool) -> int
         statement = f"EXPLAIN (FORMAT JSON) {sql}"
     else:
         return None
-    # A savepoint keeps a failed estimate from aborting the run's transaction.
+    # A savepoint keeps a failed estimate from aborting the run's transaction: the query
+    # itself then runs and reports the database's own error, not "transaction is aborted".
     savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else None
     try:
         rows = execute_single(conn, statement, query.params)
         value = rows[0][0] if exact else rows[0][0][0]["Plan"]["Plan Rows"]
-        return int(value)
-    except (DBAPIError, KeyError, IndexError, TypeError, ValueError):
+    except (DBAPIError, psycopg.Error, KeyError, IndexError, TypeError, ValueError) as ex:
+        log.debug("no row estimate: %s", describe_db_error(ex))
         if savepoint is not None:
             savepoint.rollback()
-            savepoint = None
         return None
-    finally:
-        if savepoint is not None:
-            savepoint.commit()
+    if savepoint is not None:
+        savepoint.commit()
+    return int(value)
 
 
 @dataclass(slots=True)
@@ -329,7 +329,11 @@ def raw_server_cursor(conn: Connection, query: RenderedQuery, batch_size: int) -
     raw: Any = conn.connection.dbapi_connection
     cursor = raw.cursor(name=RAW_CURSOR_NAME)  # one per session: the name need not be unique
     cursor.itersize = batch_size
-    cursor.execute(sql, params)
+    try:
+        cursor.execute(sql, params)
+    except BaseException:
+        close_quietly(cursor)
+        raise
     return cursor
 
 
@@ -398,6 +402,8 @@ def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
         yield
     except DBAPIError as ex:
         raise _domain_error(ex.orig, secrets, lost=ex.connection_invalidated) from None
+    except (StatementError, ArgumentError) as ex:  # SQLAlchemy refused the statement before the database saw it
+        raise QueryFailed(scrub_for_caller(str(ex).splitlines()[0], *secrets)) from None
     except psycopg.Error as ex:  # from a raw cursor (the rendered path)
         # Class 08 (connection exception) and 57P (operator intervention) lose the connection.
         lost = ex.sqlstate is None or ex.sqlstate.startswith(("08", "57P"))

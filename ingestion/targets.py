@@ -10,6 +10,7 @@ it with the mapping if it does not exist.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -20,6 +21,7 @@ from connector.errors import ConnectorError
 
 log = logging.getLogger(__name__)
 
+_FLOAT_TYPES = frozenset({"float", "double", "half_float", "scaled_float"})
 _LOADING_SETTINGS = {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}
 
 
@@ -160,16 +162,58 @@ def drop_staging(es: Elasticsearch, index: str) -> bool:
     return True
 
 
+def sortable_field(es: Elasticsearch, index: str, field: str) -> tuple[str, str | None]:
+    """The field to sort ``field`` by in ``index`` (its ``keyword`` sub-field for text) and its type."""
+    with store_errors(f"reading the mapping of {index}.{field}"):
+        try:
+            found = es.indices.get_field_mapping(index=index, fields=[field, f"{field}.keyword"]).body
+        except NotFoundError:
+            return field, None
+    mappings: dict[str, Any] = {}
+    for index_mapping in found.values():
+        mappings.update(index_mapping.get("mappings", {}))
+    kind = (mappings.get(field, {}).get("mapping", {}).get(field.rsplit(".", 1)[-1]) or {}).get("type")
+    if kind == "text" and f"{field}.keyword" in mappings:
+        return f"{field}.keyword", "keyword"
+    return field, kind
+
+
 def max_value(es: Elasticsearch, index: str, field: str) -> Any:
-    """The largest numeric ``field`` value in ``index`` (None when empty or missing)."""
+    """The largest ``field`` value in ``index`` in its sort order (None when empty or missing).
+
+    Numbers, keywords (text keys, sorted by their UTF-8 bytes as Elasticsearch
+    does) and dates (returned as an aware datetime); a text field without a
+    keyword sub-field cannot be sorted and is refused with a TargetError.
+    """
+    sort_by, kind = sortable_field(es, index, field)
+    if kind == "text":
+        raise TargetError(
+            f"cannot compute max_primary_key on [{index}].{field}: a text field cannot be sorted; map it as keyword"
+        )
     with store_errors(f"reading max({field}) of {index}"):
         try:
-            resp = es.search(index=index, size=0, aggs={"max_pk": {"max": {"field": field}}})
+            resp = es.search(
+                index=index,
+                size=1,
+                sort=[{sort_by: {"order": "desc", "unmapped_type": "keyword", "missing": "_last"}}],
+                source=False,
+                query={"exists": {"field": sort_by}},
+                track_total_hits=False,
+            )
         except NotFoundError:
             return None
         except ApiError as ex:
-            raise _api_error(f"cannot compute max_primary_key on [{index}].{field} (is it numeric?)", ex) from ex
-    value = (resp.get("aggregations") or {}).get("max_pk", {}).get("value")
-    if value is None:
+            raise _api_error(f"cannot compute max_primary_key on [{index}].{field}", ex) from ex
+    hits = resp.get("hits", {}).get("hits", [])
+    if not hits or not hits[0].get("sort"):
         return None
-    return int(value) if float(value).is_integer() else value
+    value = hits[0]["sort"][0]
+    if kind in ("date", "date_nanos") and isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    if (
+        isinstance(value, float)
+        and value.is_integer()
+        and kind not in ("float", "double", "half_float", "scaled_float")
+    ):
+        return int(value)
+    return value

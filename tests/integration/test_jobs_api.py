@@ -73,11 +73,14 @@ def test_seed_003_contract(
     )
     assert running["status"]["is_running"] is True
     # aborted (seed: is_running false, is_aborting true, end_time, count, last_id kept)
-    api.simulate_post(f"{BASE}/jobs/ingestion/postgres-events/_abort")
+    first = api.simulate_post(f"{BASE}/jobs/ingestion/postgres-events/_abort")
+    # The answer waits for the final state, as in seed 003's example (api.abort_wait_s).
+    assert first.status_code == 200
+    assert (first.json["status"]["state"], first.json["status"]["is_aborting"]) == ("aborted", True)
     final = wait_final(api, "postgres-events")
-    aborted = api.simulate_post(f"{BASE}/jobs/ingestion/postgres-events/_abort")
-    assert aborted.status_code == 409  # already ended: the final state comes with the conflict
-    assert aborted.json["job"]["status"]["state"] == "aborted"
+    again = api.simulate_post(f"{BASE}/jobs/ingestion/postgres-events/_abort")
+    assert again.status_code == 200  # idempotent: the same final state
+    assert again.json["status"] == final
     envelope = api.simulate_get(f"{BASE}/jobs/ingestion/postgres-events").json
     status_ = check_seed_status(
         envelope,
@@ -99,6 +102,9 @@ def test_seed_003_contract(
         present={"start_time", "end_time", "last_id"},
     )
     assert (done["is_running"], done["count"], done["last_id"]) == (False, 2000, "2000")
+    ended = api.simulate_post(f"{BASE}/jobs/ingestion/postgres-events/_abort")
+    assert ended.status_code == 409  # a run that ended otherwise: the conflict carries its final state
+    assert ended.json["job"]["status"]["state"] == "successful"
     # error (seed: error messages, count 0, no last_id)
     api.simulate_put(
         f"{BASE}/datasource/down", json={"jdbc": {"url": "jdbc:postgresql://127.0.0.1:1/x?connectTimeout=1"}}

@@ -15,7 +15,17 @@ from elasticsearch import Elasticsearch
 from falcon import testing
 
 from tests.conftest import Database
-from tests.integration.ingest_support import BASE, count, define, ids, slow_table, start, status, wait_final
+from tests.integration.ingest_support import (
+    BASE,
+    bookkeeping,
+    count,
+    define,
+    ids,
+    slow_table,
+    start,
+    status,
+    wait_final,
+)
 from tests.support import ServiceProcess, wait_until
 
 pytestmark = pytest.mark.slow
@@ -51,6 +61,7 @@ def test_kill_9_mid_run_is_reaped_then_resumed_exactly(
     tmp_path: Path,
     kill_at: int,
     target_prefix: str,
+    runtime,
 ) -> None:
     query = slow_table(pg, "big", 2000, pause_every=100, pause_s=0.15)
     target = f"{target_prefix}crash"
@@ -70,8 +81,9 @@ def test_kill_9_mid_run_is_reaped_then_resumed_exactly(
         detected_after = time.monotonic() - killed_at
         assert detected_after <= LEASE_S + 5, detected_after
         assert "stopped sending heartbeats" in reaped["infos"] and loading["worker"] in reaped["infos"]
-        assert reaped["staging_kept"] is True and reaped["checkpoint"]["pk"] >= kill_at - 50
-        assert count(es, reaped["staging_index"]) >= reaped["checkpoint"]["count"]
+        kept = bookkeeping(runtime, reaped)
+        assert kept.staging_kept is True and kept.checkpoint is not None and kept.checkpoint["pk"] >= kill_at - 50
+        assert count(es, reaped["staging_index"]) >= kept.checkpoint["count"]
         resumed = api.simulate_post(f"{BASE}/ingestion/crash/_run", params={"resume": "true"})
         assert resumed.status_code == 202, resumed.text
         final = wait_final(api, "crash", timeout=60)
@@ -91,6 +103,7 @@ def test_sigterm_hands_the_run_back_and_another_worker_finishes_it(
     index_prefix: str,
     tmp_path: Path,
     target_prefix: str,
+    runtime,
 ) -> None:
     query = slow_table(pg, "big", 2000, pause_every=100, pause_s=0.15)
     target = f"{target_prefix}term"
@@ -101,7 +114,8 @@ def test_sigterm_hands_the_run_back_and_another_worker_finishes_it(
     assert first.stop(signal.SIGTERM) == 0
     handed = status(api, "term")
     assert handed["state"] == "queued" and "handed back" in handed["infos"], handed
-    assert handed["checkpoint"]["pk"] >= 400 and handed["run_id"] == queued["run_id"]
+    checkpoint = bookkeeping(runtime, handed).checkpoint
+    assert checkpoint is not None and checkpoint["pk"] >= 400 and handed["run_id"] == queued["run_id"]
     second = _worker(settings_env, tmp_path, "second")
     try:
         final = wait_final(api, "term", timeout=60)

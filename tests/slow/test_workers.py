@@ -14,7 +14,7 @@ from elasticsearch import Elasticsearch
 from falcon import testing
 
 from tests.conftest import Database
-from tests.integration.ingest_support import BASE, count, define, slow_table, start, wait_final
+from tests.integration.ingest_support import BASE, bookkeeping, count, define, slow_table, start, wait_final
 from tests.support import ServiceProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -111,7 +111,13 @@ def test_serve_runs_the_api_and_a_worker(
 
 
 def test_abort_across_processes(
-    settings_env: dict[str, str], pg: Database, es: Elasticsearch, index_prefix: str, tmp_path: Path, target_prefix: str
+    settings_env: dict[str, str],
+    pg: Database,
+    es: Elasticsearch,
+    index_prefix: str,
+    tmp_path: Path,
+    target_prefix: str,
+    runtime,
 ) -> None:
     """The run executes in a `connector worker` process; the abort goes to a separate API process."""
     slow_query = slow_table(pg, "t", 2000)
@@ -162,5 +168,5 @@ def test_abort_across_processes(
     assert 40 <= final["count"] < 2000 and final["last_id"] == str(final["count"])
     assert f":{worker_proc.process.pid}:" in final["worker"]  # executed by the worker process
     assert count(es, target) == 50  # REPLACE: the target still holds the first run's documents
-    assert final["staging_kept"] is True  # kept for a resume; the target was never touched
+    assert bookkeeping(runtime, final).staging_kept is True  # kept for a resume; the target was never touched
     assert "ingestion.worker" in worker_proc.output and "Traceback" not in worker_proc.output + api_proc.output

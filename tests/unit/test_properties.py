@@ -137,13 +137,22 @@ def parse(value: str | int, *, end_of_day: bool = False) -> int:
     return parse_time(value, entry="start_time_from", end_of_day=end_of_day)
 
 
+EPOCH_MS_RANGE = (-62135596800000, 253402300799999)  # years 1 to 9999
+
+
 @given(st.integers(min_value=-(2**62), max_value=2**62))
-def test_epoch_ms_is_the_identity(value: int) -> None:
-    assert parse(value) == value
+def test_epoch_ms_is_the_identity_within_the_years_1_to_9999(value: int) -> None:
+    if EPOCH_MS_RANGE[0] <= value <= EPOCH_MS_RANGE[1]:
+        assert parse(value) == value
+    else:
+        with pytest.raises(InvalidDefinition):
+            parse(value)
 
 
 @given(st.integers(min_value=10**8, max_value=10**15) | st.integers(min_value=-(10**15), max_value=-(10**8)))
 def test_epoch_ms_text_is_the_identity(value: int) -> None:
+    if not EPOCH_MS_RANGE[0] <= value <= EPOCH_MS_RANGE[1]:
+        return
     assert parse(str(value)) == value
     assert parse(f" {value} ") == value
 
