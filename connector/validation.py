@@ -6,6 +6,7 @@ import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 from connector.errors import InvalidDefinition, InvalidEntry, Rule
 
@@ -25,6 +26,14 @@ _RULE_NAMES = {
 }
 
 
+def custom_error(rule: str, reason: str, **params: str | None) -> PydanticCustomError:
+    """An error for a validator to raise: ``rule`` and ``params`` become the entry's rule, ``reason`` its text.
+
+    ``reason`` is substituted last, so that text from the request in it is never read as a placeholder.
+    """
+    return PydanticCustomError(rule, "{reason}", {**params, "reason": reason})
+
+
 def json_path(root: str, loc: tuple[int | str, ...]) -> str:
     path = root
     for part in loc:
@@ -38,7 +47,7 @@ def invalid_from(ex: ValidationError, *, root: str = "$") -> InvalidDefinition:
     for error in ex.errors(include_url=False):
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and _UNION_TAG.match(p)))
         path = json_path(root, loc)
-        params = [v for k, v in sorted((error.get("ctx") or {}).items()) if k != "error"]
+        params = [v for k, v in sorted((error.get("ctx") or {}).items()) if k not in ("error", "reason")]
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown field"

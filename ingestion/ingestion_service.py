@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict, Field
 
+from connector.cron import CronError
 from connector.crypto import SecretBox
 from connector.datasource import ConnectionTarget
 from connector.datasource_store import DatasourceStore
@@ -30,6 +32,29 @@ from ingestion.values import JsonEncoder, load_json
 
 WriteResult = Literal["created", "updated"]
 ParamValue = str | int | float | bool | None | list[str | int | float | bool | None]
+NEXT_FIRE_TIMES = 5  # how many fire times GET, _search, PUT and _validate show
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleOutlook:
+    """What an ingestion's schedule does next, from the service's clock."""
+
+    next_fire_times: list[dt.datetime]  # aware, in the schedule's time zone
+    enabled: bool  # enable_scheduler (or its synonym)
+    warnings: list[str]  # how the expression may be misread (connector/cron.py)
+
+    def as_fields(self) -> dict[str, Any]:
+        """The response fields that show it (besides ``warnings``, which PUT and _validate place)."""
+        return {
+            "next_fire_times": [fire.isoformat() for fire in self.next_fire_times],
+            "scheduler_enabled": self.enabled,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PutOutcome:
+    result: WriteResult
+    schedule: ScheduleOutlook | None
 
 
 class RunBody(BaseModel):
@@ -69,11 +94,16 @@ class IngestionService:
 
     # ------------------------------------------------------------ definitions
 
-    def put(self, ingestion_id: str, body: Any) -> WriteResult:
+    def put(self, ingestion_id: str, body: Any) -> PutOutcome:
         """Create or replace a definition after validating all of it; passwords are kept if omitted."""
         check_id(ingestion_id, what="ingestion")
         definition = parse_model(PutIngestionBody, body).ingest
         self._check_limits(definition)
+        outlook = self.schedule_outlook(definition)
+        if outlook is not None and not outlook.next_fire_times:
+            raise InvalidDefinition.single(
+                "$.ingest.schedule", "cron", f"schedule {definition.schedule!r} never fires again", params=["never"]
+            )
         if self.datasources.find(definition.datasource) is None:
             raise InvalidDefinition.single(
                 "$.ingest.datasource", "exists", f"datasource [{definition.datasource}] does not exist"
@@ -100,9 +130,9 @@ class IngestionService:
         try:
             if existing is None:
                 self.store.create(ingestion)
-                return "created"
+                return PutOutcome("created", outlook)
             self.store.replace(existing[1], ingestion)
-            return "updated"
+            return PutOutcome("updated", outlook)
         except VersionConflict as ex:
             raise Conflict(f"ingestion [{ingestion_id}] was changed concurrently; retry") from ex
 
@@ -152,6 +182,22 @@ class IngestionService:
 
     def get(self, ingestion_id: str) -> Ingestion:
         return self.store.get(ingestion_id)
+
+    def schedule_outlook(self, definition: IngestBody) -> ScheduleOutlook | None:
+        """The next fire times of the definition's schedule from now; None without a schedule.
+
+        A stored schedule that this version refuses has no fire times (the scheduler skips it too).
+        """
+        try:
+            schedule = definition.parsed_schedule()
+        except CronError as ex:
+            return ScheduleOutlook([], definition.scheduler_enabled, [str(ex)])
+        if schedule is None:
+            return None
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        return ScheduleOutlook(
+            schedule.fire_times(now, NEXT_FIRE_TIMES), definition.scheduler_enabled, schedule.warnings()
+        )
 
     def page(self, *, from_: int, size: int) -> tuple[int, list[Ingestion]]:
         return self.store.page(from_=from_, size=size)
@@ -264,6 +310,7 @@ class IngestionService:
         documents = [load_json(source) for source in batch.sources]
         produced = {key for document in documents for key in document}
         unused = sorted(set((definition.mapping or {}).get("properties", {})) - produced - set(columns))
+        outlook = self.schedule_outlook(definition)
         return {
             "_id": ingestion_id,
             "valid": not batch.rejected,
@@ -277,7 +324,9 @@ class IngestionService:
                 {"pk": r.pk, "field": r.field, "error_type": r.error_type, "reason": r.reason} for r in batch.rejected
             ],
             "mapping": mapping,
-            "warnings": [f"mapping field [{f}] is never produced by the query or transforms" for f in unused],
+            "warnings": [f"mapping field [{f}] is never produced by the query or transforms" for f in unused]
+            + [f"schedule: {warning}" for warning in (outlook.warnings if outlook else [])],
+            **(outlook.as_fields() if outlook else {}),
         }
 
     def _connection(self, ingestion: Ingestion) -> ConnectionTarget:

@@ -54,10 +54,13 @@ def test_every_siren_field_is_accepted_and_passwords_hidden(api: testing.TestCli
         "transforms": [{**GOOD["transforms"][0], "params": {}}],
         "count_total": False,
     }
+    assert set(got) == {"_id", "found", "_source", "next_fire_times", "scheduler_enabled"}
     updated = api.simulate_put(f"{BASE}/ingestion/events", json={"ingest": {**GOOD, "batch_size": 20}})
-    assert updated.json == {"_id": "events", "result": "updated"}
+    assert {k: updated.json[k] for k in ("_id", "result")} == {"_id": "events", "result": "updated"}
+    assert set(updated.json) == {"_id", "result", "next_fire_times", "scheduler_enabled"}  # hourly: no warning
     listed = api.simulate_get(f"{BASE}/ingestion/_search").json["hits"]
     assert listed["total"] == 1 and listed["hits"][0]["_source"]["ingest"]["batch_size"] == 20
+    assert set(listed["hits"][0]) == {"_id", "_source", "next_fire_times", "scheduler_enabled"}
     assert_error(api.simulate_delete(f"{BASE}/datasource/ds"), 409, "resource_conflict_exception")
     assert api.simulate_delete(f"{BASE}/ingestion/events").json["result"] == "deleted"
     assert api.simulate_delete(f"{BASE}/datasource/ds").status_code == 200
@@ -78,8 +81,9 @@ def test_enable_schedule_synonym(api: testing.TestClient, datasource: None) -> N
         ({"staging_prefix": "UPPER"}, "$.ingest.staging_prefix"),
         ({"strategy": "INCREMENTAL", "pk_field": None}, "$.ingest"),
         ({"strategy": "MERGE"}, "$.ingest.strategy"),
-        ({"schedule": "0 0 25 * * ?"}, "$.ingest"),
-        ({"schedule": "every hour"}, "$.ingest"),
+        ({"schedule": "0 0 25 * * ?"}, "$.ingest.schedule"),
+        ({"schedule": "every hour"}, "$.ingest.schedule"),
+        ({"schedule": "0 0 12 1 1 ? 2020"}, "$.ingest.schedule"),
         ({"schedule": None}, "$.ingest"),
         ({"enable_schedule": False}, "$.ingest"),
         ({"batch_size": 0}, "$.ingest.batch_size"),
