@@ -6,10 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from connector.cron import CronError, Schedule
 from connector.datasource import check_timezone
+from connector.date_pattern import DatePatternError, check_format
 from connector.validation import custom_error
 
 Strategy = Literal["REPLACE", "INCREMENTAL"]
@@ -67,6 +69,22 @@ class Transform(_Strict):
     transform: TransformName | None = None
     mapping: dict[str, Any] | None = None
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _date_format(cls, params: dict[str, str | int | float | bool], info: ValidationInfo) -> dict[str, Any]:
+        """Refuse a ``date`` format that no row could match, naming the letter (a stored one still loads)."""
+        if info.data.get("transform") != "date" or "format" not in params or _stored(info):
+            return params
+        try:
+            check_format(str(params["format"]))
+        except DatePatternError as ex:
+            error = custom_error("date_format", ex.reason, letter=ex.letter)
+            # A ValidationError raised here keeps its location under this field: $...params.format
+            raise ValidationError.from_exception_data(
+                "date format", [InitErrorDetails(type=error, loc=("format",), input=params["format"])]
+            ) from None
+        return params
 
     @model_validator(mode="after")
     def _arity(self) -> Transform:
@@ -141,8 +159,7 @@ class IngestBody(_Strict):
         try:
             Schedule.parse(value)
         except CronError as ex:
-            params = {"field": ex.field, "value": ex.value} if ex.field else {}
-            raise custom_error("cron", str(ex), **params) from None
+            raise custom_error("cron", str(ex), field=ex.field, value=ex.value) from None
         return value
 
     @field_validator("timezone")

@@ -29,9 +29,11 @@ _RULE_NAMES = {
 def custom_error(rule: str, reason: str, **params: str | None) -> PydanticCustomError:
     """An error for a validator to raise: ``rule`` and ``params`` become the entry's rule, ``reason`` its text.
 
-    ``reason`` is substituted last, so that text from the request in it is never read as a placeholder.
+    ``reason`` is substituted last, so that text from the request in it is never read as a placeholder;
+    params that are None are left out.
     """
-    return PydanticCustomError(rule, "{reason}", {**params, "reason": reason})
+    given = {name: value for name, value in params.items() if value is not None}
+    return PydanticCustomError(rule, "{reason}", {**given, "reason": reason})
 
 
 def json_path(root: str, loc: tuple[int | str, ...]) -> str:
