@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from croniter import croniter
 from croniter.croniter import CroniterError
 
-from connector.cron_fields import FieldError, check_fields
+from connector import cron_fields
 
 _DOW_NUMBER = re.compile(r"(?<![#\w/])([1-7])(?=$|[,\-/#L])")
 _LAST_OFFSET = re.compile(r"^L-(\d+)$")
@@ -62,8 +62,12 @@ class Schedule:
     dom_shift: str | None = None  # "LW" or "L-n": move the "L" fire time back
 
     @classmethod
-    def parse(cls, expression: str, *, timezone: str = "UTC") -> Schedule:
-        """Parse ``expression``; raise CronError with a reason a person can act on."""
+    def parse(cls, expression: str, *, timezone: str = "UTC", check_fields: bool = True) -> Schedule:
+        """Parse ``expression``; raise CronError with a reason a person can act on.
+
+        ``check_fields=False`` skips the field-by-field check, for schedules stored before it
+        existed: they keep firing as croniter reads them rather than stop on an upgrade.
+        """
         try:
             zoneinfo.ZoneInfo(timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -75,8 +79,9 @@ class Schedule:
                 f"(second minute hour day month weekday [year]), got {len(fields)}"
             )
         try:
-            check_fields(fields)
-        except FieldError as ex:
+            if check_fields:
+                cron_fields.check_fields(fields)
+        except cron_fields.FieldError as ex:
             raise CronError(f"invalid cron expression {expression!r}: {ex}", field=ex.field, value=ex.text) from None
         translated, shift = (fields, None) if len(fields) == 5 else _from_quartz(fields)
         text = " ".join(_single_values(field) for field in translated)
@@ -229,8 +234,8 @@ def _seconds_misread(fields: list[str]) -> str | None:
         times = " and ".join(f"{hour:02d}:{int(second):02d}" for hour in hours)
         return f'{warning}; for {times} daily write "0 {second} {minutes} * * ?" (or the 5 fields "{five}")'
     try:
-        check_fields(fields[:5])
-    except FieldError:
+        cron_fields.check_fields(fields[:5])
+    except cron_fields.FieldError:
         return warning
     return f'{warning}; for the 5-field reading write the 5 fields "{five}" alone'
 

@@ -153,7 +153,7 @@ class IngestBody(_Strict):
     @classmethod
     def _schedule(cls, value: str | None, info: ValidationInfo) -> str | None:
         # Checked without the time zone: that never makes an expression valid or not. A stored
-        # schedule that a later version refuses still loads; the scheduler logs why it skips it.
+        # schedule that a later version refuses still loads, and fires (parsed_schedule).
         if value is None or _stored(info):
             return value
         try:
@@ -207,8 +207,14 @@ class IngestBody(_Strict):
         return bool(self.enable_scheduler if self.enable_scheduler is not None else self.enable_schedule)
 
     def parsed_schedule(self) -> Schedule | None:
-        """The schedule in its time zone; None without one. CronError if a stored one is now refused."""
-        return Schedule.parse(self.schedule, timezone=self.timezone or "UTC") if self.schedule else None
+        """The schedule in its time zone, as the scheduler reads it; None without one.
+
+        Without the field-by-field check, which PUT made: a schedule stored before that check
+        keeps the fire times it had. CronError if croniter cannot read it.
+        """
+        if not self.schedule:
+            return None
+        return Schedule.parse(self.schedule, timezone=self.timezone or "UTC", check_fields=False)
 
 
 class PutIngestionBody(_Strict):

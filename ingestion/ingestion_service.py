@@ -186,7 +186,7 @@ class IngestionService:
     def schedule_outlook(self, definition: IngestBody) -> ScheduleOutlook | None:
         """The next fire times of the definition's schedule from now; None without a schedule.
 
-        A stored schedule that this version refuses has no fire times (the scheduler skips it too).
+        The scheduler's reading (``IngestBody.parsed_schedule``); one croniter cannot read has none.
         """
         try:
             schedule = definition.parsed_schedule()

@@ -426,3 +426,11 @@ def test_quartz_last_alone_in_day_of_week_is_saturday() -> None:
 def test_last_day_offset_above_30_is_rejected(expression: str) -> None:
     with pytest.raises(CronError):
         Schedule.parse(expression)
+
+
+@pytest.mark.parametrize("expression", ["0 0 12 ? * 0", "0 */90 * * * ?"])
+def test_stored_schedules_parse_without_the_field_check(expression: str) -> None:
+    """What the field check refuses today was accepted before: a stored schedule keeps firing as croniter reads it."""
+    with pytest.raises(CronError):
+        Schedule.parse(expression)
+    assert Schedule.parse(expression, check_fields=False).next_after(JUNE_2024) is not None
