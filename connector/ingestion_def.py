@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_core import InitErrorDetails
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from connector.cron import CronError, Schedule
 from connector.datasource import check_timezone
@@ -79,11 +78,7 @@ class Transform(_Strict):
         try:
             check_format(str(params["format"]))
         except DatePatternError as ex:
-            error = custom_error("date_format", ex.reason, letter=ex.letter)
-            # A ValidationError raised here keeps its location under this field: $...params.format
-            raise ValidationError.from_exception_data(
-                "date format", [InitErrorDetails(type=error, loc=("format",), input=params["format"])]
-            ) from None
+            raise custom_error("date_format", ex.reason, within="format", letter=ex.letter) from None
         return params
 
     @model_validator(mode="after")
