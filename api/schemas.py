@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from connector.ingestion_def import IngestBody
 from connector.job_state import JobState
+from ingestion.ingestion_service import NEXT_FIRE_TIMES
 
 
 def _present_not_null(schema: dict[str, Any]) -> None:
@@ -186,19 +187,19 @@ class DatasourceSampleResult(_Out):
 # ---------------------------------------------------------------- ingestions (SPEC §5)
 
 _NEXT_FIRE_TIMES = (
-    "with a schedule: its next 5 fire times from now (fewer if it ends), ISO 8601 with the offset of the "
-    "schedule's time zone, whether or not the scheduler is enabled"
+    f"with a schedule: its next {NEXT_FIRE_TIMES} fire times from now (fewer if it ends), ISO 8601 with the "
+    "offset of the schedule's time zone, whether or not the scheduler is enabled"
 )
 _SCHEDULER_ENABLED = "with a schedule: enable_scheduler (or its synonym enable_schedule)"
 
 
-def _at_most_five(schema: dict[str, Any]) -> None:
+def _fire_times_schema(schema: dict[str, Any]) -> None:
     _present_not_null(schema)
-    schema["maxItems"] = 5
+    schema["maxItems"] = NEXT_FIRE_TIMES
 
 
 def _next_fire_times() -> Any:
-    return Field(None, description=_NEXT_FIRE_TIMES, json_schema_extra=_at_most_five)
+    return Field(None, description=_NEXT_FIRE_TIMES, json_schema_extra=_fire_times_schema)
 
 
 class IngestionWriteResult(_Out):
