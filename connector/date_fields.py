@@ -92,7 +92,6 @@ def _numeric_reader(fields: Sequence[Field]) -> Reader | None:
     century = 2000 if fields[year].count == 2 else 0
     month, day, hour, minute, second = (at.get(letter, -1) for letter in "MdHms")
     fraction = at.get("S", -1)
-    scale = 10 ** max(0, 6 - fields[fraction].count) if fraction >= 0 else 0  # SSS: milliseconds → µs
     datetime = dt.datetime
 
     def read(texts: tuple[str | Any, ...]) -> dt.datetime:
@@ -103,7 +102,7 @@ def _numeric_reader(fields: Sequence[Field]) -> Reader | None:
             int(texts[hour]) if hour >= 0 else 0,
             int(texts[minute]) if minute >= 0 else 0,
             int(texts[second]) if second >= 0 else 0,
-            int(texts[fraction][:6]) * scale if fraction >= 0 else 0,
+            int(texts[fraction][:6].ljust(6, "0")) if fraction >= 0 else 0,  # a fraction: .25 is 250000 µs
         )
 
     return read

@@ -3,9 +3,10 @@
 A pattern is compiled once into one regular expression and the fields it
 reads; :meth:`DatePattern.parse` then gives a datetime, aware when the text
 has an offset or a zone. The letters follow Java's meaning exactly (in
-English, as ``Locale.ENGLISH``), including widths: ``MM`` is two digits,
-``M`` any number, ``SSS`` exactly three fraction digits. Text (month and day
-names, AM/PM, zone abbreviations) is read in any case. Letters outside
+English, as ``Locale.ENGLISH``). Widths are Java's where digits touch
+(``yyyyMMdd``); elsewhere ``MM`` or ``SSS`` also read fewer digits, as Java's
+lenient mode does (and strptime did here before). Text (month and day names,
+AM/PM, zone abbreviations) is read in any case. Letters outside
 :data:`SUPPORTED`, Java's optional sections ``[...]`` and patterns that
 cannot name a moment (no year, ``h`` without ``a``) are refused with
 :class:`DatePatternError`, which names the letter: a definition is checked
@@ -119,7 +120,8 @@ def compile_pattern(pattern: str) -> DatePattern:
     parts: list[str] = []
     tokens: list[str] = []
     fields: list[Field] = []
-    for kind, text in _lex(pattern):
+    lexed = list(_lex(pattern))
+    for at, (kind, text) in enumerate(lexed):
         if kind == "literal":
             parts.append(re.escape(text))
             if tokens and tokens[-1].startswith("'"):
@@ -128,7 +130,8 @@ def compile_pattern(pattern: str) -> DatePattern:
                 tokens.append("'" + text)
             continue
         letter, count = text[0], len(text)
-        parts.append(f"({_letter_regex(letter, count)})")
+        alone = not any(_is_number(*neighbour) for neighbour in (lexed[at - 1 : at], lexed[at + 1 : at + 2]))
+        parts.append(f"({_letter_regex(letter, count, alone=alone)})")
         fields.append(Field(letter, count))
         tokens.append(text.replace("u", "y"))  # the same years for this service (no era, years 1-9999)
     _check_complete(pattern, {f.letter for f in fields})
@@ -170,12 +173,25 @@ def _lex(pattern: str) -> Iterator[tuple[str, str]]:
             at += 1
 
 
+def _is_number(*lexed: tuple[str, str]) -> bool:
+    """Whether a lexed part (none when there is none) is a field of digits."""
+    return bool(lexed) and lexed[0][0] == "letters" and _DIGITS.match(lexed[0][1]) is not None
+
+
+_DIGITS = re.compile(r"^(?:[yudDHhmsS]+|M{1,2})$")
+
+
 def _names(names: dict[str, int]) -> str:
     return "(?i:" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + ")"
 
 
-def _letter_regex(letter: str, count: int) -> str:
-    """The regular expression of ``count`` times ``letter``; DatePatternError if Java's meaning is not read."""
+def _letter_regex(letter: str, count: int, *, alone: bool) -> str:
+    """The regular expression of ``count`` times ``letter``; DatePatternError if Java's meaning is not read.
+
+    ``alone``: no field of digits is next to this one. Fixed widths (``MM``, ``SSS``) then also read
+    fewer digits, as Java's lenient parsing (and strptime before it) did: ``yyyy-MM-dd HH:mm:ss``
+    reads ``2024-1-5 3:04:05``. Next to another number (``yyyyMMdd``) the widths split the digits.
+    """
 
     def refuse(why: str) -> DatePatternError:
         return DatePatternError(f'pattern letter "{letter}" {why}', letter=letter)
@@ -186,21 +202,15 @@ def _letter_regex(letter: str, count: int) -> str:
 
     if letter in "yu":
         return "[0-9]{2}" if count == 2 else f"[0-9]{{{count},}}"
-    if letter in "dHhms":
+    if letter in "dHhms" or (letter == "M" and count <= 2):
         widths(1, 2)
-        return "[0-9]+" if count == 1 else "[0-9]{2}"
+        return "[0-9]+" if count == 1 else "[0-9]{1,2}" if alone else "[0-9]{2}"
     if letter == "M":
-        widths(1, 2, 3, 4)
-        return (
-            "[0-9]+"
-            if count == 1
-            else "[0-9]{2}"
-            if count == 2
-            else _names(SHORT_MONTHS if count == 3 else LONG_MONTHS)
-        )
+        widths(3, 4)
+        return _names(SHORT_MONTHS if count == 3 else LONG_MONTHS)
     if letter == "D":
         widths(1, 2, 3)
-        return ("[0-9]+", "[0-9]{2,3}", "[0-9]{3}")[count - 1]
+        return "[0-9]+" if count == 1 else "[0-9]{1,3}" if alone else ("[0-9]{2,3}", "[0-9]{3}")[count - 2]
     if letter == "a":
         widths(1)
         return "(?i:AM|PM)"
@@ -209,7 +219,7 @@ def _letter_regex(letter: str, count: int) -> str:
         return _names(LONG_DAYS if count == 4 else SHORT_DAYS)
     if letter == "S":
         widths(*range(1, 10))
-        return f"[0-9]{{{count}}}"
+        return "[0-9]{1,9}" if alone else f"[0-9]{{{count}}}"
     if letter == "z":
         if count == 4:
             raise refuse("(full zone name, zzzz) is not supported; use z (CET, PST), VV (Europe/Paris) or XXX")
