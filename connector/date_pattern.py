@@ -5,8 +5,8 @@ reads; :meth:`DatePattern.parse` then gives a datetime, aware when the text
 has an offset or a zone. The letters follow Java's meaning exactly (in
 English, as ``Locale.ENGLISH``). Widths are Java's where digits touch
 (``yyyyMMdd``); elsewhere ``MM`` or ``SSS`` also read fewer digits, as Java's
-lenient mode does (and strptime did here before). Text (month and day names,
-AM/PM, zone abbreviations) is read in any case. Letters outside
+lenient mode does (and strptime did here before). Offsets are read in any
+spelling, text (month and day names, AM/PM, zone abbreviations) in any case. Letters outside
 :data:`SUPPORTED`, Java's optional sections ``[...]`` and patterns that
 cannot name a moment (no year, ``h`` without ``a``) are refused with
 :class:`DatePatternError`, which names the letter: a definition is checked
@@ -173,6 +173,12 @@ def _lex(pattern: str) -> Iterator[tuple[str, str]]:
             at += 1
 
 
+# Every offset letter reads every spelling of an offset (Z, +02, +0200, +02:00, seconds too), as
+# strptime's %z did here before: Java would want XXX's +02:00 and Z's +0200 exactly, but a text
+# names the same offset either way, and databases print +01 (PostgreSQL) as often as +01:00.
+_ANY_OFFSET = "Z|[+-][0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2})?)?"
+
+
 def _is_number(*lexed: tuple[str, str]) -> bool:
     """Whether a lexed part (none when there is none) is a field of digits."""
     return bool(lexed) and lexed[0][0] == "letters" and _DIGITS.match(lexed[0][1]) is not None
@@ -232,17 +238,10 @@ def _letter_regex(letter: str, count: int, *, alone: bool) -> str:
         if count == 4:
             raise refuse("(localized offset, ZZZZ) is not supported; use ZZZZZ or XXX (+02:00), or Z (+0200)")
         widths(1, 2, 3, 5)
-        return "[+-][0-9]{4}" if count <= 3 else "Z|[+-][0-9]{2}:[0-9]{2}(?::[0-9]{2})?"
+        return _ANY_OFFSET
     if letter in "Xx":
         widths(1, 2, 3, 4, 5)
-        offset = (
-            "[+-][0-9]{2}(?:[0-9]{2})?",
-            "[+-][0-9]{4}",
-            "[+-][0-9]{2}:[0-9]{2}",
-            "[+-][0-9]{4}(?:[0-9]{2})?",
-            "[+-][0-9]{2}:[0-9]{2}(?::[0-9]{2})?",
-        )[count - 1]
-        return f"Z|{offset}" if letter == "X" else offset
+        return _ANY_OFFSET
     if letter in _UNSUPPORTED:
         raise refuse(f"({_UNSUPPORTED[letter]}) is not supported; supported: {SUPPORTED}")
     raise refuse(f"is not a pattern letter; quote text to match it as is ('{letter}'); supported: {SUPPORTED}")

@@ -44,6 +44,12 @@ pytestmark = pytest.mark.unit
         ("yyyy-MM-dd HH:mm:ss xxx", "2024-07-01 14:00:00 +00:00", "2024-07-01T14:00:00+00:00"),
         ("yyyy-MM-dd HH:mm:ss ZZZZZ", "2024-07-01 14:00:00 Z", "2024-07-01T14:00:00+00:00"),
         ("EEE, dd MMM yyyy HH:mm:ss Z", "Mon, 01 Jul 2024 14:00:00 +0200", "2024-07-01T14:00:00+02:00"),
+        # every offset letter reads every spelling of an offset, as strptime's %z did (Java: each its own)
+        ("dd/MM/yyyy HH:mm Z", "01/07/2024 14:00 Z", "2024-07-01T14:00:00+00:00"),
+        ("dd/MM/yyyy HH:mm Z", "01/07/2024 14:00 +02:00", "2024-07-01T14:00:00+02:00"),
+        ("yyyy-MM-dd HH:mm:ssX", "2024-07-01 14:00:00+01", "2024-07-01T14:00:00+01:00"),
+        ("yyyy-MM-dd HH:mm:ssXXX", "2024-07-01 14:00:00-0330", "2024-07-01T14:00:00-03:30"),
+        ("yyyy-MM-dd HH:mm:ss xxx", "2024-07-01 14:00:00 Z", "2024-07-01T14:00:00+00:00"),
         # zone abbreviations: the offset each names (Java reads a zone's rules instead: EST in July is -04:00
         # there, IST is Africa/Abidjan and BST Pacific/Bougainville; Java prints IST for India, BST for London)
         ("yyyy-MM-dd HH:mm:ss z", "2024-07-01 14:00:00 CEST", "2024-07-01T14:00:00+02:00"),
@@ -99,8 +105,8 @@ def test_parse(pattern: str, text: str, expected: str) -> None:
         ("yyyy-MM-dd HHmm", "2024-07-14 930", "does not match"),
         ("yyyy-MM-dd HH:mm:ss.SSS", "2024-07-14 09:30:15.1234567890", "does not match"),
         ("yyyy-MM-dd", "2024-007-01", "does not match"),
-        ("dd/MM/yyyy HH:mm Z", "01/07/2024 14:00 Z", "does not match"),
-        ("yyyy-MM-dd HH:mm:ss xxx", "2024-07-01 14:00:00 Z", "does not match"),
+        ("dd/MM/yyyy HH:mm Z", "01/07/2024 14:00 +2", "does not match"),
+        ("dd/MM/yyyy HH:mm Z", "01/07/2024 14:00 UTC", "does not match"),
         ("yyyy-MM-dd HH:mm:ss z", "2024-07-01 14:00:00 XYZ", "does not match"),
         ("yyyy-MM-dd HH:mm VV", "2024-07-01 14:00 Europe/Atlantis", "does not match"),
         ("yyyy-MM-dd HH:mm X", "2024-07-01 14:00 +1900", "offset hours 19 out of range 0-18"),
