@@ -140,7 +140,11 @@ class Route:
 _SEARCH_QUERY = (*SEARCH_FILTERS, *PAGING)
 _LIST_QUERY = ("from", "size", "start", "count")
 _DS_SEARCH = Op("List datasources, sorted by id", {200: schemas.DatasourceSearchResult}, _LIST_QUERY)
-_ING_SEARCH = Op("List ingestions, sorted by id", {200: schemas.IngestionSearchResult}, _LIST_QUERY)
+_ING_SEARCH = Op(
+    "List ingestions, sorted by id, each with its schedule's next fire times",
+    {200: schemas.IngestionSearchResult},
+    _LIST_QUERY,
+)
 _METADATA = Op(
     "List the connected catalog's schemas, or one schema's tables, columns and primary keys",
     {200: schemas.DatasourceMetadataResult},
@@ -205,13 +209,18 @@ ROUTES: tuple[Route, ...] = (
         IngestionItem,
         {
             "PUT": Op(
-                "Create (201) or replace (200) an ingestion, validated entirely before it is stored",
-                {201: schemas.WriteResult, 200: schemas.WriteResult},
+                "Create (201) or replace (200) an ingestion, validated entirely before it is stored; "
+                "with a schedule, its next fire times and warnings about how it may be misread",
+                {201: schemas.IngestionWriteResult, 200: schemas.IngestionWriteResult},
                 body=PutIngestionBody,
                 body_required=True,
                 errors=(409,),
             ),
-            "GET": Op("Get an ingestion, without passwords", {200: schemas.IngestionDoc}, errors=(404,)),
+            "GET": Op(
+                "Get an ingestion, without passwords, and its schedule's next fire times",
+                {200: schemas.IngestionDoc},
+                errors=(404,),
+            ),
             "DELETE": Op(
                 "Delete an ingestion; 409 while a run is queued or running",
                 {200: schemas.WriteResult},

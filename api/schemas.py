@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from connector.ingestion_def import IngestBody
 from connector.job_state import JobState
+from ingestion.ingestion_service import NEXT_FIRE_TIMES
 
 
 def _present_not_null(schema: dict[str, Any]) -> None:
@@ -185,6 +186,33 @@ class DatasourceSampleResult(_Out):
 
 # ---------------------------------------------------------------- ingestions (SPEC §5)
 
+_NEXT_FIRE_TIMES = (
+    f"with a schedule: its next {NEXT_FIRE_TIMES} fire times from now (fewer if it ends), ISO 8601 with the "
+    "offset of the schedule's time zone, whether or not the scheduler is enabled"
+)
+_SCHEDULER_ENABLED = "with a schedule: enable_scheduler (or its synonym enable_schedule)"
+
+
+def _fire_times_schema(schema: dict[str, Any]) -> None:
+    _present_not_null(schema)
+    schema["maxItems"] = NEXT_FIRE_TIMES
+
+
+def _next_fire_times() -> Any:
+    return Field(None, description=_NEXT_FIRE_TIMES, json_schema_extra=_fire_times_schema)
+
+
+class IngestionWriteResult(_Out):
+    """What PUT of an ingestion returns: the seed's ``_id`` and ``result``, then what its schedule does."""
+
+    id: str = Field(alias="_id")
+    result: Literal["created", "updated"]
+    next_fire_times: list[AwareDatetime] | None = _next_fire_times()
+    scheduler_enabled: bool | None = omitted(_SCHEDULER_ENABLED)
+    warnings: list[str] | None = omitted(
+        "present when the schedule fires more often than hourly or reads like 5-field cron with a sixth field"
+    )
+
 
 class IngestionSource(_Out):
     ingest: IngestBody = Field(description="the definition as stored, without passwords")
@@ -194,11 +222,15 @@ class IngestionDoc(_Out):
     id: str = Field(alias="_id")
     found: Literal[True]
     source: IngestionSource = Field(alias="_source")
+    next_fire_times: list[AwareDatetime] | None = _next_fire_times()
+    scheduler_enabled: bool | None = omitted(_SCHEDULER_ENABLED)
 
 
 class IngestionHit(_Out):
     id: str = Field(alias="_id")
     source: IngestionSource = Field(alias="_source")
+    next_fire_times: list[AwareDatetime] | None = _next_fire_times()
+    scheduler_enabled: bool | None = omitted(_SCHEDULER_ENABLED)
 
 
 class IngestionHits(_Out):
@@ -238,7 +270,9 @@ class IngestionValidateResult(_Out):
     documents: list[DocumentOut]
     rejected: list[RejectedRow]
     mapping: Mapping
-    warnings: list[str]
+    warnings: list[str] = Field(description="mapping fields never produced; how the schedule may be misread")
+    next_fire_times: list[AwareDatetime] | None = _next_fire_times()
+    scheduler_enabled: bool | None = omitted(_SCHEDULER_ENABLED)
 
 
 # ---------------------------------------------------------------- jobs (SPEC §6)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -10,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from connector.cron import CronError, Schedule
 from connector.datasource import check_timezone
+from connector.date_pattern import DatePatternError, check_format
 from connector.index_rules import RuleBroken, check_index_name, check_pipeline
+from connector.validation import custom_error
 
 Strategy = Literal["REPLACE", "INCREMENTAL"]
 TransformName = Literal["geo_point", "concat", "split", "date", "cast"]
@@ -52,6 +53,18 @@ class Transform(_Strict):
     transform: TransformName | None = None
     mapping: dict[str, Any] | None = None
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _date_format(cls, params: dict[str, str | int | float | bool], info: ValidationInfo) -> dict[str, Any]:
+        """Refuse a ``date`` format that no row could match, naming the letter (a stored one still loads)."""
+        if info.data.get("transform") != "date" or "format" not in params or _stored(info):
+            return params
+        try:
+            check_format(str(params["format"]))
+        except DatePatternError as ex:
+            raise custom_error("date_format", ex.reason, within="format", letter=ex.letter) from None
+        return params
 
     @model_validator(mode="after")
     def _arity(self) -> Transform:
@@ -120,6 +133,19 @@ class IngestBody(_Strict):
             return value
         return check_index_name(value, service_prefix=_context(info).get("index_prefix"), prefix_only=True)
 
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Checked without the time zone: that never makes an expression valid or not. A stored
+        # schedule that a later version refuses still loads, and fires (parsed_schedule).
+        if value is None or _stored(info):
+            return value
+        try:
+            Schedule.parse(value)
+        except CronError as ex:
+            raise custom_error("cron", str(ex), field=ex.field, value=ex.value) from None
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
@@ -146,7 +172,7 @@ class IngestBody(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _rules(self, info: ValidationInfo) -> IngestBody:
+    def _rules(self) -> IngestBody:
         if self.strategy == "INCREMENTAL" and not self.pk_field:
             raise ValueError("INCREMENTAL needs pk_field (documents are upserted by it)")
         if (
@@ -157,14 +183,6 @@ class IngestBody(_Strict):
             raise ValueError("enable_scheduler and enable_schedule disagree; give one")
         if self.scheduler_enabled and not self.schedule:
             raise ValueError("enable_scheduler needs a schedule")
-        if self.schedule:
-            try:
-                schedule = Schedule.parse(self.schedule, timezone=self.timezone or "UTC")
-            except CronError as ex:
-                raise ValueError(f"schedule: {ex}") from None
-            stored = bool(_context(info).get("stored"))
-            if not stored and schedule.next_after(dt.datetime.now(dt.UTC)) is None:
-                raise ValueError("schedule: never fires again")
         outputs = [t.output for t in self.transforms]
         duplicates = sorted({o for o in outputs if outputs.count(o) > 1})
         if duplicates:
@@ -174,6 +192,16 @@ class IngestBody(_Strict):
     @property
     def scheduler_enabled(self) -> bool:
         return bool(self.enable_scheduler if self.enable_scheduler is not None else self.enable_schedule)
+
+    def parsed_schedule(self) -> Schedule | None:
+        """The schedule in its time zone, as the scheduler reads it; None without one.
+
+        Without the field-by-field check, which PUT made: a schedule stored before that check
+        keeps the fire times it had. CronError if croniter cannot read it.
+        """
+        if not self.schedule:
+            return None
+        return Schedule.parse(self.schedule, timezone=self.timezone or "UTC", check_fields=False)
 
 
 class PutIngestionBody(_Strict):
@@ -232,7 +260,7 @@ class Ingestion:
         secrets = doc.get("secrets") or {}
         return cls(
             id=doc["id"],
-            # Stored definitions were validated when written; skip checks that depend on "now".
+            # Stored definitions were validated when written; a rule added since must not hide them.
             definition=IngestBody.model_validate(doc["definition"], context={"stored": True}),
             ds_password=secrets.get("ds_password"),
             es_password=secrets.get("es_password"),
@@ -240,3 +268,8 @@ class Ingestion:
             created_at=doc.get("created_at", 0),
             updated_at=doc.get("updated_at", 0),
         )
+
+
+def _stored(info: ValidationInfo) -> bool:
+    """Whether a stored definition is being read (validated when it was written)."""
+    return bool(_context(info).get("stored"))

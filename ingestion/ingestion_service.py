@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict, Field
 
+from connector.cron import CronError
 from connector.crypto import SecretBox
 from connector.datasource import ConnectionTarget
 from connector.datasource_store import DatasourceStore
@@ -32,6 +34,29 @@ from ingestion.values import JsonEncoder, load_json
 
 WriteResult = Literal["created", "updated"]
 ParamValue = str | int | float | bool | None | list[str | int | float | bool | None]
+NEXT_FIRE_TIMES = 5  # how many fire times GET, _search, PUT and _validate show
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleOutlook:
+    """What an ingestion's schedule does next, from the service's clock."""
+
+    next_fire_times: list[dt.datetime]  # aware, in the schedule's time zone
+    enabled: bool  # enable_scheduler (or its synonym)
+    warnings: list[str]  # how the expression may be misread (connector/cron.py)
+
+    def as_fields(self) -> dict[str, Any]:
+        """The response fields that show it (besides ``warnings``, which PUT and _validate place)."""
+        return {
+            "next_fire_times": [fire.isoformat() for fire in self.next_fire_times],
+            "scheduler_enabled": self.enabled,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PutOutcome:
+    result: WriteResult
+    schedule: ScheduleOutlook | None
 
 
 class RunBody(BaseModel):
@@ -71,7 +96,7 @@ class IngestionService:
 
     # ------------------------------------------------------------ definitions
 
-    def put(self, ingestion_id: str, body: Any) -> WriteResult:
+    def put(self, ingestion_id: str, body: Any) -> PutOutcome:
         """Create or replace a definition after validating all of it; passwords are kept if omitted."""
         check_id(ingestion_id, what="ingestion")
         context = {
@@ -80,6 +105,11 @@ class IngestionService:
         }
         definition = parse_model(PutIngestionBody, body, context=context).ingest
         self._check_limits(definition)
+        outlook = self.schedule_outlook(definition)
+        if outlook is not None and not outlook.next_fire_times:
+            raise InvalidDefinition.single(
+                "$.ingest.schedule", "cron", f"schedule {definition.schedule!r} never fires again", params=["never"]
+            )
         found = self.datasources.find(definition.datasource)
         if found is None:
             raise InvalidDefinition.single(
@@ -113,9 +143,9 @@ class IngestionService:
         try:
             if existing is None:
                 self.store.create(ingestion)
-                return "created"
+                return PutOutcome("created", outlook)
             self.store.replace(existing[1], ingestion)
-            return "updated"
+            return PutOutcome("updated", outlook)
         except VersionConflict as ex:
             raise Conflict(f"ingestion [{ingestion_id}] was changed concurrently; retry") from ex
 
@@ -168,6 +198,22 @@ class IngestionService:
 
     def get(self, ingestion_id: str) -> Ingestion:
         return self.store.get(ingestion_id)
+
+    def schedule_outlook(self, definition: IngestBody) -> ScheduleOutlook | None:
+        """The next fire times of the definition's schedule from now; None without a schedule.
+
+        The scheduler's reading (``IngestBody.parsed_schedule``); one croniter cannot read has none.
+        """
+        try:
+            schedule = definition.parsed_schedule()
+        except CronError as ex:
+            return ScheduleOutlook([], definition.scheduler_enabled, [str(ex)])
+        if schedule is None:
+            return None
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        return ScheduleOutlook(
+            schedule.fire_times(now, NEXT_FIRE_TIMES), definition.scheduler_enabled, schedule.warnings()
+        )
 
     def page(self, *, from_: int, size: int) -> tuple[int, list[Ingestion]]:
         return self.store.page(from_=from_, size=size)
@@ -280,6 +326,7 @@ class IngestionService:
         documents = [load_json(source) for source in batch.sources]
         produced = {key for document in documents for key in document}
         unused = sorted(set((definition.mapping or {}).get("properties", {})) - produced - set(columns))
+        outlook = self.schedule_outlook(definition)
         return {
             "_id": ingestion_id,
             "valid": not batch.rejected,
@@ -293,7 +340,9 @@ class IngestionService:
                 {"pk": r.pk, "field": r.field, "error_type": r.error_type, "reason": r.reason} for r in batch.rejected
             ],
             "mapping": mapping,
-            "warnings": [f"mapping field [{f}] is never produced by the query or transforms" for f in unused],
+            "warnings": [f"mapping field [{f}] is never produced by the query or transforms" for f in unused]
+            + [f"schedule: {warning}" for warning in (outlook.warnings if outlook else [])],
+            **(outlook.as_fields() if outlook else {}),
         }
 
     def _connection(self, ingestion: Ingestion) -> ConnectionTarget:

@@ -17,12 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.cron import Schedule
+from connector.date_pattern import compile_pattern
 from connector.errors import InvalidDefinition
 from connector.ingestion_def import Transform
 from connector.jdbc_url import _MSSQL_PROPS, _MY_PROPS, _PG_PROPS, JdbcUrlError, translate
 from connector.job_query import parse_time
 from ingestion.query_template import TemplateError, render
-from ingestion.transforms import TransformError, _date, compile_transforms, iso_rearrangement, java_to_strptime
+from ingestion.transforms import TransformError, _date, compile_transforms, iso_rearrangement
 
 pytestmark = pytest.mark.unit
 
@@ -515,13 +516,13 @@ _near_iso = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(pattern=st.sampled_from(_ISO_PATTERNS), text=_near_iso)
 def test_iso_fast_path_is_the_general_date_transform(pattern: str, text: str) -> None:
-    """The UTC fast paths for ISO-shaped patterns give what the general parser gives, or the same error."""
+    """The UTC fast paths for ISO-shaped patterns give what the Java pattern parser gives, or the same error."""
     transform = Transform.model_validate(
         {"input": [{"source": "t"}], "output": "when", "transform": "date", "params": {"format": pattern}}
     )
     (fast,) = compile_transforms([transform], timezone="UTC")
     try:
-        expected: Any = _date("when", text, java_to_strptime(pattern), None)
+        expected: Any = _date("when", text, compile_pattern(pattern).parse, None)
     except TransformError as ex:
         expected = ex.reason
     try:
