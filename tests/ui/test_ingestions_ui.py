@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.ui.conftest import DS_PASSWORD, UiService, sign_in, unique
 
@@ -71,7 +72,7 @@ def test_create_an_ingestion_through_the_form(
     documents = result.locator("table.documents tbody tr")
     expect(documents).to_have_count(2)
     expect(result.locator("table.documents")).to_contain_text("location")
-    expect(result.locator("pre.code").last).to_contain_text("geo_point")
+    expect(result.locator("table.mapping tr", has_text="location")).to_contain_text("geo_point")
     shot(page, "dry-run")
 
     # The list: target, strategy, schedule, never ran.
@@ -109,3 +110,35 @@ def test_create_refuses_an_existing_id(page: Page, ui_service: UiService) -> Non
     expect(page.locator('[data-error-for="id"]')).to_contain_text("already exists")
     _, doc = ui_service.api("GET", f"ingestion/{taken}")
     assert doc["_source"]["ingest"]["target"] == ui_service.target(taken)  # untouched
+
+
+def test_next_fire_times_are_shown_when_the_service_gives_them(page: Page, ui_service: UiService) -> None:
+    """`next_fire_times` (ISO 8601 with the schedule's offset) comes with ingestion GET and _search hits."""
+    scheduled = unique("ui-sched")
+    ui_service.put_ingestion(
+        scheduled,
+        query="SELECT * FROM cities",
+        pk_field="id",
+        schedule="0 0 3 * * ?",
+        timezone="Europe/Paris",
+        enable_scheduler=True,
+    )
+    fire_times = ["2026-12-01T03:00:00+01:00", "2026-12-02T03:00:00+01:00", "2026-12-03T03:00:00+01:00"]
+
+    def add_fire_times(route: Route) -> None:
+        response = route.fetch()
+        body = response.json()
+        for hit in body.get("hits", {}).get("hits", [body]):
+            hit.setdefault("next_fire_times", fire_times)
+        route.fulfill(response=response, json=body)
+
+    page.route(re.compile(r".*/_siren/connector/ingestion/(_search|ui-sched-[0-9a-f]+)(\?.*)?$"), add_fire_times)
+    sign_in(page, ui_service, ui_service.admin_token, at="ingestions")
+    row = page.locator(f'tr[data-ingestion="{scheduled}"]')
+    expect(row.locator(".badge", has_text="enabled")).to_be_visible()
+    # 03:00 in Paris (UTC+1) is 07:30 in the browser's zone (UTC+05:30).
+    expect(row.locator(".next-fire time")).to_have_attribute("title", "2026-12-01 02:00:00 UTC")
+    expect(row.locator(".next-fire")).to_contain_text("07:30:00")
+    row.get_by_role("link", name=scheduled).click()
+    expect(page.locator("ol.next-fire-times li")).to_have_count(3)
+    expect(page.locator("ol.next-fire-times li").first).to_contain_text("2026-12-01T03:00:00+01:00")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import ITEMS, UiService, sign_in, unique
+from tests.ui.conftest import BROWSER_ZONE, ITEMS, UiService, sign_in, unique
 
 pytestmark = pytest.mark.ui
 
@@ -120,6 +121,13 @@ def test_history_filters_narrow_the_list(page: Page, ui_service: UiService, shot
     page.get_by_role("button", name="Apply filters").click()
     expect(history).to_have_count(3)
 
+    # Times are the browser's (UTC+05:30), with the UTC instant on hover.
+    started = history.first.locator("time").first
+    instant = dt.datetime.fromisoformat(started.get_attribute("datetime") or "")
+    local = instant.astimezone(ZoneInfo(BROWSER_ZONE))
+    expect(started).to_contain_text(local.strftime("%H:%M:%S"))
+    expect(started).to_have_attribute("title", instant.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
     # The failed run's page: the database's own message, in full.
     history.filter(has=page.locator('[data-state="error"]')).get_by_role("link", name=bad).click()
     panel = page.locator(".error-panel")
@@ -130,3 +138,31 @@ def test_history_filters_narrow_the_list(page: Page, ui_service: UiService, shot
     for seed_field in ("version", "id", "is_running", "start_time", "end_time", "infos", "state", "count"):
         expect(page.locator(f'[data-field="{seed_field}"]')).not_to_have_text("—")
     shot(page, "job-error")
+
+
+def test_errors_report_view_and_download(page: Page, ui_service: UiService, shot: Callable[[Page, str], Path]) -> None:
+    job = unique("ui-rejects")
+    # A NULL key rejects its row; max_error_ratio 1 lets the run succeed with it in the report.
+    ui_service.put_ingestion(
+        job, query="SELECT NULLIF(id, 3) AS id, name FROM cities", pk_field="id", max_error_ratio=1.0
+    )
+    run = ui_service.run_to_end(job)
+    assert (run["state"], run["error_count"]) == ("successful", 1)
+
+    sign_in(page, ui_service, ui_service.admin_token, at=f"jobs/ingestion/{job}")
+    report = page.locator(".report-view")
+    page.get_by_role("button", name="View", exact=True).click()
+    expect(report.locator("tbody tr")).to_have_count(1)
+    expect(report).to_contain_text("primary key is NULL")
+    shot(page, "job-rejected-rows")
+
+    with page.expect_download() as csv:
+        page.get_by_role("button", name="Download CSV").click()
+    assert csv.value.suggested_filename == f"{run['run_id']}-errors.csv"
+    text = Path(csv.value.path()).read_text()
+    assert text.splitlines()[0].startswith("seq,")
+    assert "primary key is NULL" in text
+    with page.expect_download() as ndjson:
+        page.get_by_role("button", name="Download NDJSON").click()
+    assert ndjson.value.suggested_filename == f"{run['run_id']}-errors.ndjson"
+    assert "primary key is NULL" in Path(ndjson.value.path()).read_text()

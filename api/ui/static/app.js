@@ -103,6 +103,11 @@ export function reportError(ex) {
 
 function renderNav(path) {
   const section = path.split("/")[0] || "jobs";
+  if (!currentPrincipal()) {
+    fill(nav);
+    fill(who);
+    return;
+  }
   fill(
     nav,
     SECTIONS.map((s) => {
@@ -118,10 +123,6 @@ function renderNav(path) {
     }),
   );
   const principal = currentPrincipal();
-  if (!principal) {
-    fill(who);
-    return;
-  }
   fill(
     who,
     h("span.who-name", { title: `auth mode: ${principal.auth_mode}` }, principal.name),

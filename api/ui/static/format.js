@@ -44,7 +44,7 @@ export function time(value, { short = false } = {}) {
   const iso = date.toISOString();
   const sameDay = new Date().toDateString() === date.toDateString();
   const text = short && sameDay ? timeOnly.format(date) : dateTime.format(date);
-  return h("time", { datetime: iso, title: `${iso.replace("T", " ").replace(".000Z", "Z")} (UTC)` }, text);
+  return h("time", { datetime: iso, title: `${iso.slice(0, 19).replace("T", " ")} UTC` }, text);
 }
 
 /** "2 h 5 min", "3 min 10 s", "4.2 s", "120 ms". */
@@ -91,4 +91,16 @@ export function cellValue(value) {
   if (typeof value === "object") return h("span.mono", JSON.stringify(value));
   if (typeof value === "number") return h("span.num", String(value));
   return String(value);
+}
+
+/** Whether every non-null value of a column is a number (its cells are then right-aligned). */
+export function numericColumn(rows, get) {
+  let seen = false;
+  for (const row of rows) {
+    const value = get(row);
+    if (value === null || value === undefined) continue;
+    if (typeof value !== "number") return false;
+    seen = true;
+  }
+  return seen;
 }

@@ -2,7 +2,7 @@
 // columns browser (_metadata), a sample query with its rows as a table.
 import { ApiError, datasourcePath, del, gate, get, post } from "./api.js";
 import { card, dash, fields, fill, h, json, table } from "./dom.js";
-import { cellValue, number } from "./format.js";
+import { cellValue, number, numericColumn } from "./format.js";
 import { field, FormErrors } from "./forms.js";
 import { actionButton, confirmDialog, flash, pageHeader, pager } from "./ui.js";
 
@@ -290,6 +290,7 @@ function sampleResult(result) {
     table(
       result.columns.map((c) => ({
         label: h("span", { title: c.db_type || "" }, c.name, c.db_type ? h("span.coltype", c.db_type) : null),
+        className: numericColumn(result.rows, (row) => row[c.name]) ? "num" : "",
         cell: (row) => cellValue(row[c.name]),
       })),
       result.rows,

@@ -2,7 +2,7 @@
 // ingestion (its definition, recent runs, a dry run).
 import { ApiError, can, del, gate, get, ingestionPath, post } from "./api.js";
 import { card, code, dash, fields, fill, h, json, table } from "./dom.js";
-import { cellValue, duration, number, shortRun, stateBadge, time, yesNo } from "./format.js";
+import { cellValue, duration, number, numericColumn, shortRun, stateBadge, time, yesNo } from "./format.js";
 import { field, FormErrors } from "./forms.js";
 import { actionButton, confirmDialog, flash, pageHeader, pager } from "./ui.js";
 
@@ -167,7 +167,7 @@ export async function ingestionPage(ctx) {
       ),
     ),
     card("Query", code(ingest.query)),
-    ingest.transforms && ingest.transforms.length ? card("Transforms", json(ingest.transforms)) : null,
+    ingest.transforms && ingest.transforms.length ? card("Transforms", transformsTable(ingest.transforms)) : null,
     ingest.mapping ? card("Mapping", json(ingest.mapping)) : null,
     ingest.pipeline ? card("Pipeline", json(ingest.pipeline)) : null,
     dryRun(id),
@@ -261,7 +261,14 @@ function dryRunResult(result) {
     h("p.columns-list", result.columns.map((c) => h("span.chip", { title: c.db_type || "" }, c.name, c.db_type ? h("span.muted", ` ${c.db_type}`) : null))),
     h("h3", `First documents (${docs.length})`),
     table(
-      [{ label: "_id", cell: (d) => h("span.mono", d._id) }, ...keys.map((k) => ({ label: k, cell: (d) => (k in d._source ? cellValue(d._source[k]) : dash()) }))],
+      [
+        { label: "_id", cell: (d) => h("span.mono", d._id) },
+        ...keys.map((k) => ({
+          label: k,
+          className: numericColumn(docs, (d) => d._source[k]) ? "num" : "",
+          cell: (d) => (k in d._source ? cellValue(d._source[k]) : dash()),
+        })),
+      ],
       docs,
       { empty: "The query returned no row.", className: "documents" },
     ),
@@ -280,6 +287,44 @@ function dryRunResult(result) {
         ]
       : null,
     h("h3", "Mapping"),
-    json(result.mapping),
+    mappingTable(result.mapping),
+    h("details", h("summary", "Mapping as JSON"), json(result.mapping)),
+  );
+}
+
+/** An Elasticsearch mapping as rows: field, type, the rest of its definition. */
+function mappingTable(mapping) {
+  const rows = [];
+  const walk = (properties, prefix) => {
+    for (const [name, spec] of Object.entries(properties || {})) {
+      const { type, properties: nested, ...rest } = spec;
+      rows.push({ field: `${prefix}${name}`, type: type || (nested ? "object" : ""), rest });
+      if (nested) walk(nested, `${prefix}${name}.`);
+    }
+  };
+  walk(mapping.properties, "");
+  return table(
+    [
+      { label: "Field", cell: (r) => h("span.mono", r.field) },
+      { label: "Type", cell: (r) => h("span.badge.neutral", r.type || "?") },
+      { label: "Options", className: "wrap", cell: (r) => (Object.keys(r.rest).length ? h("span.mono.small", JSON.stringify(r.rest)) : "") },
+    ],
+    rows,
+    { empty: "No field.", className: "mapping" },
+  );
+}
+
+/** Transforms as rows: output ← function(inputs). */
+function transformsTable(transforms) {
+  const input = (i) => (i.source !== undefined && i.source !== null ? h("span.mono", i.source) : h("span.mono.muted", JSON.stringify(i.value)));
+  return table(
+    [
+      { label: "Output", cell: (t) => h("span.mono", t.output) },
+      { label: "Function", cell: (t) => h("span.badge.neutral", t.transform || "copy") },
+      { label: "Inputs", cell: (t) => t.input.flatMap((i, n) => (n ? [", ", input(i)] : [input(i)])) },
+      { label: "Params", cell: (t) => (t.params && Object.keys(t.params).length ? h("span.mono.small", JSON.stringify(t.params)) : "") },
+      { label: "Mapping", cell: (t) => (t.mapping ? h("span.mono.small", JSON.stringify(t.mapping)) : "") },
+    ],
+    transforms,
   );
 }

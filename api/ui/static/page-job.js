@@ -21,9 +21,9 @@ export async function jobPage(ctx) {
   const banner = h("div");
   const live = h("div");
   const errors = h("div");
-  const statusBox = h("div");
-  const report = h("div");
-  const history = h("div");
+  const statusBox = h("div", h("p.muted.loading", "Loading…"));
+  const report = h("div", h("p.muted.loading", "Loading…"));
+  const history = h("div", h("p.muted.loading", "Loading…"));
   const header = pageHeader(h("span", "Job ", h("span.mono", jobId), " ", badge), {
     crumbs: [["Jobs", "#/jobs"]],
     actions: [actions],
@@ -35,8 +35,7 @@ export async function jobPage(ctx) {
     banner,
     live,
     errors,
-    h("div.columns", card("Status", statusBox), card("Rejected rows", report)),
-    card("Run history", history),
+    h("div.columns", card("Status", statusBox), h("div", card("Rejected rows", report), card("Run history", history))),
   );
 
   const tracker = new RateTracker();
@@ -157,8 +156,7 @@ export async function jobPage(ctx) {
           },
           { label: "State", cell: (s) => stateBadge(s.state) },
           { label: "Trigger", cell: (s) => s.trigger || "—" },
-          { label: "Started", cell: (s) => time(s.start_time || s.create_time) },
-          { label: "Ended", cell: (s) => time(s.end_time) },
+          { label: "Started", cell: (s) => time(s.start_time || s.create_time, { short: true }) },
           { label: "Duration", className: "num", cell: (s) => (s.start_time ? duration((s.end_time || Date.now()) - s.start_time) : "—") },
           { label: "Documents", className: "num", cell: (s) => number(s.count) },
           { label: "Rejected", className: "num", cell: (s) => number(s.error_count || 0) },
@@ -306,12 +304,17 @@ function fieldValue(name, value, status) {
   if (name === "eta") return time(value);
   if (name === "run_id" || name === "resume_of") return h("span.mono.small", value);
   if (name === "links") {
+    const entries = Object.entries(value);
     return h(
-      "ul.links",
-      Object.entries(value).map(([rel, href]) => h("li", h("span.muted", `${rel}: `), h("span.mono.small", href))),
+      "details.links",
+      h("summary", entries.map(([rel]) => rel).join(" · ")),
+      h("ul.links", entries.map(([rel, href]) => h("li", h("span.muted", `${rel}: `), h("span.mono.small", href)))),
     );
   }
   if (typeof value === "number") return name.endsWith("count") || name === "total" ? number(value) : String(value);
-  if (typeof value === "object") return json(value);
+  if (typeof value === "object") {
+    const compact = JSON.stringify(value);
+    return compact.length <= 80 ? h("span.mono.small", compact) : json(value);
+  }
   return name === "last_id" || name === "target" || name === "staging_index" ? h("span.mono", String(value)) : cellValue(value);
 }

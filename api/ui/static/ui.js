@@ -13,8 +13,11 @@ export function flash(text, kind = "info", { requestId = null, keep = false } = 
   const message = h(
     "div.flash",
     { class: `flash-${kind}`, role: kind === "error" ? "alert" : "status", dataset: { kind, keep: keep ? "1" : "" } },
-    h("span.flash-text", text),
-    requestId ? h("span.request-id", { title: "X-Request-ID: quote it when asking about this error" }, ` request ${requestId}`) : null,
+    h(
+      "div.flash-body",
+      h("div.flash-text", text),
+      requestId ? h("div.request-id", { title: "X-Request-ID: quote it when asking about this error" }, `request ${requestId}`) : null,
+    ),
     close,
   );
   close.addEventListener("click", () => message.remove());
