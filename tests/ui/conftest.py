@@ -47,7 +47,7 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(os.environ.get("CONNECTOR_UI_SCREENSHOTS", Path(__file__).parent / "screenshots"))
 DS_PASSWORD = "Ui-t3st-pa55word-never-shown"
 BROWSER_ZONE = "Asia/Kolkata"  # UTC+05:30 all year: local times cannot pass for UTC ones
-ITEMS = 3000  # rows of the slow table: a run of them lasts several seconds (2 ms per row, in SQL)
+ITEMS = 3000  # rows of the slow table: a run of them lasts 15 s or more (5 ms per row, in SQL)
 _ALLOWED_CONSOLE = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d\b")
 
 
@@ -133,10 +133,11 @@ def ui_schema(pg_server_url: str) -> Iterator[str]:
             f"INSERT INTO {schema}.cities VALUES (1, 'Dublin', 'IE', 53.35, -6.26), (2, 'Galway', 'IE', 53.27, -9.05), "
             "(3, 'Lyon', 'FR', 45.76, 4.84), (4, 'Paris', 'FR', 48.86, 2.35), (5, 'Porto', 'PT', 41.15, -8.61)"
         )
-        # Each row costs 2 ms on the database: a run of `items` moves visibly and can be aborted midway.
+        # Each row costs 5 ms on the database: a run of `items` moves visibly, and is still running
+        # when the test gets to Abort, however fast the machine.
         conn.exec_driver_sql(
             f"CREATE FUNCTION {schema}.slow_id(i integer) RETURNS integer LANGUAGE sql VOLATILE "
-            "AS $$ SELECT pg_sleep(0.002); SELECT i $$"
+            "AS $$ SELECT pg_sleep(0.005); SELECT i $$"
         )
     yield schema
     with engine.begin() as conn:

@@ -82,6 +82,11 @@ def test_running_job_moves_and_abort_stops_it(
     assert 0 < status["count"] < ITEMS
     expect(page.locator('[data-field="count"]')).to_have_text(f"{status['count']:,}")
 
+    # Resume sends _run?resume=true; without pk_field there is no checkpoint, and the 409 says so.
+    page.get_by_role("button", name="Resume", exact=True).click()
+    expect(page.locator(".flash-error")).to_contain_text("cannot resume: without pk_field")
+    expect(page.locator(".title-badge [data-state]")).to_have_text("aborted")
+
 
 def test_history_filters_narrow_the_list(page: Page, ui_service: UiService, shot: Callable[[Page, str], Path]) -> None:
     good, bad = unique("ui-hist-ok"), unique("ui-hist-bad")

@@ -10,9 +10,9 @@ const HISTORY_POLL_MS = 5000;
 const PAGE_SIZES = [10, 20, 50, 100];
 
 export async function jobsPage(ctx) {
-  const activeBody = h("div");
+  const activeBody = h("div", h("p.muted.loading", "Loading…"));
   const activeCount = h("span.count");
-  const historyBody = h("div");
+  const historyBody = h("div", h("p.muted.loading", "Loading…"));
   const filters = Filters.fromQuery(ctx.query);
   fill(
     ctx.main,
