@@ -1,7 +1,7 @@
 """The web page in headless Chromium against a running service (SPEC §11).
 
 One `connector serve` process (API + a worker, auth mode token) serves every
-test of this package, against the session's Elasticsearch-API server and a
+test of this package (and stops when the package's tests are done), against the session's Elasticsearch-API server and a
 PostgreSQL schema of its own; each test creates its own datasources and
 ingestions under fresh ids, so tests do not see each other's runs unless they
 ask for them. Playwright drives the Debian Chromium (`/usr/bin/chromium`, or
@@ -110,7 +110,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_schema(pg_server_url: str) -> Iterator[str]:
     """A PostgreSQL schema with `items` (ITEMS rows), `cities` (5 rows) and a slow function."""
     schema = f"ui_{uuid.uuid4().hex[:10]}"
@@ -145,7 +145,7 @@ def ui_schema(pg_server_url: str) -> Iterator[str]:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_service(
     search_server: tuple[str, int | None],
     secret_key: str,
@@ -203,7 +203,7 @@ def ui_service(
     assert "Traceback" not in process.output, process.output
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.skip(f"needs Chromium at {CHROMIUM}: apt-get install chromium chromium-driver")
@@ -211,7 +211,7 @@ def playwright() -> Iterator[Playwright]:
         yield instance
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield instance
