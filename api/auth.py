@@ -34,7 +34,7 @@ class AuthMiddleware:
         req.context.principal = principal
         scope = getattr(resource, "scopes", {}).get(req.method)
         if scope is None or scope == ANY_SCOPE:
-            return  # falcon answers 405 for methods the resource lacks
+            return  # None: falcon answers 405 for methods the resource lacks
         if not principal.allows(scope):
             raise Forbidden(
                 f"action [{req.method} {req.uri_template}] requires scope [{scope}], which "
