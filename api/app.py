@@ -27,6 +27,8 @@ from api.resources.health import Health, Metrics
 from api.resources.ingestions import IngestionItem, IngestionRun, IngestionSearch, IngestionValidate
 from api.resources.jobs import JobAbort, JobList, JobRun, JobRunErrors, JobSearch, JobStatus, JobTypes
 from api.resources.openapi import OpenApiDocument
+from api.resources.whoami import WhoAmI
+from api.ui.resources import UiAsset, UiPage, UiRoot, load_assets
 from connector.job_service import JobService
 from connector.security import CredentialChecker
 from connector.settings import Settings
@@ -90,4 +92,14 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     app.add_route(f"{BASE}/_health", Health(services.health))
     app.add_route(f"{BASE}/_openapi.json", OpenApiDocument(partial(build_spec, base=BASE, api=settings.api)))
     app.add_route("/metrics", Metrics(services.metrics_registry))
+    app.add_route(f"{BASE}/_whoami", WhoAmI(settings.auth.mode))
+    _add_web_page(app, settings)
     return app
+
+
+def _add_web_page(app: falcon.App[falcon.Request, falcon.Response], settings: Settings) -> None:
+    """The web page (SPEC §11): ``/`` sends people to it; it calls the JSON API like any client."""
+    version, assets = load_assets()
+    app.add_route("/", UiRoot())
+    app.add_route(f"{BASE}/_ui", UiPage(version=version, auth_mode=settings.auth.mode))
+    app.add_route(f"{BASE}/_ui/static/{{version}}/{{asset}}", UiAsset(version=version, assets=assets))

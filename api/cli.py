@@ -113,6 +113,7 @@ def dev(bind: str, es_port: int) -> None:
     click.echo(
         f"\nconnector dev stack\n"
         f"  API                 {base}\n"
+        f"  web page            {base}/_ui/\n"
         f"  Elasticsearch API   {stack.es_url} (osmem-server, in memory)\n"
         f"  demo datasource     {DEMO_DATASOURCE} -> {stack.demo_db} (table events)\n"
         f"  secret key          {stack.directory / 'secret.key'}\n\n"

@@ -36,6 +36,8 @@ from api.resources.jobs import (
     JobTypes,
 )
 from api.resources.openapi import OpenApiDocument
+from api.resources.whoami import WhoAmI
+from api.ui.resources import UiAsset, UiPage, UiRoot
 from connector.datasource import DatasourceBody
 from connector.ingestion_def import PutIngestionBody
 from connector.job_query import JOB_TYPES
@@ -57,6 +59,8 @@ PATH_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     "job_type": ({"type": "string", "enum": list(JOB_TYPES)}, "job type"),
     "job_id": (_ID, "job id (the ingestion id)"),
     "run_id": ({"type": "string", "minLength": 1}, "run id: the job id followed by a UUID"),
+    "version": ({"type": "string", "minLength": 1}, "digest of the web page's files (any value is served)"),
+    "asset": ({"type": "string", "minLength": 1}, "a file of the web page, e.g. app.js"),
 }
 
 _BOOL = {"type": "boolean"}
@@ -151,6 +155,9 @@ _METADATA = Op(
     ("catalog", "schema", "table"),
     errors=(404,),
 )
+_REDIRECT = Text((), "redirect to the web page, .../_siren/connector/_ui/")
+_NOT_MODIFIED = Text((), "not modified (If-None-Match matched the ETag)")
+_LOCATION: dict[int, tuple[str, ...]] = {307: ("Location",)}
 _JOB_SEARCH_GET = Op("Search the job log, newest first (seed 003)", {200: schemas.JobSearchResult}, _SEARCH_QUERY)
 
 ROUTES: tuple[Route, ...] = (
@@ -332,6 +339,37 @@ ROUTES: tuple[Route, ...] = (
         "{base}/_openapi.json",
         OpenApiDocument,
         {"GET": Op("This document", {200: Text((JSON,), "the OpenAPI 3.1 document")}, store=False)},
+    ),
+    Route(
+        "{base}/_whoami",
+        WhoAmI,
+        {"GET": Op("The caller's name and scopes, and the auth mode", {200: schemas.WhoAmIResult}, store=False)},
+    ),
+    # The web page (SPEC §11): public, since the shell and its scripts hold no data.
+    Route("/", UiRoot, {"GET": Op("Redirect to the web page", {307: _REDIRECT}, store=False, headers=_LOCATION)}),
+    Route(
+        "{base}/_ui",
+        UiPage,
+        {
+            "GET": Op(
+                "The web page (a trailing slash is needed: without it, a redirect to it)",
+                {200: Text(("text/html",), "the page's HTML shell"), 304: _NOT_MODIFIED, 307: _REDIRECT},
+                store=False,
+                headers=_LOCATION,
+            )
+        },
+    ),
+    Route(
+        "{base}/_ui/static/{version}/{asset}",
+        UiAsset,
+        {
+            "GET": Op(
+                "A static file of the web page",
+                {200: Text(("text/javascript", "text/css", "image/svg+xml"), "the file"), 304: _NOT_MODIFIED},
+                errors=(404,),
+                store=False,
+            )
+        },
     ),
     Route(
         "/metrics",

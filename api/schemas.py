@@ -413,6 +413,14 @@ class ElasticsearchHealth(_Out):
     took: int | None = omitted("ms")
 
 
+class WhoAmIResult(_Out):
+    """The caller's name and scopes, and the service's auth mode."""
+
+    name: str = Field(description="token name, basic-auth user, or anonymous (auth.mode none)")
+    scopes: list[Literal["admin", "job:read", "job:write"]] = Field(description="admin implies the others")
+    auth_mode: Literal["none", "token", "basic"]
+
+
 class HealthReport(_Out):
     status: Literal["green", "red"]
     elasticsearch: ElasticsearchHealth
