@@ -154,7 +154,8 @@ def ui_service(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[UiService]:
     es_url = search_server[0]
-    index_prefix = f".ui{uuid.uuid4().hex[:8]}-"
+    tag = f"ui{uuid.uuid4().hex[:8]}"
+    index_prefix = f".{tag}-s-"  # targets are <tag>-<name>: outside the service's prefix (SPEC §14)
     admin_token, admin_hash = new_token()
     read_token, read_hash = new_token()
     tokens = [
@@ -177,9 +178,7 @@ def ui_service(
     process = ServiceProcess(["serve", "--bind", f"127.0.0.1:{port}"], env, log)
     url = sa.make_url(pg_server_url)
     jdbc = f"jdbc:postgresql://{url.host}:{url.port or 5432}/{url.database}?currentSchema={ui_schema}"
-    service = UiService(
-        f"http://127.0.0.1:{port}", admin_token, read_token, ui_schema, jdbc, index_prefix.lstrip("."), process
-    )
+    service = UiService(f"http://127.0.0.1:{port}", admin_token, read_token, ui_schema, jdbc, f"{tag}-", process)
     try:
         process.wait_http(f"{service.base}/_siren/connector/_health", timeout=60)
         # Trust authentication ignores the password, so it can be set and must never show.
@@ -195,7 +194,7 @@ def ui_service(
         service.http.clear()
         settings = load_settings(environ={"CONNECTOR_ES_URL": es_url})
         client, _ = create_client(settings.elasticsearch)
-        for pattern in (f"{index_prefix}*", f"{index_prefix.lstrip('.')}*"):
+        for pattern in (f".{tag}-*", f"{tag}-*"):
             found = client.indices.get(index=pattern, expand_wildcards="all", ignore_unavailable=True)
             for name in found:
                 client.indices.delete(index=name, ignore_unavailable=True)
