@@ -90,6 +90,7 @@ RUN_STATUS_PROPERTIES: dict[str, Any] = {
     "trigger": _KEYWORD,
     "fire_time": _EPOCH_MS,
     "resume_of": _KEYWORD,
+    "allow_large": {"type": "boolean"},
     "params": _OPAQUE,
     "links": _OPAQUE,
     "checkpoint": _OPAQUE,

@@ -91,6 +91,7 @@ class RunStatus:
     trigger: str = "manual"
     fire_time: int | None = None
     resume_of: str | None = None
+    allow_large: bool = False  # started with allow_large: ingestion.max_rows_per_run does not apply
     checkpoint: dict[str, Any] | None = None  # {"pk", "count", "error_count", "rows_read", "recorded_errors"}
     staging_kept: bool = False  # a failed REPLACE run's staging index, kept for resume
     server_rendering: bool = False  # the database rendered the documents (ingestion/sql_json.py)
@@ -159,6 +160,8 @@ class RunStatus:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        if self.allow_large:
+            out["allow_large"] = True
         if self.staging_kept:
             out["staging_kept"] = True
         if self.server_rendering:
