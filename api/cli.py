@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from api import dev_stack
 from api.client import DEFAULT_URL, ClientError, ConnectorClient
-from api.dev_stack import DEMO_DATASOURCE, DEMO_INGESTION, demo_ingestion_body, dev_directory, start_dev_stack
+from api.dev_stack import DEFAULT_ES_PORT
 from api.runtime import Runtime
 from api.server import preflight, run_api, run_worker
 from connector.crypto import SecretBox
@@ -26,6 +27,7 @@ from connector.security import hash_password, new_token
 from connector.settings import Settings, load_settings, parse_bind
 
 F = TypeVar("F", bound=Callable[..., Any])
+DEV_BIND = "127.0.0.1:8080"
 
 
 def _fail(message: str) -> None:
@@ -70,61 +72,39 @@ def serve(bind: str | None) -> None:
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--parent-pid",
+    type=int,
+    help="Stop (as on SIGTERM) when this process is gone; `serve` and `dev` pass their own pid.",
+)
+def worker(parent_pid: int | None) -> None:
     """Run a worker: claim queued runs and execute them (any number, on any host)."""
     settings = _settings()
     configure_logging(settings.log_level)
     try:
-        run_worker(settings)
+        run_worker(settings, parent_pid=parent_pid)
     except ConnectorError as ex:
         _fail(ex.reason)
 
 
 @main.command()
-@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="API address.")
+@click.option("--bind", default=DEV_BIND, show_default=True, help="HOST:PORT of the API; must be free.")
 @click.option(
-    "--es-port", default=9200, show_default=True, help="Preferred port of the embedded Elasticsearch-API server."
+    "--es-port",
+    type=click.IntRange(1, 65535),
+    help=f"Port of the embedded Elasticsearch-API server; must be free. [default: {DEFAULT_ES_PORT}, "
+    "or a free port when it is taken]",
 )
-def dev(bind: str, es_port: int) -> None:
-    """Start the embedded development stack: osmem-server, SQLite demo data, the API."""
-    stack = start_dev_stack(dev_directory(), es_port=es_port)
-    os.environ["CONNECTOR_ES_URL"] = stack.es_url
-    os.environ.setdefault("CONNECTOR_SECRET_KEY", stack.secret_key)
-    os.environ["CONNECTOR_BIND"] = bind
-    settings = _settings()
-    configure_logging(settings.log_level)
+def dev(bind: str, es_port: int | None) -> None:
+    """Start a stack for trying things: in-memory Elasticsearch API, SQLite demo, API and a worker.
+
+    State (datasources, ingestions, job log) is kept in CONNECTOR_DEV_DIR
+    (default .connector-dev) across restarts; indexed documents are not.
+    """
     try:
-        preflight(settings)
-        runtime = Runtime.build(settings)
-        runtime.datasources.put(
-            DEMO_DATASOURCE,
-            {"jdbc": {"url": f"jdbc:sqlite:{stack.demo_db}"}, "description": "connector dev demo data"},
-            overwrite=True,
-        )
-        runtime.ingestions.put(DEMO_INGESTION, demo_ingestion_body())
-        runtime.close()
-    except ConnectorError as ex:
-        stack.server.stop()
-        _fail(ex.reason)
-    host, port = parse_bind(bind)
-    base = f"http://{host}:{port}/_siren/connector"
-    click.echo(
-        f"\nconnector dev stack\n"
-        f"  API                 {base}\n"
-        f"  Elasticsearch API   {stack.es_url} (osmem-server, in memory)\n"
-        f"  demo datasource     {DEMO_DATASOURCE} -> {stack.demo_db} (table events)\n"
-        f"  secret key          {stack.directory / 'secret.key'}\n\n"
-        f"  demo ingestion      {DEMO_INGESTION} -> index events\n\n"
-        f"  try: curl -s {base}/datasource/{DEMO_DATASOURCE}/_validate -XPOST\n"
-        f"       curl -s {base}/datasource/{DEMO_DATASOURCE}/_sample -XPOST "
-        f'-H \'Content-Type: application/json\' -d \'{{"query": "SELECT * FROM events", "size": 3}}\'\n'
-        f"       connector ingestion run {DEMO_INGESTION} --watch   (CONNECTOR_URL=http://{host}:{port})\n"
-        f"       curl -s {base}/jobs/ingestion/{DEMO_INGESTION}\n"
-    )
-    try:
-        run_api(settings)
-    finally:
-        stack.server.stop()
+        dev_stack.run(dev_stack.plan(bind, es_port, dev_stack.dev_directory()), echo=click.echo)
+    except dev_stack.DevStackError as ex:
+        _fail(str(ex))
 
 
 @main.group()

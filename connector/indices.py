@@ -18,7 +18,7 @@ from connector.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-_SETTINGS = {
+INDEX_SETTINGS = {
     "index.hidden": True,  # dot-prefixed indices must be hidden on ES 8+ (deprecation otherwise)
     "number_of_shards": 1,
     "auto_expand_replicas": "0-1",
@@ -173,7 +173,7 @@ def bootstrap(es: Elasticsearch, names: IndexNames) -> None:
     """Create missing indices and apply mappings; safe to run from many processes at once."""
     for index, mapping in names.mappings().items():
         try:
-            es.indices.create(index=index, settings=_SETTINGS, mappings=mapping)
+            es.indices.create(index=index, settings=INDEX_SETTINGS, mappings=mapping)
             log.info("created index %s", index)
         except ApiError as ex:
             if _error_type(ex) != "resource_already_exists_exception":
