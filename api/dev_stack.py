@@ -35,7 +35,6 @@ DEMO_ROWS = 5000
 DEMO_DATASOURCE = "demo"
 DEMO_INGESTION = "demo-events"
 DEFAULT_DEV_DIR = ".connector-dev"
-DEFAULT_ES_PORT = 9200
 # What the embedded server can hold without taking the machine down (it went to
 # 6.4 GB RSS for ~405k documents); runs above need allow_large.
 DEV_MAX_ROWS_PER_RUN = 100_000
@@ -59,6 +58,7 @@ def demo_ingestion_body() -> dict[str, Any]:
             "strategy": "REPLACE",
             "pk_field": "id",
             "batch_size": 1000,
+            "count_total": True,  # an exact count(*) first: SQLite gives no estimate, and the demo shows progress
             "transforms": [
                 {"input": [{"source": "lat"}, {"source": "lon"}], "output": "location", "transform": "geo_point"},
                 {
@@ -242,8 +242,11 @@ class DevPlan:
     directory: Path
 
 
-def plan(bind: str, es_port: int | None, directory: Path) -> DevPlan:
-    """Check both ports (and the bind address) before anything starts; DevStackError names the option."""
+def plan(bind: str, es_port: int | None, preferred_es_port: int, directory: Path) -> DevPlan:
+    """Check both ports (and the bind address) before anything starts; DevStackError names the option.
+
+    Without ``es_port``, the embedded server takes ``preferred_es_port``, or a free port when that is taken.
+    """
     try:
         host, port = parse_bind(bind)
     except ValueError as ex:
@@ -252,7 +255,7 @@ def plan(bind: str, es_port: int | None, directory: Path) -> DevPlan:
     if problem:
         raise DevStackError(f"--bind {bind}: {problem}; stop what listens there, or choose another with --bind")
     if es_port is None:
-        es_port = free_port(DEFAULT_ES_PORT)
+        es_port = free_port(preferred_es_port)
     else:
         problem = port_problem("127.0.0.1", es_port)
         if problem:
