@@ -191,7 +191,7 @@ def token_create(name: str, scopes: str, expires_in_days: int | None) -> None:
 
 
 @main.command("hash-password")
-@click.password_option()
+@click.password_option(help="The password (prompted for, twice, when not given).")
 def hash_password_command(password: str) -> None:
     """Print a basic-auth password hash (for auth.users)."""
     from connector.security import hash_password
@@ -204,4 +204,4 @@ for _group in (datasource, ingestion, jobs):
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="connector")
