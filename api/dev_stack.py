@@ -297,13 +297,17 @@ def run(dev: DevPlan, *, echo: Callable[[str], None]) -> None:
     snapshots = Snapshotter(state, es, IndexNames(settings.index_prefix))
     echo(banner(dev, server.url, demo, restored=saved is not None, max_rows=settings.ingestion.max_rows_per_run))
     snapshots.start()
+    owner = os.getpid()
     try:
         run_api(settings)  # returns (or raises SystemExit) once the API and its workers have stopped
     finally:
-        if snapshots.stop():
-            echo(f"connector dev stopped; state saved in {state.current}")
-        es.close()
-        server.stop()
+        # gunicorn's forked API workers leave through here too (SystemExit unwinds their copy of
+        # this stack): only the process that started the stack saves and stops it.
+        if os.getpid() == owner:
+            if snapshots.stop():
+                echo(f"connector dev stopped; state saved in {state.current}")
+            es.close()
+            server.stop()
 
 
 def _prepare_service(settings: Settings, demo: Path) -> None:
