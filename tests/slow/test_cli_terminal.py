@@ -85,8 +85,9 @@ def _in_terminal(args: list[str], env: dict[str, str]) -> tuple[list[list[str]],
         except pexpect.EOF:
             break
         frames.append(list(screen.display))
+    code = child.wait()  # not close(): it signals a child that is still exiting after EOF
     child.close()
-    return frames, int(child.exitstatus if child.exitstatus is not None else -1)
+    return frames, int(code)
 
 
 def _text(frame: list[str]) -> str:
