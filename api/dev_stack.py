@@ -274,6 +274,8 @@ def run(dev: DevPlan, *, echo: Callable[[str], None]) -> None:
     os.environ["CONNECTOR_BIND"] = dev.bind
     os.environ.setdefault("CONNECTOR_SECRET_KEY", key)
     os.environ.setdefault("CONNECTOR_INGESTION_MAX_ROWS_PER_RUN", str(DEV_MAX_ROWS_PER_RUN))
+    # The demo database lives in the dev directory: SQLite files may be read from there.
+    os.environ.setdefault("CONNECTOR_SQL_SQLITE_ROOTS", json.dumps([str(dev.directory)]))
     try:
         settings = load_settings()
     except ConnectorError as ex:

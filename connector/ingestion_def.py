@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -11,32 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from connector.cron import CronError, Schedule
 from connector.datasource import check_timezone
+from connector.index_rules import RuleBroken, check_index_name, check_pipeline
 
 Strategy = Literal["REPLACE", "INCREMENTAL"]
 TransformName = Literal["geo_point", "concat", "split", "date", "cast"]
 CAST_TYPES = ("keyword", "text", "long", "integer", "short", "byte", "double", "float", "boolean", "date")
 
-_INDEX_FORBIDDEN = set(' "*\\<|,>/?#:')
-MAX_INDEX_NAME_BYTES = 255
 MAX_BATCH_SIZE = 100_000
 
 
-def check_index_name(value: str, *, prefix_only: bool = False) -> str:
-    """Return ``value`` if Elasticsearch accepts it as an index name (or prefix), else raise."""
-    if not value:
-        raise ValueError("must not be empty")
-    if value != value.lower():
-        raise ValueError("must be lowercase")
-    bad = sorted(_INDEX_FORBIDDEN.intersection(value))
-    if bad:
-        raise ValueError(f"must not contain {' '.join(repr(c) for c in bad)}")
-    if value[0] in "-_+":
-        raise ValueError("must not start with '-', '_' or '+'")
-    if not prefix_only and value in (".", ".."):
-        raise ValueError("must not be '.' or '..'")
-    if len(value.encode()) > MAX_INDEX_NAME_BYTES - (40 if prefix_only else 0):
-        raise ValueError(f"must be at most {MAX_INDEX_NAME_BYTES} bytes (including the staging suffix)")
-    return value
+def _context(info: ValidationInfo) -> dict[str, Any]:
+    """What validation knows of the service: ``index_prefix``, ``allow_scripts``, ``stored``."""
+    return info.context if isinstance(info.context, dict) else {}
 
 
 class _Strict(BaseModel):
@@ -123,13 +108,17 @@ class IngestBody(_Strict):
 
     @field_validator("target")
     @classmethod
-    def _target(cls, value: str) -> str:
-        return check_index_name(value)
+    def _target(cls, value: str, info: ValidationInfo) -> str:
+        if _context(info).get("stored"):  # rules of today are enforced again when a run starts
+            return value
+        return check_index_name(value, service_prefix=_context(info).get("index_prefix"))
 
     @field_validator("staging_prefix")
     @classmethod
-    def _staging(cls, value: str | None) -> str | None:
-        return None if value is None else check_index_name(value, prefix_only=True)
+    def _staging(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or _context(info).get("stored"):
+            return value
+        return check_index_name(value, service_prefix=_context(info).get("index_prefix"), prefix_only=True)
 
     @field_validator("timezone")
     @classmethod
@@ -148,9 +137,12 @@ class IngestBody(_Strict):
 
     @field_validator("pipeline")
     @classmethod
-    def _pipeline(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and not isinstance(value.get("processors"), list):
-            raise ValueError('must be an ingest pipeline: {"processors": [...]}')
+    def _pipeline(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if value is not None and not _context(info).get("stored"):
+            try:
+                check_pipeline(value, allow_scripts=bool(_context(info).get("allow_scripts")))
+            except RuleBroken as ex:
+                raise ValueError(f"{ex.path.lstrip('.')}: {ex}" if ex.path else str(ex)) from None
         return value
 
     @model_validator(mode="after")
@@ -170,7 +162,7 @@ class IngestBody(_Strict):
                 schedule = Schedule.parse(self.schedule, timezone=self.timezone or "UTC")
             except CronError as ex:
                 raise ValueError(f"schedule: {ex}") from None
-            stored = bool(info.context and info.context.get("stored"))
+            stored = bool(_context(info).get("stored"))
             if not stored and schedule.next_after(dt.datetime.now(dt.UTC)) is None:
                 raise ValueError("schedule: never fires again")
         outputs = [t.output for t in self.transforms]
@@ -196,6 +188,8 @@ class Ingestion:
     definition: IngestBody
     ds_password: str | None = None  # encrypted
     es_password: str | None = None  # encrypted
+    # The datasource server ds_password was given for (Datasource.endpoint): it is sent nowhere else.
+    ds_endpoint: tuple[str, ...] | None = None
     created_at: int = 0
     updated_at: int = 0
 
@@ -216,7 +210,11 @@ class Ingestion:
             "schedule": self.definition.schedule,
             "enable_scheduler": self.definition.scheduler_enabled,
             "definition": definition,
-            "secrets": {"ds_password": self.ds_password, "es_password": self.es_password},
+            "secrets": {
+                "ds_password": self.ds_password,
+                "es_password": self.es_password,
+                "ds_endpoint": list(self.ds_endpoint) if self.ds_endpoint is not None else None,
+            },
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -238,14 +236,7 @@ class Ingestion:
             definition=IngestBody.model_validate(doc["definition"], context={"stored": True}),
             ds_password=secrets.get("ds_password"),
             es_password=secrets.get("es_password"),
+            ds_endpoint=tuple(secrets["ds_endpoint"]) if secrets.get("ds_endpoint") else None,
             created_at=doc.get("created_at", 0),
             updated_at=doc.get("updated_at", 0),
         )
-
-
-_PIPELINE_ID_UNSAFE = re.compile(r"[^a-z0-9_.-]")
-
-
-def pipeline_id(index_prefix: str, ingestion_id: str) -> str:
-    """The ingest pipeline id registered for an ingestion's ``pipeline``."""
-    return _PIPELINE_ID_UNSAFE.sub("_", f"{index_prefix.strip('.')}{ingestion_id}".lower())

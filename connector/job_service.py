@@ -17,6 +17,17 @@ from connector.job_state import ACTIVE, INGESTION, JobState, RunStatus, envelope
 from connector.job_store import JobStore, StoredRun
 
 ERROR_FIELDS = ("seq", "pk", "field", "error_type", "reason", "time")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell that no spreadsheet reads as a formula (a leading quote keeps it text)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 class JobService:
@@ -99,7 +110,7 @@ def _csv_chunks(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     writer = csv.writer(buffer)
     writer.writerow(ERROR_FIELDS)
     for row in rows:
-        writer.writerow(["" if row.get(k) is None else row.get(k) for k in ERROR_FIELDS])
+        writer.writerow([csv_cell(row.get(k)) for k in ERROR_FIELDS])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -147,6 +147,10 @@ class SqlSettings(_Section):
     default_sample_size: int = Field(DEFAULT_SAMPLE_SIZE, gt=0)
     sample_max_rows: int = Field(DEFAULT_SAMPLE_MAX_ROWS, gt=0)
     max_sql_bytes: int = Field(DEFAULT_MAX_SQL_BYTES, gt=0)
+    # Directories SQLite datasources may be opened from (read-only); none: SQLite is refused.
+    sqlite_roots: list[str] = []
+    # Directories client TLS files (CA, certificate, key) may be read from; none: such options are refused.
+    tls_roots: list[str] = []
 
 
 class IngestionSettings(_Section):
@@ -161,6 +165,8 @@ class IngestionSettings(_Section):
     bulk_backoff_initial_s: float = Field(DEFAULT_BULK_BACKOFF_INITIAL_S, gt=0)
     bulk_backoff_max_s: float = Field(DEFAULT_BULK_BACKOFF_MAX_S, gt=0)
     max_rows_per_run: int = Field(DEFAULT_MAX_ROWS_PER_RUN, ge=0)
+    # Ingest pipelines may use `script` processors and `if` conditions (Painless) only when set.
+    allow_script_processors: bool = False
 
 
 class WorkerSettings(_Section):
@@ -265,7 +271,13 @@ def _env_table() -> dict[str, tuple[str, ...]]:
 
 
 ENV_TABLE = _env_table()
-_STRUCTURED = {("auth", "tokens"), ("auth", "users"), ("previous_secret_keys",)}
+_STRUCTURED = {
+    ("auth", "tokens"),
+    ("auth", "users"),
+    ("previous_secret_keys",),
+    ("sql", "sqlite_roots"),
+    ("sql", "tls_roots"),
+}
 
 
 def load_settings(*, environ: Mapping[str, str] | None = None, config_path: Path | None = None) -> Settings:

@@ -53,10 +53,10 @@ def invalid_from(ex: ValidationError, *, root: str = "$") -> InvalidDefinition:
     return InvalidDefinition(reason, invalid)
 
 
-def parse_model(model: type[M], data: Any, *, root: str = "$") -> M:
+def parse_model(model: type[M], data: Any, *, root: str = "$", context: dict[str, Any] | None = None) -> M:
     """Validate ``data`` (decoded JSON) into ``model`` or raise InvalidDefinition."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as ex:
         raise invalid_from(ex, root=root) from None
 

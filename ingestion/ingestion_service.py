@@ -14,6 +14,7 @@ from connector.crypto import SecretBox
 from connector.datasource import ConnectionTarget
 from connector.datasource_store import DatasourceStore
 from connector.doc_store import VersionConflict
+from connector.driver_options import policy_of
 from connector.errors import Conflict, DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
 from connector.ingestion_def import Credentials, IngestBody, Ingestion, PutIngestionBody
 from connector.ingestion_store import IngestionStore
@@ -22,8 +23,9 @@ from connector.job_store import JobStore, NewRun
 from connector.settings import Settings
 from connector.validation import check_id, parse_model
 from ingestion.documents import DocumentBuilder
-from ingestion.query_template import render
-from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
+from ingestion.query_template import check_template, render
+from ingestion.run_plan import check_columns, datasource_connection, datasource_endpoint, render_query, target_mapping
+from ingestion.sql_lexer import family
 from ingestion.sql_source import open_rows, result_columns, target_session
 from ingestion.transforms import compile_transforms
 from ingestion.values import JsonEncoder, load_json
@@ -72,12 +74,18 @@ class IngestionService:
     def put(self, ingestion_id: str, body: Any) -> WriteResult:
         """Create or replace a definition after validating all of it; passwords are kept if omitted."""
         check_id(ingestion_id, what="ingestion")
-        definition = parse_model(PutIngestionBody, body).ingest
+        context = {
+            "index_prefix": self.settings.index_prefix,
+            "allow_scripts": self.settings.ingestion.allow_script_processors,
+        }
+        definition = parse_model(PutIngestionBody, body, context=context).ingest
         self._check_limits(definition)
-        if self.datasources.find(definition.datasource) is None:
+        found = self.datasources.find(definition.datasource)
+        if found is None:
             raise InvalidDefinition.single(
                 "$.ingest.datasource", "exists", f"datasource [{definition.datasource}] does not exist"
             )
+        endpoint = datasource_endpoint(found[0], policy_of(self.settings.sql))
         now = int(self._clock() * 1000)
         existing = self.store.find(ingestion_id)
         ingestion = Ingestion(
@@ -90,12 +98,17 @@ class IngestionService:
         )
         if existing is not None:
             previous, _ = existing
+            # A kept ds password must still go to the server it was given for (SPEC §4, §14).
+            same_server = previous.definition.datasource == definition.datasource and previous.ds_endpoint == endpoint
             ingestion = replace(
                 ingestion,
                 created_at=previous.created_at,
-                ds_password=ingestion.ds_password or _same_user(definition.ds_credentials, previous, "ds"),
+                ds_password=ingestion.ds_password
+                or (_same_user(definition.ds_credentials, previous, "ds") if same_server else None),
                 es_password=ingestion.es_password or _same_user(definition.es_credentials, previous, "es"),
             )
+        if ingestion.ds_password is not None:
+            ingestion = replace(ingestion, ds_endpoint=endpoint)
         self._probe_columns(ingestion)
         try:
             if existing is None:
@@ -134,10 +147,13 @@ class IngestionService:
         definition (it may be down for maintenance); a query it rejects is.
         """
         definition = ingestion.definition
-        query = render(definition.query, {"params": {}}, entry="$.ingest.query", strict=False)
+        connection = self._connection(ingestion)
+        dialect = family(connection.url.get_backend_name())
+        check_template(definition.query, dialect=dialect, entry="$.ingest.query")
+        query = render(definition.query, {"params": {}}, dialect=dialect, entry="$.ingest.query", strict=False)
         try:
             with target_session(
-                self._connection(ingestion),
+                connection,
                 connect_timeout_s=self.settings.sql.connect_timeout_s,
                 statement_timeout_s=self.settings.sql.statement_timeout_s,
             ) as conn:
@@ -243,8 +259,8 @@ class IngestionService:
         parsed = parse_model(ValidateBody, body if body is not None else {})
         ingestion = self.store.get(ingestion_id)
         definition = ingestion.definition
-        query = render_query(ingestion, es=self.es, jobs=self.jobs, params=parsed.params)
         connection = self._connection(ingestion)
+        query = render_query(ingestion, connection, es=self.es, jobs=self.jobs, params=parsed.params)
         with open_rows(
             connection,
             query,
@@ -288,7 +304,7 @@ class IngestionService:
         }
 
     def _connection(self, ingestion: Ingestion) -> ConnectionTarget:
-        return datasource_connection(ingestion, self.datasources, self.box)
+        return datasource_connection(ingestion, self.datasources, self.box, policy_of(self.settings.sql))
 
 
 def _without_passwords(definition: IngestBody) -> IngestBody:

@@ -14,37 +14,66 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from connector.crypto import SecretBox
-from connector.datasource import ConnectionTarget
+from connector.datasource import ConnectionTarget, Datasource
 from connector.datasource_store import DatasourceStore
+from connector.driver_options import DriverPolicy
 from connector.errors import InvalidDefinition
 from connector.ingestion_def import IngestBody, Ingestion
 from connector.job_state import INGESTION, JobState, RunStatus
 from connector.job_store import JobStore
-from ingestion.query_template import RenderedQuery, render, variables_used
+from ingestion.query_template import BUILT_IN_VARIABLES, RenderedQuery, render, variables_used
+from ingestion.sql_lexer import family
 from ingestion.sql_source import check_unique_columns
 from ingestion.targets import max_value
 from ingestion.type_mapping import infer_properties
 
-BUILT_IN_VARIABLES = ("max_primary_key", "last_record_timestamp", "last_record", "params")
 
+def datasource_connection(
+    ingestion: Ingestion, datasources: DatasourceStore, box: SecretBox, policy: DriverPolicy
+) -> ConnectionTarget:
+    """The datasource's connection, with the ingestion's own credentials when it has them.
 
-def datasource_connection(ingestion: Ingestion, datasources: DatasourceStore, box: SecretBox) -> ConnectionTarget:
-    """The datasource's connection, with the ingestion's own credentials when it has them."""
+    The ingestion's password is only used while the datasource still names
+    the server it was given for; otherwise InvalidDefinition asks for it again.
+    """
+    datasource = datasources.get(ingestion.definition.datasource)
     credentials = ingestion.definition.ds_credentials
     override = None
     if credentials and credentials.username:
-        password = box.decrypt(ingestion.ds_password) if ingestion.ds_password else None
+        password = None
+        if ingestion.ds_password:
+            if ingestion.ds_endpoint != datasource_endpoint(datasource, policy):
+                raise InvalidDefinition.single(
+                    "$.ingest.ds_credentials.password",
+                    "endpoint",
+                    f"datasource [{datasource.id}] now names another server than the one ds_credentials.password "
+                    "was given for; give the password again (PUT the ingestion)",
+                )
+            password = box.decrypt(ingestion.ds_password)
         override = (credentials.username, password)
-    return datasources.get(ingestion.definition.datasource).connection_target(box, credentials=override)
+    return datasource.connection_target(box, policy, credentials=override)
 
 
-def render_query(ingestion: Ingestion, *, es: Elasticsearch, jobs: JobStore, params: dict[str, Any]) -> RenderedQuery:
+def datasource_endpoint(datasource: Datasource, policy: DriverPolicy) -> tuple[str, ...]:
+    """The server an ingestion's own datasource password is bound to (user aside: ds_credentials has its own)."""
+    return datasource.endpoint(policy)[:4]
+
+
+def render_query(
+    ingestion: Ingestion,
+    connection: ConnectionTarget,
+    *,
+    es: Elasticsearch,
+    jobs: JobStore,
+    params: dict[str, Any],
+) -> RenderedQuery:
     """The ingestion's query with its variables bound (the last successful run's among them)."""
     last_success = jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
     variables = template_variables(
         ingestion.definition, es=es, params=params, last_success=last_success.status if last_success else None
     )
-    return render(ingestion.definition.query, variables, entry="$.ingest.query")
+    dialect = family(connection.url.get_backend_name())
+    return render(ingestion.definition.query, variables, dialect=dialect, entry="$.ingest.query")
 
 
 def template_variables(

@@ -29,12 +29,15 @@ from pydantic import SecretStr
 from connector.crypto import SecretBox
 from connector.datasource_store import DatasourceStore
 from connector.doc_store import VersionConflict
+from connector.driver_options import policy_of
 from connector.errors import ConnectorError, InvalidDefinition
 from connector.es_client import create_client
-from connector.ingestion_def import Ingestion, pipeline_id
+from connector.index_rules import RuleBroken, check_index_name, check_pipeline, pinned_pipeline, pipeline_id
+from connector.ingestion_def import Ingestion
 from connector.ingestion_store import IngestionStore
 from connector.job_state import JobState, RunStatus
 from connector.job_store import JobStore, Rejection
+from connector.redaction import caller_input
 from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
 from ingestion.documents import DocumentBuilder, RenderedBuilder, rendered_builder
@@ -140,7 +143,8 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         resumable = bool(ingestion.definition.pk_field)
         write_es = _writer_client(ctx, ingestion)
         _housekeeping(ctx, status, ingestion, write_es)
-        target = _stream(ctx, handle, ingestion, write_es, counters)
+        with caller_input(ingestion.definition.query, repr(status.params)):
+            target = _stream(ctx, handle, ingestion, write_es, counters)
         if handle.check_abort():
             raise Aborted
         target.commit()
@@ -169,9 +173,9 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         return _fail(handle, counters, resumable, _messages(status.id, ex))
     except Exception as ex:
         log.exception("run %s failed unexpectedly", status.run_id)
-        return _fail(
-            handle, counters, resumable, [f"Internal error while running [{status.id}]: {type(ex).__name__}: {ex}"]
-        )
+        # Its text may quote anything (a file, a value): it stays in the worker's log, scrubbed.
+        internal = f"Internal error while running [{status.id}] ({type(ex).__name__}); see the worker log for run"
+        return _fail(handle, counters, resumable, [f"{internal} [{status.run_id}]."])
     finally:
         if write_es is not None and write_es is not ctx.es:
             write_es.close()
@@ -179,8 +183,8 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
 
 def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, counters: Counters) -> Target:
     definition = ingestion.definition
-    connection = datasource_connection(ingestion, ctx.datasources, ctx.box)
-    query = render_query(ingestion, es=es, jobs=ctx.jobs, params=handle.status.params)
+    connection = datasource_connection(ingestion, ctx.datasources, ctx.box, policy_of(ctx.settings.sql))
+    query = render_query(ingestion, connection, es=es, jobs=ctx.jobs, params=handle.status.params)
     limits = ctx.settings.ingestion
     batch_size = definition.batch_size or limits.batch_size
     max_ratio = definition.max_error_ratio if definition.max_error_ratio is not None else limits.max_error_ratio
@@ -220,7 +224,14 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
             )
             sample = list(rows)
         mapping = target_mapping(definition, source.columns, source.db_types, sample)
-        target = counters.target = _prepare_target(handle, ingestion, es, mapping, resume=counters.last_pk is not None)
+        target = counters.target = _prepare_target(
+            handle,
+            ingestion,
+            es,
+            mapping,
+            resume=counters.last_pk is not None,
+            service_prefix=ctx.settings.index_prefix,
+        )
         writer = BulkWriter(
             es,
             target.write_index,
@@ -228,7 +239,7 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
             max_retries=limits.bulk_max_retries,
             backoff_initial_s=limits.bulk_backoff_initial_s,
             backoff_max_s=limits.bulk_backoff_max_s,
-            pipeline=_register_pipeline(ctx, ingestion, es),
+            pipeline=_register_pipeline(ctx, ingestion, es, target.write_index),
             sleep=ctx.sleep,
         )
         total = source.total + counters.rows_read if source.total is not None else None
@@ -312,9 +323,24 @@ def _check_ratio(counters: Counters, max_ratio: float, *, final: bool) -> None:
 
 
 def _prepare_target(
-    handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, mapping: dict[str, Any], *, resume: bool
+    handle: RunHandle,
+    ingestion: Ingestion,
+    es: Elasticsearch,
+    mapping: dict[str, Any],
+    *,
+    resume: bool,
+    service_prefix: str,
 ) -> Target:
     definition = ingestion.definition
+    for entry, name, prefix_only in (
+        ("$.ingest.target", definition.target, False),
+        ("$.ingest.staging_prefix", definition.staging_prefix, True),
+    ):
+        try:  # checked at PUT too; a definition stored before these rules must not write there either
+            if name is not None:
+                check_index_name(name, service_prefix=service_prefix, prefix_only=prefix_only)
+        except RuleBroken as ex:
+            raise InvalidDefinition.single(entry, "index_name", str(ex)) from None
     if definition.strategy == "INCREMENTAL":
         incremental = IncrementalTarget(es, definition.target)
         incremental.prepare(mapping, explicit=definition.mapping)
@@ -328,13 +354,18 @@ def _prepare_target(
     return replace
 
 
-def _register_pipeline(ctx: RunContext, ingestion: Ingestion, es: Elasticsearch) -> str | None:
+def _register_pipeline(ctx: RunContext, ingestion: Ingestion, es: Elasticsearch, write_index: str) -> str | None:
+    """Register the ingestion's pipeline for this run, ``_index`` pinned to the run's write index (SPEC §14)."""
     pipeline = ingestion.definition.pipeline
     if not pipeline:
         return None
+    try:  # checked at PUT too; settings may have changed since
+        check_pipeline(pipeline, allow_scripts=ctx.settings.ingestion.allow_script_processors)
+    except RuleBroken as ex:
+        raise InvalidDefinition.single(f"$.ingest.pipeline{ex.path}", "pipeline", str(ex)) from None
     name = pipeline_id(ctx.settings.index_prefix, ingestion.id)
     try:
-        es.ingest.put_pipeline(id=name, **pipeline)
+        es.ingest.put_pipeline(id=name, **pinned_pipeline(pipeline, write_index))
     except ApiError as ex:
         raise TargetError(f"cannot register ingest pipeline [{name}]: {ex.message}") from ex
     return name
@@ -410,5 +441,5 @@ def _messages(job_id: str, ex: ConnectorError) -> list[str]:
     }.get(ex.error_type, f"The ingestion [{job_id}] failed.")
     details = [ex.reason]
     if isinstance(ex, InvalidDefinition):
-        details = [entry.rules[0].description for entry in ex.invalid] or details
+        details = [f"{entry.entry}: {entry.rules[0].description}" for entry in ex.invalid] or details
     return [context, *details]

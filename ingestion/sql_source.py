@@ -9,24 +9,28 @@ Driver errors are turned into domain errors with secrets scrubbed.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from pymysql.constants import FIELD_TYPE
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
 
 from connector.datasource import ConnectionTarget
+from connector.driver_options import sqlite_authorizer
 from connector.errors import DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
 from connector.ingestion_def import Transform
-from connector.redaction import scrub
+from connector.redaction import scrub, scrub_for_caller
 from ingestion.prefetch import Prefetcher
 from ingestion.query_template import RenderedQuery
 from ingestion.sql_json import RenderedSql, prepare_session, render_sql
@@ -45,6 +49,8 @@ APPLICATION_NAME = "siren-connector"
 _PG_QUERY_CANCELED = "57014"
 _MYSQL_TIMEOUT_ERRNOS = {1969, 3024}
 _MYSQL_TYPE_NAMES: dict[Any, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
+_CURSOR_NAME = re.compile(r"\bc_[0-9a-f]{6,}_[0-9a-f]+\b")
+RAW_CURSOR_NAME = "connector_rows"
 # sqlite3's progress handler is called every N virtual machine instructions.
 _SQLITE_PROGRESS_STEPS = 10_000
 
@@ -57,24 +63,36 @@ def create_sql_engine(target: ConnectionTarget, *, connect_timeout_s: int) -> En
         connect_args.setdefault("connect_timeout", connect_timeout_s)
     if backend == "postgresql":
         connect_args.setdefault("application_name", APPLICATION_NAME)  # visible to DBAs in pg_stat_activity
-    elif backend == "sqlite":
-        connect_args.setdefault("timeout", connect_timeout_s)
-        connect_args.setdefault("check_same_thread", False)
+    if backend == "sqlite":
+        return create_engine(
+            "sqlite://",
+            creator=partial(
+                _sqlite_read_only, target.url.database or ":memory:", connect_args.get("timeout", connect_timeout_s)
+            ),
+            poolclass=NullPool,
+        )
     try:
         engine = create_engine(target.url, connect_args=connect_args, poolclass=NullPool)
     except ArgumentError as ex:
-        raise DatasourceUnavailable(f"the connection URL is not usable: {scrub(str(ex).splitlines()[0])}") from None
+        reason = scrub_for_caller(str(ex).splitlines()[0], target.url.password)
+        raise DatasourceUnavailable(f"the connection URL is not usable: {reason}") from None
     except (NoSuchModuleError, ModuleNotFoundError, ImportError) as ex:
         driver = target.url.get_driver_name()
         hint = _DRIVER_HINTS.get(driver, f"install the Python driver {driver}")
         raise DriverMissing(f"the {backend} driver [{driver}] is not installed in this service ({hint})") from ex
-    if backend == "sqlite":
-        event.listen(engine, "connect", _sqlite_read_only)
     return engine
 
 
-def _sqlite_read_only(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-    dbapi_connection.execute("PRAGMA query_only = ON")
+def _sqlite_read_only(path: str, timeout_s: float) -> sqlite3.Connection:
+    """Open a SQLite database read-only (``mode=ro``), unable to reach other files (SPEC §14).
+
+    ``path`` was checked against ``sql.sqlite_roots`` by the datasource.
+    """
+    uri = "file::memory:" if path == ":memory:" else f"file:{quote(path)}?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, timeout=timeout_s, check_same_thread=False)
+    connection.execute("PRAGMA query_only = ON")
+    connection.set_authorizer(sqlite_authorizer)
+    return connection
 
 
 @contextmanager
@@ -95,7 +113,7 @@ def read_only_session(
     except DBAPIError as ex:
         raise DatasourceUnavailable(f"cannot connect to datasource: {describe_db_error(ex.orig, secrets)}") from None
     except SQLAlchemyError as ex:
-        raise DatasourceUnavailable(f"cannot connect to datasource: {scrub(str(ex), *secrets)}") from None
+        raise DatasourceUnavailable(f"cannot connect to datasource: {scrub_for_caller(str(ex), *secrets)}") from None
     try:
         with sql_errors(secrets):
             _begin_read_only(conn, statement_timeout_s)
@@ -309,7 +327,7 @@ def raw_server_cursor(conn: Connection, query: RenderedQuery, batch_size: int) -
     """
     sql, params = _driver_sql(conn, query.sql, query.params)
     raw: Any = conn.connection.dbapi_connection
-    cursor = raw.cursor(name=f"connector_{id(conn):x}")
+    cursor = raw.cursor(name=RAW_CURSOR_NAME)  # one per session: the name need not be unique
     cursor.itersize = batch_size
     cursor.execute(sql, params)
     return cursor
@@ -420,7 +438,9 @@ def describe_db_error(orig: BaseException | None, secrets: tuple[str, ...] = ())
     else:
         text = str(orig) if orig is not None else "unknown database error"
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return scrub("; ".join(lines[:3]) or type(orig).__name__, *secrets)
+    # Server-side cursor names carry memory addresses (SQLAlchemy's c_<id>_<n>): say "cursor" instead.
+    message = _CURSOR_NAME.sub("cursor", "; ".join(lines[:3])) or type(orig).__name__
+    return scrub_for_caller(message, *secrets)
 
 
 def pg_column_types(result: CursorResult[Any]) -> list[tuple[str | None, bool]]:

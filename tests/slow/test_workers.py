@@ -44,12 +44,13 @@ def test_two_worker_processes_execute_each_of_20_runs_once(
     index_prefix: str,
     runtime,
     tmp_path: Path,
+    target_prefix: str,
 ) -> None:
     sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
     sqlite_db.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, 'v{i}')" for i in range(1, 26)))
     names = [f"job{i:02d}" for i in range(20)]
     for name in names:
-        define(api, sqlite_db, name, query="SELECT * FROM t", target=f"{index_prefix.lstrip('.')}{name}", pk_field="id")
+        define(api, sqlite_db, name, query="SELECT * FROM t", target=f"{target_prefix}{name}", pk_field="id")
         start(api, name)  # all 20 queued before any worker runs
     env = {**settings_env, "CONNECTOR_WORKER_MAX_CONCURRENT_RUNS": "3"}
     workers = [ServiceProcess(["worker"], env, tmp_path / f"worker{i}.log") for i in range(2)]
@@ -66,11 +67,16 @@ def test_two_worker_processes_execute_each_of_20_runs_once(
     es.indices.refresh(index=runtime.names.job_log)
     log = es.search(index=runtime.names.job_log, size=100, query={"match_all": {}})
     assert log["hits"]["total"]["value"] == 20
-    assert all(count(es, f"{index_prefix.lstrip('.')}{name}") == 25 for name in names)
+    assert all(count(es, f"{target_prefix}{name}") == 25 for name in names)
 
 
 def test_serve_runs_the_api_and_a_worker(
-    settings_env: dict[str, str], sqlite_db: Database, es: Elasticsearch, index_prefix: str, tmp_path: Path
+    settings_env: dict[str, str],
+    sqlite_db: Database,
+    es: Elasticsearch,
+    index_prefix: str,
+    tmp_path: Path,
+    target_prefix: str,
 ) -> None:
     sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
     sqlite_db.execute("INSERT INTO t VALUES " + ", ".join(f"({i})" for i in range(1, 101)))
@@ -82,7 +88,7 @@ def test_serve_runs_the_api_and_a_worker(
     try:
         proc.wait_http(f"{base}/_health")
         assert call("PUT", "/datasource/lite", {"jdbc": {"url": sqlite_db.jdbc_url}})[0] == 201
-        target = f"{index_prefix.lstrip('.')}served"
+        target = f"{target_prefix}served"
         assert (
             call(
                 "PUT",
@@ -105,7 +111,7 @@ def test_serve_runs_the_api_and_a_worker(
 
 
 def test_abort_across_processes(
-    settings_env: dict[str, str], pg: Database, es: Elasticsearch, index_prefix: str, tmp_path: Path
+    settings_env: dict[str, str], pg: Database, es: Elasticsearch, index_prefix: str, tmp_path: Path, target_prefix: str
 ) -> None:
     """The run executes in a `connector worker` process; the abort goes to a separate API process."""
     slow_query = slow_table(pg, "t", 2000)
@@ -119,7 +125,7 @@ def test_abort_across_processes(
     base = f"http://127.0.0.1:{port}{BASE}"
     call = json_client(base)
 
-    target = f"{index_prefix.lstrip('.')}xabort"
+    target = f"{target_prefix}xabort"
     try:
         api_proc.wait_http(f"{base}/_health")
         call("PUT", "/datasource/pg", {"jdbc": {"url": pg.jdbc_url}})

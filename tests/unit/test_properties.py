@@ -454,14 +454,22 @@ def test_values_are_bound_never_spliced(parts: list[tuple[str, Any]], values: di
 
 
 # Pieces of Mustache and of the renderer's own markers (U+001F B<n> U+001F), shuffled into any order.
-_PIECES = ["{{a}}", "{{#a}}", "{{/a}}", "{{^b}}", "{{/b}}", "{{", "}}", "'", "''", "\x1f", "B", "M", "0", "7", ":p0"]
+_PIECES = [
+    "{{a}}", "{{#a}}", "{{/a}}", "{{^b}}", "{{/b}}", "{{", "}}", "{{{a}}}", "{{> p}}", "{{=| |=}}", "{{a.b}}",
+    "'", "''", '"', "`", "[", "]", "$$", "$q$", "E'", "/*", "*/", "--", "#", "\n", "\\", "::", ":x",
+    "\x1f", "B", "M", "0", "7", ":p0", " ",
+]  # fmt: skip
 any_template = st.lists(st.sampled_from(_PIECES) | st.text(max_size=5), max_size=12).map("".join)
 
 
-@given(any_template, st.dictionaries(st.sampled_from(NAMES), scalars))
-def test_any_template_renders_or_is_refused_as_invalid(template: str, values: dict[str, Any]) -> None:
+@given(
+    any_template,
+    st.dictionaries(st.sampled_from(NAMES), scalars),
+    st.sampled_from(["postgresql", "mysql", "sqlite", "generic"]),
+)
+def test_any_template_renders_or_is_refused_as_invalid(template: str, values: dict[str, Any], dialect: str) -> None:
     try:
-        out = render(template, values)
+        out = render(template, values, dialect=dialect)
     except TemplateError as ex:
         assert ex.invalid[0].entry == "$.query"
         return
