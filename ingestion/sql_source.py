@@ -23,7 +23,7 @@ import psycopg
 from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from connector.datasource import ConnectionTarget
@@ -398,11 +398,6 @@ def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
         yield
     except DBAPIError as ex:
         raise _domain_error(ex.orig, secrets, lost=ex.connection_invalidated) from None
-    except StatementError as ex:  # refused before reaching the driver: a ":name" the query does not bind
-        raise QueryFailed(
-            f"{scrub(str(ex.orig), *secrets)} (':name' in a query is a bind parameter; pass a value with "
-            "{{params.name}})"
-        ) from None
     except psycopg.Error as ex:  # from a raw cursor (the rendered path)
         # Class 08 (connection exception) and 57P (operator intervention) lose the connection.
         lost = ex.sqlstate is None or ex.sqlstate.startswith(("08", "57P"))

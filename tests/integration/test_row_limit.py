@@ -24,17 +24,17 @@ def _rows(db: Database, rows: int) -> None:
     db.execute("INSERT INTO items VALUES " + ", ".join(f"({i}, 'item {i}')" for i in range(1, rows + 1)))
 
 
-def _leftovers(es: Elasticsearch, index_prefix: str) -> list[str]:
-    pattern = f"{index_prefix.lstrip('.')}*"
+def _leftovers(es: Elasticsearch, target_prefix: str) -> list[str]:
+    pattern = f"{target_prefix}*"
     return sorted(es.indices.get(index=pattern, expand_wildcards="all", allow_no_indices=True))
 
 
 def test_estimate_over_the_limit_fails_before_writing_and_allow_large_lets_it_through(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, target_prefix: str
 ) -> None:
     _rows(pg, 200)
     pg.execute("ANALYZE items")  # the planner's estimate is what the limit is checked against
-    target = f"{index_prefix.lstrip('.')}big"
+    target = f"{target_prefix}big"
     define(api, pg, "big", query="SELECT * FROM items", target=target, pk_field="id", batch_size=20)
 
     refused = run(api, "big")
@@ -44,7 +44,7 @@ def test_estimate_over_the_limit_fails_before_writing_and_allow_large_lets_it_th
     reason = " ".join(refused["error"])
     assert f"more than ingestion.max_rows_per_run ({LIMIT}); nothing was written" in reason
     assert "_run?allow_large=true" in reason and "--allow-large" in reason
-    assert _leftovers(es, index_prefix) == []  # no staging index was created
+    assert _leftovers(es, target_prefix) == []  # no staging index was created
 
     resp = api.simulate_post(f"{BASE}/ingestion/big/_run", params={"allow_large": "true"})
     assert resp.status_code == 202, resp.text
@@ -55,10 +55,10 @@ def test_estimate_over_the_limit_fails_before_writing_and_allow_large_lets_it_th
 
 
 def test_without_an_estimate_the_run_stops_before_the_batch_that_passes_the_limit(
-    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, target_prefix: str
 ) -> None:
     _rows(sqlite_db, 200)  # SQLite gives no estimate: the limit is checked batch by batch
-    target = f"{index_prefix.lstrip('.')}nolimit"
+    target = f"{target_prefix}nolimit"
     define(api, sqlite_db, "stream", query="SELECT * FROM items", target=target, pk_field="id", batch_size=20)
 
     refused = run(api, "stream")
@@ -66,5 +66,5 @@ def test_without_an_estimate_the_run_stops_before_the_batch_that_passes_the_limi
     assert refused["state"] == "error"
     assert refused["count"] == 40  # two batches of 20; the third would pass 50
     assert "stopped after 40 rows" in " ".join(refused["error"])
-    assert _leftovers(es, index_prefix) == []  # the staging index was dropped, not kept for resume
+    assert _leftovers(es, target_prefix) == []  # the staging index was dropped, not kept for resume
     assert not refused.get("staging_kept")

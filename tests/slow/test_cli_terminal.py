@@ -37,7 +37,7 @@ class Service:
 
 
 @pytest.fixture
-def service(settings_env: dict[str, str], es, pg: Database, tmp_path: Path, index_prefix: str) -> Iterator[Service]:
+def service(settings_env: dict[str, str], es, pg: Database, tmp_path: Path, target_prefix: str) -> Iterator[Service]:
     port = free_port()
     env = {**settings_env, "CONNECTOR_INGESTION_MAX_ROWS_PER_RUN": str(LIMIT)}
     proc = ServiceProcess(["serve", "--bind", f"127.0.0.1:{port}"], env, tmp_path / "serve.log")
@@ -49,7 +49,7 @@ def service(settings_env: dict[str, str], es, pg: Database, tmp_path: Path, inde
         ingest = {
             "datasource": "db",
             "query": query,
-            "target": f"{index_prefix.lstrip('.')}watched",
+            "target": f"{target_prefix}watched",
             "pk_field": "id",
             "batch_size": 100,
         }
