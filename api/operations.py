@@ -76,6 +76,7 @@ def query_parameters(api: ApiSettings) -> dict[str, tuple[dict[str, Any], str]]:
         "overwrite": (_BOOL, "replace an existing definition (else 409)"),
         "force": (_BOOL, "delete even while ingestions use the datasource"),
         "resume": (_BOOL, "continue the last failed or aborted run from its checkpoint"),
+        "allow_large": (_BOOL, "let the run write more rows than ingestion.max_rows_per_run"),
         "from": (_COUNT, "first hit to return"),
         "size": (size, f"hits to return; default {api.default_page_size}"),
         "start": (_COUNT, "alias of from"),
@@ -242,7 +243,7 @@ ROUTES: tuple[Route, ...] = (
             "POST": Op(
                 "Queue a run; 409 while one is queued or running (the error body then has the job)",
                 {202: schemas.JobEnvelope},
-                ("resume",),
+                ("resume", "allow_large"),
                 body=RunBody,
                 errors=(404, 409),
                 headers={202: ("Location",)},

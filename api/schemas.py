@@ -308,6 +308,7 @@ class JobRunStatus(_Out):
     trigger: str | None = omitted("manual, schedule or resume")
     fire_time: int | None = omitted("epoch ms of the schedule fire time")
     resume_of: str | None = omitted("run id this run resumes")
+    allow_large: bool | None = omitted("started with allow_large: ingestion.max_rows_per_run does not apply")
     last_record: list[Any] | None = omitted()
     last_record_timestamp: int | None = omitted("epoch ms")
     checkpoint: dict[str, Any] | None = omitted()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import runpy
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +21,7 @@ from api.wsgi import application
 from connector.errors import SettingsError
 from connector.es_client import create_client
 from connector.indices import IndexNames, bootstrap
-from connector.settings import Settings
+from connector.settings import Settings, parse_bind
 from ingestion.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,8 @@ class ApiServer(BaseApplication):  # type: ignore[misc]
 def preflight(settings: Settings) -> None:
     """Fail fast, with one clear line, before any process is forked.
 
-    Checks the secret key, the auth mode for remote binds, and that
-    Elasticsearch answers; creates the indices once.
+    Checks the secret key, the auth mode for remote binds, that the bind
+    address is free, and that Elasticsearch answers; creates the indices once.
     """
     secret_box(settings)
     if (
@@ -62,11 +64,35 @@ def preflight(settings: Settings) -> None:
             f"refusing to serve on {settings.bind} without authentication: set "
             "CONNECTOR_AUTH_MODE=token (or basic), or CONNECTOR_AUTH_ALLOW_UNAUTHENTICATED_REMOTE=true"
         )
+    problem = port_problem(*parse_bind(settings.bind))
+    if problem:
+        raise SettingsError(f"cannot listen on {settings.bind}: {problem} (--bind or CONNECTOR_BIND)")
     es, _ = create_client(settings.elasticsearch)
     try:
         bootstrap(es, IndexNames(settings.index_prefix))
     finally:
         es.close()
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` (in use, no such address), or None.
+
+    Binds the way gunicorn does (SO_REUSEADDR), so a port in TIME_WAIT is free.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as ex:
+        return f"cannot resolve {host}: {ex.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as ex:
+            if ex.errno == errno.EADDRINUSE:
+                return "the port is in use"
+            return ex.strerror or str(ex)
+    return None
 
 
 def run_api(settings: Settings) -> None:
@@ -79,10 +105,16 @@ def run_api(settings: Settings) -> None:
         supervisor.stop()
 
 
-def run_worker(settings: Settings) -> None:
-    """Run one worker process until SIGTERM/SIGINT; a second signal exits at once."""
+def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
+    """Run one worker process until SIGTERM/SIGINT; a second signal exits at once.
+
+    With ``parent_pid``, losing that parent (killed with SIGKILL) stops the
+    worker as SIGTERM would, instead of leaving it orphaned.
+    """
     runtime = Runtime.build(settings)
     stop = threading.Event()
+    if parent_pid is not None:
+        threading.Thread(target=_stop_without_parent, args=(parent_pid, stop), name="parent-watch", daemon=True).start()
 
     def on_signal(signum: int, _frame: Any) -> None:
         if stop.is_set():
@@ -97,6 +129,13 @@ def run_worker(settings: Settings) -> None:
         Worker(runtime.run_context()).run(stop)
     finally:
         runtime.close()
+
+
+def _stop_without_parent(parent_pid: int, stop: threading.Event, *, interval_s: float = 1.0) -> None:
+    while not stop.wait(interval_s):
+        if os.getppid() != parent_pid:  # re-parented: the supervisor is gone
+            log.warning("parent process %d is gone: finishing current runs, claiming no more", parent_pid)
+            stop.set()
 
 
 class WorkerSupervisor:
@@ -115,7 +154,7 @@ class WorkerSupervisor:
         self._thread.start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "api.cli", "worker"])
+        return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--parent-pid", str(os.getpid())])
 
     def _watch(self) -> None:
         while not self._stop.wait(self.RESTART_DELAY_S):

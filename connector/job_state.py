@@ -61,7 +61,7 @@ INFOS = {
 
 
 BOOKKEEPING_FIELD = "connector"
-BOOKKEEPING = ("checkpoint", "staging_kept", "server_rendering", "last_record_types")
+BOOKKEEPING = ("checkpoint", "staging_kept", "server_rendering", "last_record_types", "allow_large")
 
 
 class IllegalTransition(ValueError):
@@ -103,6 +103,7 @@ class RunStatus:
     last_record: list[Any] | None = None
     last_record_timestamp: int | None = None
     # Bookkeeping, stored beside the status (BOOKKEEPING), never in it:
+    allow_large: bool = False  # started with allow_large: ingestion.max_rows_per_run does not apply
     checkpoint: dict[str, Any] | None = None  # {"pk", "count", "error_count", "rows_read", "recorded_errors"}
     staging_kept: bool = False  # a failed REPLACE run's staging index, kept for resume
     server_rendering: bool = False  # the database rendered the documents (ingestion/sql_json.py)

@@ -65,6 +65,7 @@ class NewRun:
     resume_of: str | None = None
     checkpoint: dict[str, Any] | None = None
     staging_index: str | None = None
+    allow_large: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,7 @@ class JobStore:
             infos=INFOS[JobState.QUEUED],
             params=dict(new.params),
             resume_of=new.resume_of,
+            allow_large=new.allow_large,
             checkpoint=new.checkpoint,
             staging_index=new.staging_index,
         )

@@ -66,6 +66,9 @@ DEFAULT_MAX_TRANSFORMS = 200
 DEFAULT_BULK_MAX_RETRIES = 8
 DEFAULT_BULK_BACKOFF_INITIAL_S = 0.5
 DEFAULT_BULK_BACKOFF_MAX_S = 30.0
+# Rows one run may write unless the run is started with allow_large; 0 = no limit.
+# `connector dev` sets 100,000: its embedded server holds every document in memory.
+DEFAULT_MAX_ROWS_PER_RUN = 0
 
 DEFAULT_MAX_CONCURRENT_RUNS = 2
 DEFAULT_WORKER_PROCESSES = 1  # started by `connector serve` beside the API
@@ -163,6 +166,7 @@ class IngestionSettings(_Section):
     bulk_max_retries: int = Field(DEFAULT_BULK_MAX_RETRIES, ge=0)
     bulk_backoff_initial_s: float = Field(DEFAULT_BULK_BACKOFF_INITIAL_S, gt=0)
     bulk_backoff_max_s: float = Field(DEFAULT_BULK_BACKOFF_MAX_S, gt=0)
+    max_rows_per_run: int = Field(DEFAULT_MAX_ROWS_PER_RUN, ge=0)
     # Ingest pipelines may use `script` processors and `if` conditions (Painless) only when set.
     allow_script_processors: bool = False
 

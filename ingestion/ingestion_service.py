@@ -239,17 +239,23 @@ class IngestionService:
 
     # ------------------------------------------------------------ runs
 
-    def run(self, ingestion_id: str, body: Any, *, resume: bool = False) -> RunStatus:
+    def run(self, ingestion_id: str, body: Any, *, resume: bool = False, allow_large: bool = False) -> RunStatus:
         """Queue a run (a worker executes it); Conflict while one is queued or running.
 
         With ``resume``, the new run continues the last failed or aborted run
         from its checkpoint (rows above its last key, into its kept staging
-        index for REPLACE).
+        index for REPLACE). With ``allow_large``, ``ingestion.max_rows_per_run``
+        does not apply to it.
         """
         parsed = parse_model(RunBody, body if body is not None else {})
         definition = self.store.get(ingestion_id).definition
         new = NewRun(
-            INGESTION, ingestion_id, params=parsed.params, target=definition.target, strategy=definition.strategy
+            INGESTION,
+            ingestion_id,
+            params=parsed.params,
+            target=definition.target,
+            strategy=definition.strategy,
+            allow_large=allow_large,
         )
         if resume:
             given = isinstance(body, dict) and "params" in body
@@ -289,6 +295,7 @@ class IngestionService:
             checkpoint=checkpoint,
             staging_index=status.staging_index if checkpoint and definition.strategy == "REPLACE" else None,
             params=new.params if params_given else dict(status.params),
+            allow_large=new.allow_large or status.allow_large,
         )
 
     # ------------------------------------------------------------ dry run

@@ -42,6 +42,7 @@ from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
 from ingestion.documents import DocumentBuilder, RenderedBuilder, rendered_builder
 from ingestion.progress import Progress
+from ingestion.row_limit import RowLimit, TooManyRows
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
 from ingestion.sql_source import RenderRequest, open_rows
@@ -166,6 +167,9 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
     except RunLost as ex:
         log.warning("%s", ex)
         return handle.status.state
+    except TooManyRows as ex:
+        # Not resumable: what was written is dropped, to give the memory back.
+        return _fail(handle, counters, False, _messages(status.id, ex))
     except ConnectorError as ex:
         return _fail(handle, counters, resumable, _messages(status.id, ex))
     except Exception as ex:
@@ -197,6 +201,8 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
         render=RenderRequest(transforms=tuple(definition.transforms)),
     ) as source:
         check_columns(definition, source.columns)
+        limit = RowLimit(handle.status.id, limits.max_rows_per_run, allowed=handle.status.allow_large)
+        limit.check_estimate(source.total + counters.rows_read if source.total is not None else None)
         rows = source.fetch()
         encoder = JsonEncoder(connection.timezone)
         builder: DocumentBuilder | RenderedBuilder
@@ -252,6 +258,7 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
                 raise Aborted
             if ctx.shutdown.is_set():
                 raise HandBack
+            limit.check_batch(counters.rows_read, len(rows))
             _write_batch(ctx, handle, builder, writer, rows, counters, encoder)
             _check_ratio(counters, max_ratio, final=False)
             handle.update(**counters.status_fields(), **progress.at(counters.rows_read, handle.now_ms()))

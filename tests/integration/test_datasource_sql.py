@@ -106,6 +106,8 @@ def test_sample_bad_sql_and_bad_body(api: testing.TestClient, any_db: Database) 
     )
     dup = api.simulate_post(f"{DS}/db/_sample", json={"query": "SELECT 1 AS a, 2 AS a"})
     assert_error(dup, 400, "validation_exception", "$.query")
+    unbound = api.simulate_post(f"{DS}/db/_sample", json={"query": "SELECT 1 AS a WHERE 1 = :x"})
+    assert_error(unbound, 400, "sql_exception")  # the database's own message; once a 500
 
 
 def test_statement_timeout(api: testing.TestClient, any_db: Database, settings_env: dict[str, str], es) -> None:
