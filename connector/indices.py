@@ -95,6 +95,8 @@ RUN_STATUS_PROPERTIES: dict[str, Any] = {
     "links": _OPAQUE,
     "last_record": _OPAQUE,
     "last_record_timestamp": _EPOCH_MS,
+    "deleted": {"type": "long"},
+    "watermark": _OPAQUE,
     # Before they moved to the bookkeeping object (kept so older documents stay readable).
     "checkpoint": _OPAQUE,
     "staging_kept": {"type": "boolean"},
@@ -108,6 +110,8 @@ RUN_BOOKKEEPING_PROPERTIES: dict[str, Any] = {
     "server_rendering": {"type": "boolean"},
     "last_record_types": {"type": "keyword", "index": False, "doc_values": False},
     "allow_large": {"type": "boolean"},
+    "watermark_types": {"type": "keyword", "index": False, "doc_values": False},
+    "runs_since_reconcile": {"type": "long"},
 }
 
 JOB_LOG_MAPPING: dict[str, Any] = {

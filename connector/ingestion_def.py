@@ -91,8 +91,30 @@ class Transform(_Strict):
         return [i.source for i in self.input if i.source is not None]
 
 
+SoftValue = str | int | float | bool
+
+
+class SoftDelete(_Strict):
+    """A row whose ``column`` holds one of ``values`` deletes its document (SPEC §10)."""
+
+    column: str = Field(min_length=1, max_length=256)
+    values: list[SoftValue] = Field(min_length=1, max_length=100)
+
+
+class Reconcile(_Strict):
+    """Delete documents whose row is gone, comparing the query's keys with the target's (SPEC §10)."""
+
+    max_delete_ratio: float = Field(0.05, ge=0, le=1)
+    every_runs: int = Field(1, ge=1, le=100_000)
+
+
+class Deletes(_Strict):
+    soft: SoftDelete | None = None
+    reconcile: Reconcile | None = None
+
+
 class IngestBody(_Strict):
-    """The ``ingest`` object of ``PUT /_siren/connector/ingestion/<id>`` (SPEC §5)."""
+    """The ``ingest`` object of ``PUT /_siren/connector/ingestion/<id>`` (SPEC §5, §10)."""
 
     datasource: str = Field(min_length=1, max_length=128)
     query: str = Field(min_length=1)
@@ -113,6 +135,11 @@ class IngestBody(_Strict):
     description: str | None = Field(None, max_length=4096)
     max_error_ratio: float | None = Field(None, ge=0, le=1)
     count_total: bool = False  # run an exact count(*) for progress instead of the planner estimate
+    # Change sync (SPEC §10)
+    tracking_column: str | None = Field(None, min_length=1, max_length=256)
+    tracking_overlap: float | None = Field(None, ge=0, le=10**12)  # none: 0
+    delete: Deletes | None = None
+    on_mapping_conflict: Literal["fail", "rebuild"] | None = None  # none: fail
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -175,6 +202,24 @@ class IngestBody(_Strict):
     def _rules(self) -> IngestBody:
         if self.strategy == "INCREMENTAL" and not self.pk_field:
             raise ValueError("INCREMENTAL needs pk_field (documents are upserted by it)")
+        if self.tracking_column and not self.pk_field:
+            raise custom_error(
+                "requires",
+                "tracking_column needs pk_field: rows are read in (tracking_column, pk_field) order",
+                within="tracking_column",
+            )
+        if self.tracking_column and self.tracking_column == self.pk_field:
+            raise custom_error("distinct", "tracking_column must differ from pk_field", within="tracking_column")
+        if self.tracking_overlap and not self.tracking_column:
+            raise custom_error("requires", "tracking_overlap needs tracking_column", within="tracking_overlap")
+        if self.delete is not None and self.delete.reconcile is not None and self.strategy != "INCREMENTAL":
+            raise custom_error(
+                "strategy",
+                "delete.reconcile needs strategy INCREMENTAL (REPLACE rebuilds the index on every run)",
+                within="delete.reconcile",
+            )
+        if self.delete is not None and self.delete.soft is not None and self.delete.soft.column == self.pk_field:
+            raise custom_error("distinct", "delete.soft.column must differ from pk_field", within="delete.soft.column")
         if (
             self.enable_scheduler is not None
             and self.enable_schedule is not None

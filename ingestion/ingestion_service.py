@@ -24,10 +24,11 @@ from connector.job_state import INGESTION, JobState, RunStatus, envelope
 from connector.job_store import JobStore, NewRun
 from connector.settings import Settings
 from connector.validation import check_id, parse_model
-from ingestion.documents import DocumentBuilder
+from ingestion.documents import DocumentBuilder, SoftRule
 from ingestion.query_template import check_template, render
 from ingestion.run_plan import check_columns, datasource_connection, datasource_endpoint, render_query, target_mapping
-from ingestion.sql_lexer import family
+from ingestion.run_state import Counters, start
+from ingestion.sql_lexer import POSTGRESQL, family
 from ingestion.sql_source import open_rows, result_columns, target_session
 from ingestion.transforms import compile_transforms
 from ingestion.values import JsonEncoder, load_json
@@ -306,14 +307,21 @@ class IngestionService:
         ingestion = self.store.get(ingestion_id)
         definition = ingestion.definition
         connection = self._connection(ingestion)
-        query = render_query(ingestion, connection, es=self.es, jobs=self.jobs, params=parsed.params)
+        found = self.jobs.latest_run(INGESTION, ingestion_id, state=JobState.SUCCESSFUL)
+        previous = found.status if found is not None else None
+        query = render_query(ingestion, connection, es=self.es, params=parsed.params, last_success=previous)
+        server_binds = family(connection.url.get_backend_name()) == POSTGRESQL
+        begin = start(
+            definition, Counters(), previous, rebuild=False, server_binds=server_binds, timezone=connection.timezone
+        )
+        soft = definition.delete.soft if definition.delete is not None else None
         with open_rows(
             connection,
             query,
             connect_timeout_s=self.settings.sql.connect_timeout_s,
             statement_timeout_s=self.settings.sql.statement_timeout_s,
             exact_total=definition.count_total,
-            order_by=definition.pk_field,
+            order=begin.order,
             batch_size=parsed.size,
         ) as source:
             columns, db_types, total = source.columns, source.db_types, source.total
@@ -327,10 +335,15 @@ class IngestionService:
             pk_field=definition.pk_field,
             encoder=encoder,
             transforms=compile_transforms(definition.transforms, timezone=timezone),
+            soft=SoftRule(soft.column, tuple(soft.values), definition.strategy == "INCREMENTAL") if soft else None,
         )
         batch = builder.build(rows, first_row_number=1)
         mapping = target_mapping(definition, columns, db_types, rows)
-        documents = [load_json(source) for source in batch.sources]
+        if soft is not None:
+            mapping["properties"].pop(soft.column, None)
+        indexed = [(i, s) for i, s in zip(batch.ids, batch.sources, strict=True) if s is not None]
+        deletes = [i for i, s in zip(batch.ids, batch.sources, strict=True) if s is None]
+        documents = [load_json(source) for _, source in indexed]
         produced = {key for document in documents for key in document}
         unused = sorted(set((definition.mapping or {}).get("properties", {})) - produced - set(columns))
         outlook = self.schedule_outlook(definition)
@@ -342,7 +355,8 @@ class IngestionService:
                 {"name": c, "db_type": t} for c, t in zip(columns, db_types or [None] * len(columns), strict=True)
             ],
             "total": total,
-            "documents": [{"_id": i, "_source": d} for i, d in zip(batch.ids, documents, strict=True)],
+            "documents": [{"_id": i, "_source": d} for (i, _), d in zip(indexed, documents, strict=True)],
+            "deletes": deletes,
             "rejected": [
                 {"pk": r.pk, "field": r.field, "error_type": r.error_type, "reason": r.reason} for r in batch.rejected
             ],

@@ -33,7 +33,9 @@ from connector.ingestion_def import Transform
 from connector.redaction import scrub, scrub_for_caller
 from ingestion.prefetch import Prefetcher
 from ingestion.query_template import RenderedQuery
+from ingestion.read_order import ReadOrder
 from ingestion.sql_json import RenderedSql, prepare_session, render_sql
+from ingestion.sql_lexer import family
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +226,7 @@ class RenderRequest:
     """What server-side rendering needs to know about the ingestion."""
 
     transforms: tuple[Transform, ...]
+    soft_column: str | None = None  # delete.soft: read as a value, never in the document
 
 
 @contextmanager
@@ -234,26 +237,26 @@ def open_rows(
     connect_timeout_s: int,
     statement_timeout_s: float | None = None,
     exact_total: bool = False,
-    order_by: str | None = None,
-    after: Any = None,
+    order: ReadOrder | None = None,
     batch_size: int = DEFAULT_FETCH_SIZE,
     batch_max_bytes: int | None = None,
     render: RenderRequest | None = None,
 ) -> Iterator[RowStream]:
     """Stream a rendered query in a read-only session; everything is closed on exit.
 
-    With ``order_by`` (the ingestion's pk_field) rows come in key order, which
-    makes the last key read a checkpoint; ``after`` then resumes past it. With
-    ``render``, PostgreSQL renders the bulk lines when the column types allow.
+    With ``order`` (``read_order``: the key, or the tracking column and the key)
+    rows come in that order from where it says, which makes the last position
+    read a checkpoint. With ``render``, PostgreSQL renders the bulk lines when
+    the column types allow.
     Batches are ``batch_size`` rows, fewer after the first one when that is
     more than about ``batch_max_bytes`` (``prefetch``).
     """
     with target_session(target, connect_timeout_s=connect_timeout_s, statement_timeout_s=statement_timeout_s) as conn:
-        ordered = keyset(conn, query, order_by, after) if order_by is not None else query
+        ordered = keyset(conn, query, order) if order is not None else query
         total = estimate_rows(conn, ordered, exact=exact_total)
         rendering = None
         if render is not None and conn.dialect.name == "postgresql":
-            rendering = _rendering(conn, query, order_by, after, render, target.timezone)
+            rendering = _rendering(conn, query, order, render, target.timezone)
         cursor: Any
         if rendering is not None:
             columns, db_types, sql = rendering[0], rendering[1], rendering[2]
@@ -287,7 +290,7 @@ def target_session(
 
 
 def _rendering(
-    conn: Connection, query: RenderedQuery, order_by: str | None, after: Any, render: RenderRequest, timezone: str
+    conn: Connection, query: RenderedQuery, order: ReadOrder | None, render: RenderRequest, timezone: str
 ) -> tuple[list[str], list[str | None], RenderedSql] | None:
     probe = stream_query(conn, query.sql, query.params, batch_size=1)
     try:
@@ -299,23 +302,21 @@ def _rendering(
         query,
         columns,
         pg_types,
-        pk_field=order_by,
-        after=after,
+        order=order,
         transforms=render.transforms,
         timezone=timezone,
+        soft_column=render.soft_column,
     )
     return (columns, db_types, sql) if sql is not None else None
 
 
-def keyset(conn: Connection, query: RenderedQuery, key: str, after: Any) -> RenderedQuery:
-    """Wrap ``query`` to return its rows ordered by ``key``, only those above ``after`` if given."""
-    column = conn.dialect.identifier_preparer.quote(key)
-    sql = f"SELECT * FROM ({query.inner}) AS connector_keyset"
-    params = dict(query.params)
-    if after is not None:
-        sql += f" WHERE {column} > :connector_after"
-        params["connector_after"] = after
-    return RenderedQuery(f"{sql} ORDER BY {column}", params)
+def keyset(conn: Connection, query: RenderedQuery, order: ReadOrder) -> RenderedQuery:
+    """Wrap ``query`` to return its rows in ``order``, from where it starts."""
+    where, order_by, params = order.clause(
+        "connector_keyset", conn.dialect.identifier_preparer.quote, family(conn.dialect.name)
+    )
+    sql = f"SELECT * FROM ({query.inner}) AS connector_keyset{where}{order_by}"
+    return RenderedQuery(sql, {**query.params, **params})
 
 
 def raw_server_cursor(conn: Connection, query: RenderedQuery, batch_size: int) -> Any:
