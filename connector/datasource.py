@@ -8,6 +8,8 @@ kept encrypted and only decrypted to open a connection.
 
 from __future__ import annotations
 
+import functools
+import json
 import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,6 +35,7 @@ SQL_DRIVERS: dict[str, frozenset[str]] = {
     "mssql": frozenset({"pymssql"}),
 }
 _URL_SECRET_KEYS = frozenset({"password", "passwd", "pwd"})
+_NEEDS_HOST = frozenset({"postgresql", "mysql", "mariadb", "mssql"})
 _URL_USER_KEYS = frozenset({"user", "username", "uid"})
 
 
@@ -40,11 +43,15 @@ def check_timezone(value: str | None) -> str | None:
     """Return a valid IANA time zone name (or None), else raise ValueError."""
     if value is None:
         return None
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as UTC or Europe/Paris") from None
+    if len(value) > 64 or value not in _time_zones():
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as UTC or Europe/Paris")
     return value
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    """The IANA names this machine knows (a name is never opened as a file path to find out)."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 class _ConnectionBody(BaseModel):
@@ -190,6 +197,8 @@ class Datasource:
             url, options, origins = self._sql_url(root)
             timezone = None
         backend = url.get_backend_name()
+        if backend in _NEEDS_HOST and not url.host:  # no host: the local socket, with the service's OS identity
+            raise InvalidDefinition.single(f"{root}.url", "host", "must name a host (local sockets are not allowed)")
         try:
             if backend == "sqlite":
                 url = url.set(database=sqlite_path(url.database or "", policy))
@@ -224,9 +233,20 @@ class Datasource:
         return url.set(query={}), options, origins
 
     def endpoint(self, policy: DriverPolicy) -> tuple[str, ...]:
-        """What a stored password is bound to: backend, host, port, database and user (SPEC §4)."""
-        url, _, _ = self.translated_url(policy)
-        return (url.get_backend_name(), url.host or "", str(url.port or ""), url.database or "", self.username or "")
+        """What a stored password is bound to: backend, host, port, database, driver options and user (SPEC §4).
+
+        Every driver option is part of it (TLS mode and files among them): a
+        stored password is only sent the way it was first given for.
+        """
+        url, options, _ = self.translated_url(policy)
+        return (
+            url.get_backend_name(),
+            url.host or "",
+            str(url.port or ""),
+            url.database or "",
+            json.dumps(options, sort_keys=True, default=str),
+            self.username or "",
+        )
 
     def connection_target(
         self, box: SecretBox, policy: DriverPolicy, *, credentials: tuple[str, str | None] | None = None

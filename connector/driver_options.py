@@ -48,16 +48,18 @@ class DriverPolicy:
 Check = Callable[[Any, DriverPolicy], Any]
 
 
-def _integer(value: Any, _policy: DriverPolicy) -> int:
-    if isinstance(value, bool):
-        raise ValueError("must be a whole number")
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise ValueError(f"must be a whole number, got {value!r}") from None
-    if not 0 <= number <= 86_400:
-        raise ValueError("must be between 0 and 86400")
+def _integer(value: Any, _policy: DriverPolicy, *, minimum: int = 0) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isascii() and text.lstrip("-").isdigit()):
+        raise ValueError(f"must be a whole number, got {value!r}")
+    number = int(text)
+    if not minimum <= number <= 86_400:
+        raise ValueError(f"must be between {minimum} and 86400")
     return number
+
+
+def _positive(value: Any, policy: DriverPolicy) -> int:
+    return _integer(value, policy, minimum=1)
 
 
 def _number(value: Any, _policy: DriverPolicy) -> float:
@@ -65,7 +67,7 @@ def _number(value: Any, _policy: DriverPolicy) -> float:
         number = float(str(value))
     except ValueError:
         raise ValueError(f"must be a number, got {value!r}") from None
-    if not 0 <= number <= 86_400:
+    if not 0 <= number <= 86_400:  # NaN and infinities fail this too
         raise ValueError("must be between 0 and 86400")
     return number
 
@@ -151,13 +153,6 @@ def _pg_options(value: Any, _policy: DriverPolicy) -> str:
     return text
 
 
-def _pg_host(value: Any, _policy: DriverPolicy) -> str:
-    text = _text(value, _policy)
-    if any(part.strip().startswith(("/", "@")) for part in text.split(",")):
-        raise ValueError("must be a host name or address, not a local socket directory")
-    return text
-
-
 def _mysql_ssl(value: Any, _policy: DriverPolicy) -> dict[str, bool]:
     # Only the form the JDBC translation of sslMode=REQUIRED builds: encryption without verification.
     if not isinstance(value, dict) or set(value) - {"check_hostname", "verify_mode"}:
@@ -165,16 +160,14 @@ def _mysql_ssl(value: Any, _policy: DriverPolicy) -> dict[str, bool]:
     return {k: bool(v) for k, v in value.items()}
 
 
+# No host, hostaddr or port: the URL names the server, and the stored password is bound to it.
 _PG: dict[str, Check] = {
-    "host": _pg_host,
-    "hostaddr": _text,
-    "port": _text,
     "sslmode": _one_of("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
     "sslrootcert": _tls_file(special=("system",)),
     "sslcert": _tls_file(),
     "sslkey": _tls_file(),
     "sslcrl": _tls_file(),
-    "connect_timeout": _integer,
+    "connect_timeout": _positive,
     "application_name": _text,
     "options": _pg_options,
     "keepalives": _integer,
@@ -188,10 +181,11 @@ _PG: dict[str, Check] = {
     "client_encoding": _one_of("UTF8", "utf8", "UTF-8", "utf-8"),
 }
 _MYSQL: dict[str, Check] = {
-    "charset": _one_of("utf8mb4", "utf8", "latin1", "ascii", "binary"),
-    "connect_timeout": _integer,
-    "read_timeout": _integer,
-    "write_timeout": _integer,
+    # utf8mb4 only: any text of a query or a value can be sent (another charset could not encode some).
+    "charset": _one_of("utf8mb4", "utf8"),
+    "connect_timeout": _positive,
+    "read_timeout": _positive,
+    "write_timeout": _positive,
     "ssl": _mysql_ssl,
     "ssl_ca": _tls_file(),
     "ssl_cert": _tls_file(),
@@ -203,8 +197,8 @@ _MYSQL: dict[str, Check] = {
 }
 _SQLITE: dict[str, Check] = {"timeout": _number}
 _MSSQL: dict[str, Check] = {
-    "login_timeout": _integer,
-    "timeout": _integer,
+    "login_timeout": _positive,
+    "timeout": _positive,
     "appname": _text,
     "charset": _one_of("UTF-8", "utf8"),
     "tds_version": _one_of("7.0", "7.1", "7.2", "7.3", "7.4"),

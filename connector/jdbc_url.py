@@ -81,8 +81,8 @@ def _host_port(hosts: str, default_port: int) -> tuple[str, int]:
         host, _, port = hosts.partition(":")
     if not host:
         host = "localhost"
-    if port and not port.isdigit():
-        raise JdbcUrlError(f"port must be a number, got {port!r}")
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise JdbcUrlError(f"port must be a number from 1 to 65535, got {port!r}")
     return host, int(port) if port else default_port
 
 
@@ -97,9 +97,12 @@ def _bool(value: Any, name: str) -> bool:
 
 def _number(value: Any, name: str) -> float:
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise JdbcUrlError(f"property {name} must be a number, got {value!r}") from None
+    if not 0 <= number <= 86_400_000:  # refuses NaN and infinities too
+        raise JdbcUrlError(f"property {name} must be between 0 and 86400000, got {value!r}")
+    return number
 
 
 def _apply(
@@ -356,8 +359,8 @@ def _sqlserver(rest: str, props: dict[str, Any]) -> Translated:
             if key in source:
                 database = str(source.pop(key))
     host_and_instance, _, port_text = head.partition(":")
-    if port_text and not port_text.isdigit():
-        raise JdbcUrlError(f"port must be a number, got {port_text!r}")
+    if port_text and not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise JdbcUrlError(f"port must be a number from 1 to 65535, got {port_text!r}")
     host = host_and_instance or "localhost"
     port = int(port_text) if port_text else 1433
     out = Translated(URL.create("mssql+pymssql", host=host, port=port, database=database))

@@ -19,10 +19,10 @@ from connector.datasource_store import DatasourceStore
 from connector.doc_store import VersionConflict
 from connector.driver_options import policy_of
 from connector.errors import Conflict, InvalidDefinition, QueryFailed
-from connector.redaction import caller_input, scrub_for_caller
+from connector.redaction import scrub_for_caller
 from connector.settings import SqlSettings
 from connector.validation import check_id, parse_model
-from ingestion.query_template import render
+from ingestion.query_template import ParamValue, render
 from ingestion.sql_lexer import family
 from ingestion.sql_source import (
     check_unique_columns,
@@ -44,7 +44,7 @@ class SampleBody(BaseModel):
 
     query: str = Field(min_length=1)
     size: int | None = Field(None, ge=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, ParamValue] = Field(default_factory=dict, max_length=100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +171,7 @@ class DatasourceService:
         datasource = self.store.get(ds_id)
         engine, secrets, _ = self._engine(datasource)
         try:
-            with (
-                caller_input(catalog, schema, table),
-                read_only_session(
-                    engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets
-                ) as conn,
-            ):
+            with self._session(engine, secrets) as conn:
                 current = _current_catalog(conn)
                 if catalog not in (None, "", current):
                     raise InvalidDefinition.single(
@@ -200,7 +195,7 @@ class DatasourceService:
                         )
                     schemas = [{"name": schema, "tables": _tables(inspector, schema, table)}]
         except SQLAlchemyError as ex:
-            raise QueryFailed(f"cannot read metadata: {scrub_for_caller(str(ex), *secrets)}") from None
+            raise QueryFailed(f"cannot read metadata: {scrub_for_caller(str(ex))}") from None
         finally:
             engine.dispose()
         return {
@@ -233,12 +228,7 @@ class DatasourceService:
             rendered = render(
                 parsed.query, {**parsed.params, "params": parsed.params}, dialect=family(engine.dialect.name)
             )
-            with (
-                caller_input(parsed.query, repr(parsed.params)),
-                read_only_session(
-                    engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets
-                ) as conn,
-            ):
+            with self._session(engine, secrets) as conn:
                 result = stream_query(conn, rendered.sql, rendered.params, batch_size=size)
                 columns = list(result.keys())
                 db_types = column_db_types(result)

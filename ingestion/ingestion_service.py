@@ -25,7 +25,7 @@ from connector.job_store import JobStore, NewRun
 from connector.settings import Settings
 from connector.validation import check_id, parse_model
 from ingestion.documents import DocumentBuilder, SoftRule
-from ingestion.query_template import check_template, render
+from ingestion.query_template import ParamValue, check_template, render
 from ingestion.run_plan import check_columns, datasource_connection, datasource_endpoint, render_query, target_mapping
 from ingestion.run_state import Counters, start
 from ingestion.sql_lexer import POSTGRESQL, family
@@ -34,7 +34,6 @@ from ingestion.transforms import compile_transforms
 from ingestion.values import JsonEncoder, load_json
 
 WriteResult = Literal["created", "updated"]
-ParamValue = str | int | float | bool | None | list[str | int | float | bool | None]
 NEXT_FIRE_TIMES = 5  # how many fire times GET, _search, PUT and _validate show
 
 

@@ -56,7 +56,7 @@ def datasource_connection(
 
 def datasource_endpoint(datasource: Datasource, policy: DriverPolicy) -> tuple[str, ...]:
     """The server an ingestion's own datasource password is bound to (user aside: ds_credentials has its own)."""
-    return datasource.endpoint(policy)[:4]
+    return datasource.endpoint(policy)[:-1]
 
 
 def render_query(

@@ -44,7 +44,6 @@ from connector.ingestion_def import IngestBody, Ingestion
 from connector.ingestion_store import IngestionStore
 from connector.job_state import INGESTION, JobState, RunStatus
 from connector.job_store import JobStore, Rejection
-from connector.redaction import caller_input
 from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
 from ingestion.documents import Batch, DocumentBuilder, RenderedBuilder, SoftRule, rendered_builder
@@ -63,6 +62,7 @@ from ingestion.targets import (
     ReplaceTarget,
     TargetError,
     drop_staging,
+    resolve,
     staging_name,
 )
 from ingestion.transforms import compile_transforms
@@ -116,14 +116,13 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         resumable = bool(ingestion.definition.pk_field)
         write_es = _writer_client(ctx, ingestion)
         _housekeeping(ctx, status, ingestion, write_es)
-        with caller_input(ingestion.definition.query, repr(status.params)):
-            try:
-                extra = _stream(ctx, handle, ingestion, write_es, counters, rebuild=False)
-            except RebuildNeeded:
-                log.info("run %s: the target's mapping conflicts; loading a new index", status.run_id)
-                resumable = False  # a rebuild starts over; a resume of it would start over too
-                counters = Counters()
-                extra = _stream(ctx, handle, ingestion, write_es, counters, rebuild=True)
+        try:
+            extra = _stream(ctx, handle, ingestion, write_es, counters, rebuild=False)
+        except RebuildNeeded:
+            log.info("run %s: the target's mapping conflicts; loading a new index", status.run_id)
+            resumable = False  # a rebuild starts over; a resume of it would start over too
+            counters = Counters()
+            extra = _stream(ctx, handle, ingestion, write_es, counters, rebuild=True)
         target = counters.target
         assert target is not None
         if handle.check_abort():
@@ -416,6 +415,7 @@ def _prepare_target(
                 check_index_name(name, service_prefix=service_prefix, prefix_only=prefix_only)
         except RuleBroken as ex:
             raise InvalidDefinition.single(entry, "index_name", str(ex)) from None
+    _check_covered(es, definition.target, service_prefix)
     if definition.strategy == "INCREMENTAL" and not rebuild:
         incremental = IncrementalTarget(es, definition.target)
         try:
@@ -432,6 +432,20 @@ def _prepare_target(
     replace = ReplaceTarget(es, definition.target, staging)
     replace.prepare(mapping, resume=resume)
     return replace
+
+
+def _check_covered(es: Elasticsearch, target: str, service_prefix: str) -> None:
+    """An existing alias named ``target`` must not lead to indices an ingestion may not write (or REPLACE drop)."""
+    kind, covered = resolve(es, target)
+    for index in covered if kind == "alias" else ():
+        try:
+            check_index_name(index, service_prefix=service_prefix)
+        except RuleBroken as ex:
+            raise InvalidDefinition.single(
+                "$.ingest.target",
+                "index_name",
+                f"[{target}] is an alias over [{index}], which an ingestion may not write or replace: {ex}",
+            ) from None
 
 
 def _register_pipeline(ctx: RunContext, ingestion: Ingestion, es: Elasticsearch, write_index: str) -> str | None:

@@ -72,7 +72,9 @@ def family(dialect_name: str) -> str:
 
 _OPENERS = {
     POSTGRESQL: re.compile(r"--|/\*|'|\"|\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$"),
-    MYSQL: re.compile(r"#|--(?=[\s\x00-\x1f]|$)|/\*|'|\"|`"),
+    # MySQL/MariaDB: "--" starts a comment only before an ASCII space or control character (0x00-0x20, 0x7f);
+    # Python's \s would also take U+00A0 and other Unicode spaces, which the server reads as code.
+    MYSQL: re.compile(r"#|--(?=[\x00-\x20\x7f]|$)|/\*|'|\"|`"),
     SQLITE: re.compile(r"--|/\*|'|\"|`|\["),
     GENERIC: re.compile(r"#|--|/\*|'|\"|`|\[|\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$"),
 }

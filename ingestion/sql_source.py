@@ -9,6 +9,7 @@ Driver errors are turned into domain errors with secrets scrubbed.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -65,6 +66,8 @@ def create_sql_engine(target: ConnectionTarget, *, connect_timeout_s: int) -> En
         connect_args.setdefault("connect_timeout", connect_timeout_s)
     if backend == "postgresql":
         connect_args.setdefault("application_name", APPLICATION_NAME)  # visible to DBAs in pg_stat_activity
+        # libpq would look up the service user's ~/.pgpass for a datasource without a password.
+        connect_args["passfile"] = os.devnull
     if backend == "sqlite":
         return create_engine(
             "sqlite://",
@@ -414,11 +417,13 @@ def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
 def _domain_error(
     orig: BaseException | None, secrets: tuple[str, ...], *, lost: bool
 ) -> QueryFailed | DatasourceUnavailable:
+    """The error of a statement on an open connection: not masked by content (``redaction``), logged scrubbed."""
+    log.debug("datasource error: %s", describe_db_error(orig, secrets))  # the log filter masks every secret
     if is_timeout(orig):
         return QueryFailed("the query was cancelled: statement timeout reached", error_type="query_timeout_exception")
     if lost:
-        return DatasourceUnavailable(f"lost the datasource connection: {describe_db_error(orig, secrets)}")
-    return QueryFailed(describe_db_error(orig, secrets))
+        return DatasourceUnavailable(f"lost the datasource connection: {describe_db_error(orig)}")
+    return QueryFailed(describe_db_error(orig))
 
 
 def is_timeout(orig: BaseException | None) -> bool:
