@@ -54,6 +54,13 @@ class Transform(_Strict):
     mapping: dict[str, Any] | None = None
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
+    @field_validator("mapping")
+    @classmethod
+    def _scripts(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if value is not None and not _stored(info):
+            _check_mapping_scripts(value, allow=bool(_context(info).get("allow_scripts")))
+        return value
+
     @field_validator("params")
     @classmethod
     def _date_format(cls, params: dict[str, str | int | float | bool], info: ValidationInfo) -> dict[str, Any]:
@@ -180,12 +187,14 @@ class IngestBody(_Strict):
 
     @field_validator("mapping")
     @classmethod
-    def _mapping(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _mapping(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
         if value is None:
             return None
         properties = value.get("properties", {})
         if not isinstance(properties, dict) or not all(isinstance(v, dict) for v in properties.values()):
             raise ValueError('must be an Elasticsearch mapping: {"properties": {"field": {"type": ...}}}')
+        if not _stored(info):
+            _check_mapping_scripts(value, allow=bool(_context(info).get("allow_scripts")))
         return value
 
     @field_validator("pipeline")
@@ -313,6 +322,18 @@ class Ingestion:
             created_at=doc.get("created_at", 0),
             updated_at=doc.get("updated_at", 0),
         )
+
+
+def _check_mapping_scripts(mapping: Any, *, allow: bool, path: str = "") -> None:
+    """Runtime fields and field scripts are Painless, like script processors: only when allowed (SPEC §14)."""
+    if allow or not isinstance(mapping, dict):
+        return
+    for key, value in mapping.items():
+        if key in ("runtime", "script"):
+            raise ValueError(
+                f"{path}{key}: runtime fields and scripts are Painless; they need ingestion.allow_script_processors"
+            )
+        _check_mapping_scripts(value, allow=allow, path=f"{path}{key}.")
 
 
 def _stored(info: ValidationInfo) -> bool:
