@@ -271,3 +271,61 @@ def _fire_times(es: Elasticsearch, runtime, job_id: str, *, after: int = 0) -> l
         },
     )["hits"]["hits"]
     return [h["_source"]["ingestion"]["fire_time"] for h in hits]
+
+
+def test_kill_9_during_a_change_sync_run_then_resume_ends_equal(
+    api: testing.TestClient,
+    settings_env: dict[str, str],
+    pg: Database,
+    es: Elasticsearch,
+    tmp_path: Path,
+    target_prefix: str,
+) -> None:
+    """Tracking order (updated_at, id) with ties across batches: killed, reaped, resumed, then synced again."""
+    pg.execute(
+        "CREATE TABLE big AS SELECT g AS id, 'row ' || g AS name,"
+        " timestamptz '2026-01-01' + (g / 300) * interval '1 second' AS updated_at FROM generate_series(1, 2000) g"
+    )
+    pg.execute("ALTER TABLE big ADD PRIMARY KEY (id)")
+    pg.execute("CREATE INDEX big_sync ON big (updated_at NULLS FIRST, id)")  # read in order, no sort first
+    pg.execute("ANALYZE big")
+    query = "SELECT id, name, updated_at, CASE WHEN id % 100 = 0 THEN pg_sleep(0.15)::text END AS pause FROM big"
+    target = f"{target_prefix}synccrash"
+    define(
+        api,
+        pg,
+        "synccrash",
+        query=query,
+        target=target,
+        strategy="INCREMENTAL",
+        pk_field="id",
+        tracking_column="updated_at",
+        batch_size=50,
+    )
+    victim = _worker(settings_env, tmp_path, "victim")
+    start(api, "synccrash")
+    _running_on(api, "synccrash", victim, 700)
+    os.kill(victim.process.pid, signal.SIGKILL)
+    victim.stop()
+    survivor = _worker(settings_env, tmp_path, "survivor")
+    try:
+        reaped = wait_until(
+            lambda: (s := status(api, "synccrash"))["state"] == "error" and s, timeout=LEASE_S + 10, what="reaper"
+        )
+        assert reaped["watermark"]["value"] is not None
+        resumed = api.simulate_post(f"{BASE}/ingestion/synccrash/_run", params={"resume": "true"})
+        assert resumed.status_code == 202, resumed.text
+        final = wait_final(api, "synccrash", timeout=60)
+        assert (final["state"], final["count"]) == ("successful", 2000), final
+        assert ids(es, target) == sorted(str(i) for i in range(1, 2001))
+        pg.execute("UPDATE big SET name = 'changed', updated_at = now() WHERE mod(id, 200) = 7")
+        again = api.simulate_post(f"{BASE}/ingestion/synccrash/_run")
+        assert again.status_code == 202, again.text
+        synced = wait_final(api, "synccrash", timeout=60)
+    finally:
+        survivor.stop()
+    assert (synced["state"], synced["count"]) == ("successful", 10), synced  # only the changed rows
+    es.indices.refresh(index=target)
+    changed = es.search(index=target, query={"term": {"name.keyword": "changed"}}, size=100)["hits"]["hits"]
+    assert sorted(int(h["_id"]) for h in changed) == list(range(7, 2001, 200))
+    assert count(es, target) == 2000
