@@ -9,7 +9,6 @@ Driver errors are turned into domain errors with secrets scrubbed.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sqlite3
 import time
@@ -54,6 +53,7 @@ _MYSQL_TIMEOUT_ERRNOS = {1969, 3024}
 _MYSQL_TYPE_NAMES: dict[Any, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
 _CURSOR_NAME = re.compile(r"\bc_[0-9a-f]{6,}_[0-9a-f]+\b")
 RAW_CURSOR_NAME = "connector_rows"
+_NO_PASSFILE = "/dev/null/pgpass"
 # sqlite3's progress handler is called every N virtual machine instructions.
 _SQLITE_PROGRESS_STEPS = 10_000
 
@@ -66,8 +66,9 @@ def create_sql_engine(target: ConnectionTarget, *, connect_timeout_s: int) -> En
         connect_args.setdefault("connect_timeout", connect_timeout_s)
     if backend == "postgresql":
         connect_args.setdefault("application_name", APPLICATION_NAME)  # visible to DBAs in pg_stat_activity
-        # libpq would look up the service user's ~/.pgpass for a datasource without a password.
-        connect_args["passfile"] = os.devnull
+        # libpq would look up the service user's ~/.pgpass for a datasource without a password; a path
+        # under /dev/null can never exist (and a missing file is ignored without a warning).
+        connect_args["passfile"] = _NO_PASSFILE
     if backend == "sqlite":
         return create_engine(
             "sqlite://",
