@@ -150,6 +150,35 @@ JOB_ERRORS_MAPPING: dict[str, Any] = {
 }
 
 
+# One document per key range of a partitioned run (connector/partition_store.py).
+JOB_PARTITIONS_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "run_id": _KEYWORD,
+        "job_id": _KEYWORD,
+        "k": {"type": "integer"},
+        "n": {"type": "integer"},
+        "lower": _OPAQUE,
+        "upper": _OPAQUE,
+        "key_type": _KEYWORD,
+        "state": _KEYWORD,
+        "worker": _KEYWORD,
+        "heartbeat": _EPOCH_MS,
+        "start_time": _EPOCH_MS,
+        "end_time": _EPOCH_MS,
+        "checkpoint": _OPAQUE,
+        "rows_read": {"type": "long"},
+        "count": {"type": "long"},
+        "deleted": {"type": "long"},
+        "error_count": {"type": "long"},
+        "recorded_errors": {"type": "long"},
+        "last_id": _KEYWORD,
+        "total": {"type": "long"},
+        "error": {"type": "text"},
+    },
+}
+
+
 @dataclass(frozen=True, slots=True)
 class IndexNames:
     """The concrete index names under a prefix."""
@@ -176,6 +205,10 @@ class IndexNames:
     def job_errors(self) -> str:
         return f"{self.prefix}job-errors"
 
+    @property
+    def job_partitions(self) -> str:
+        return f"{self.prefix}job-partitions"
+
     def mappings(self) -> dict[str, dict[str, Any]]:
         return {
             self.datasources: DATASOURCE_MAPPING,
@@ -183,6 +216,7 @@ class IndexNames:
             self.job_log: JOB_LOG_MAPPING,
             self.job_current: JOB_CURRENT_MAPPING,
             self.job_errors: JOB_ERRORS_MAPPING,
+            self.job_partitions: JOB_PARTITIONS_MAPPING,
         }
 
 

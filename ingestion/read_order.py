@@ -28,12 +28,24 @@ Quote = Callable[[str], str]
 
 
 @dataclass(frozen=True, slots=True)
+class KeyRange:
+    """A partition's keys: ``low <= key < high`` (None: unbounded); the first range also takes NULL keys,
+    which no comparison matches, so that they are still read (and rejected as invalid keys)."""
+
+    low: Any = None
+    high: Any = None
+    nulls: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ReadOrder:
-    """``ORDER BY columns``, from strictly ``after`` a position or from ``first_column >= from_value``."""
+    """``ORDER BY columns``, from strictly ``after`` a position or from ``first_column >= from_value``,
+    within a key range when the run is partitioned."""
 
     columns: tuple[str, ...]
     after: tuple[Any, ...] | None = None
     from_value: Any = None
+    keys: KeyRange | None = None
 
     @property
     def key(self) -> str:
@@ -44,18 +56,35 @@ class ReadOrder:
         """``(where, order by, params)`` over ``<qualifier>.<column>``; where is "" or starts with " WHERE"."""
         names = [f"{qualifier}.{quote(c)}" for c in self.columns]
         params: dict[str, Any] = {}
-        where = ""
+        conditions = []
         if self.after is not None:
             bounds = [f":connector_after{i}" for i in range(len(names))]
             params = {f"connector_after{i}": value for i, value in enumerate(self.after)}
-            where = f" WHERE {_after(names, bounds, self.after, family)}"
+            conditions.append(_after(names, bounds, self.after, family))
         elif self.from_value is not None:
             params = {"connector_from": self.from_value}
-            where = f" WHERE {names[0]} >= :connector_from"
+            conditions.append(f"{names[0]} >= :connector_from")
+        if self.keys is not None:
+            conditions += _in_range(names[-1], self.keys, params)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         # NULL tracking values first everywhere (PostgreSQL sorts them last unless told).
         nulls = " NULLS FIRST" if family == POSTGRESQL and len(names) > 1 else ""
         order = ", ".join([f"{names[0]}{nulls}", *names[1:]])
         return where, f" ORDER BY {order}", params
+
+
+def _in_range(key: str, keys: KeyRange, params: dict[str, Any]) -> list[str]:
+    bounds = []
+    if keys.low is not None:
+        params["connector_low"] = keys.low
+        bounds.append(f"{key} >= :connector_low")
+    if keys.high is not None:
+        params["connector_high"] = keys.high
+        bounds.append(f"{key} < :connector_high")
+    if not bounds:
+        return []
+    inside = " AND ".join(bounds)
+    return [f"(({inside}) OR {key} IS NULL)" if keys.nulls else f"({inside})"]
 
 
 def _after(names: list[str], bounds: list[str], values: tuple[Any, ...], family: str) -> str:
