@@ -1,0 +1,135 @@
+"""Own what every JDBC URL translation shares: the result type, the error, properties.
+
+A translation turns a JDBC URL and its ``properties`` into a SQLAlchemy URL
+without credentials plus driver arguments (:class:`Translated`). Properties go
+through a per-database table of handlers (:func:`apply_properties`): a property missing
+from the table is refused, never ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+Handler = Callable[[Any, "Translated"], None]
+
+
+class JdbcUrlError(ValueError):
+    """The JDBC URL or one of its properties cannot be translated.
+
+    ``prop`` names the JDBC property at fault when it came from ``properties``
+    (not from the URL), so that the error can point at ``$.jdbc.properties.<name>``.
+    """
+
+    def __init__(self, message: str, *, prop: str | None = None) -> None:
+        super().__init__(message)
+        self.prop = prop
+
+
+@dataclass(slots=True)
+class Translated:
+    """A SQLAlchemy URL without credentials, plus what the JDBC URL carried besides."""
+
+    url: URL
+    connect_args: dict[str, Any] = field(default_factory=dict)
+    username: str | None = None
+    password: str | None = None
+    timezone: str | None = None
+    # connect argument -> the JDBC property of ``properties`` that set it (for error entries)
+    origins: dict[str, str] = field(default_factory=dict)
+
+
+def split_hosts(rest: str) -> tuple[str, str, str]:
+    """Split ``//hostlist/path?query`` into hosts, path and query."""
+    if not rest.startswith("//"):
+        raise JdbcUrlError("expected //host[:port]/database after the JDBC prefix")
+    rest = rest[2:]
+    rest, _, query = rest.partition("?")
+    hosts, _, path = rest.partition("/")
+    return hosts, path, query
+
+
+def host_port(hosts: str, default_port: int) -> tuple[str, int]:
+    if "@" in hosts:  # user:password@ was taken out before translation; never echo what is left
+        raise JdbcUrlError("credentials in the URL before the host are not supported; use username and password")
+    if "," in hosts:
+        raise JdbcUrlError("several hosts (failover) are not supported; give one host")
+    if hosts.startswith("["):
+        host, _, port = hosts[1:].partition("]")
+        port = port.lstrip(":")
+    else:
+        host, _, port = hosts.partition(":")
+    if not host:
+        host = "localhost"
+    if port and not port.isdigit():
+        raise JdbcUrlError(f"port must be a number, got {port!r}")
+    return host, int(port) if port else default_port
+
+
+def as_bool(value: Any, name: str) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise JdbcUrlError(f"property {name} must be true or false, got {value!r}")
+
+
+def as_number(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise JdbcUrlError(f"property {name} must be a number, got {value!r}") from None
+
+
+def apply_properties(
+    url_props: Mapping[str, Any],
+    props: Mapping[str, Any],
+    table: Mapping[str, Callable[[Any, Translated], None]],
+    out: Translated,
+    kind: str,
+) -> None:
+    """Apply the URL's properties, then ``properties`` (which win), each through ``table``."""
+    for given, values in ((False, url_props), (True, props)):
+        for name, value in values.items():
+            handler = table.get(name) or table.get(name.lower())
+            if handler is None:
+                known = ", ".join(sorted(table))
+                raise JdbcUrlError(
+                    f"unsupported {kind} JDBC property {name!r}; supported: {known}", prop=name if given else None
+                )
+            before = dict(out.connect_args)
+            try:
+                handler(value, out)
+            except JdbcUrlError as ex:
+                raise JdbcUrlError(str(ex), prop=name if given else None) from None
+            if given:
+                for key, set_to in out.connect_args.items():
+                    if key not in before or before[key] is not set_to:
+                        out.origins[key] = name
+
+
+def set_user(value: Any, out: Translated) -> None:
+    out.username = str(value)
+
+
+def set_password(value: Any, out: Translated) -> None:
+    out.password = str(value)
+
+
+def set_timezone(value: Any, out: Translated) -> None:
+    out.timezone = str(value)
+
+
+def arg(key: str, convert: Callable[[Any], Any] = str) -> Callable[[Any, Translated], None]:
+    def handler(value: Any, out: Translated) -> None:
+        out.connect_args[key] = convert(value)
+
+    return handler
+
+
+def ignore(value: Any, out: Translated) -> None:
+    """Properties with no counterpart in the Python driver that change nothing for a reader."""
