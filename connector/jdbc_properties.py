@@ -8,9 +8,11 @@ from the table is refused, never ignored.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from sqlalchemy.engine import URL
 
@@ -133,3 +135,44 @@ def arg(key: str, convert: Callable[[Any], Any] = str) -> Callable[[Any, Transla
 
 def ignore(value: Any, out: Translated) -> None:
     """Properties with no counterpart in the Python driver that change nothing for a reader."""
+
+
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})")
+_IPV6 = re.compile(r"\[[0-9A-Fa-f:.]{2,45}\]")
+
+
+def plain_host(host: str) -> str:
+    """``host`` if it is a DNS name or an IP address, else JdbcUrlError.
+
+    Some drivers paste the host into a connection string of their own (an
+    Oracle descriptor, a Db2 ``KEY=value;`` string), where ``)``, ``(``, ``;``
+    or ``=`` would add settings: such characters never reach them.
+    """
+    if _HOST.fullmatch(host):
+        return host
+    if _IPV6.fullmatch(host):
+        return host[1:-1]
+    raise JdbcUrlError(f"host must be a DNS name or an IP address, got {host!r}")
+
+
+def port_number(text: str, default: int | None) -> int | None:
+    """A TCP port from its text (``default`` when empty), else JdbcUrlError."""
+    if not text:
+        return default
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise JdbcUrlError(f"port must be a number between 1 and 65535, got {text!r}")
+    return int(text)
+
+
+def query_pairs(query: str) -> dict[str, str]:
+    """The ``name=value`` pairs of a URL query string, decoded."""
+    return dict(parse_qsl(query, keep_blank_values=True))
+
+
+def refuse(reason: str) -> Handler:
+    """A handler for a property that is known and refused, saying why (SPEC §14)."""
+
+    def handler(value: Any, out: Translated) -> None:
+        raise JdbcUrlError(reason)
+
+    return handler

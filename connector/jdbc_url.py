@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, unquote
 
 from sqlalchemy.engine import URL
 
+from connector.jdbc_oracle import oracle
 from connector.jdbc_properties import (
     JdbcUrlError,
     Translated,
@@ -27,6 +28,10 @@ from connector.jdbc_properties import (
     set_user,
     split_hosts,
 )
+from connector.jdbc_sqlserver import jtds, sqlserver
+from connector.jdbc_warehouses import clickhouse, db2, duckdb, presto, redshift, snowflake, trino
+
+__all__ = ["SUPPORTED_PREFIXES", "JdbcUrlError", "Translated", "translate"]
 
 SUPPORTED_PREFIXES = (
     "jdbc:postgresql:",
@@ -34,6 +39,16 @@ SUPPORTED_PREFIXES = (
     "jdbc:mariadb:",
     "jdbc:sqlite:",
     "jdbc:sqlserver:",
+    "jdbc:jtds:sqlserver:",
+    "jdbc:oracle:thin:",
+    "jdbc:trino:",
+    "jdbc:presto:",
+    "jdbc:redshift:",
+    "jdbc:snowflake:",
+    "jdbc:clickhouse:",
+    "jdbc:ch:",
+    "jdbc:db2:",
+    "jdbc:duckdb:",
 )
 
 
@@ -222,49 +237,20 @@ def _sqlite(rest: str, props: dict[str, Any]) -> Translated:
     return Translated(URL.create("sqlite", database=unquote(path)))
 
 
-_MSSQL_PROPS: dict[str, Callable[[Any, Translated], None]] = {
-    "user": set_user,
-    "username": set_user,
-    "password": set_password,
-    "loginTimeout": arg("login_timeout", lambda v: int(as_number(v, "loginTimeout"))),
-    "applicationName": arg("appname"),
-    "encrypt": ignore,  # pymssql negotiates TLS from the server's freetds settings
-    "trustServerCertificate": ignore,
-}
-
-
-def _sqlserver(rest: str, props: dict[str, Any]) -> Translated:
-    if not rest.startswith("//"):
-        raise JdbcUrlError("expected //host[\\instance][:port][;property=value...]")
-    head, *pairs = rest[2:].split(";")
-    database: str | None = None
-    in_url: dict[str, Any] = {}
-    for pair in pairs:
-        if not pair:
-            continue
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise JdbcUrlError(f"malformed SQL Server property {pair!r}; expected name=value")
-        in_url[key] = value
-    given = dict(props)
-    for key in ("databaseName", "database"):
-        for source in (in_url, given):
-            if key in source:
-                database = str(source.pop(key))
-    host_and_instance, _, port_text = head.partition(":")
-    if port_text and not port_text.isdigit():
-        raise JdbcUrlError(f"port must be a number, got {port_text!r}")
-    host = host_and_instance or "localhost"
-    port = int(port_text) if port_text else 1433
-    out = Translated(URL.create("mssql+pymssql", host=host, port=port, database=database))
-    apply_properties(in_url, given, _MSSQL_PROPS, out, "SQL Server")
-    return out
-
-
 _HANDLERS: dict[str, Callable[[str, dict[str, Any]], Translated]] = {
     "jdbc:postgresql:": _postgresql,
     "jdbc:mysql:": _mysql,
     "jdbc:mariadb:": _mysql,
     "jdbc:sqlite:": _sqlite,
-    "jdbc:sqlserver:": _sqlserver,
+    "jdbc:sqlserver:": sqlserver,
+    "jdbc:jtds:": jtds,
+    "jdbc:oracle:": oracle,
+    "jdbc:trino:": trino,
+    "jdbc:presto:": presto,
+    "jdbc:redshift:": redshift,
+    "jdbc:snowflake:": snowflake,
+    "jdbc:clickhouse:": clickhouse,
+    "jdbc:ch:": clickhouse,
+    "jdbc:db2:": db2,
+    "jdbc:duckdb:": duckdb,
 }
