@@ -102,6 +102,16 @@ def harden(engine: Engine) -> None:
     """Refuse, before the driver sees them, statements that would reach local files."""
     if engine.dialect.name == "snowflake":
         event.listen(engine, "before_cursor_execute", _refuse_file_transfer)
+    if engine.dialect.name == "presto":
+        event.listen(engine, "handle_error", _presto_transport_error)
+
+
+def _presto_transport_error(context: Any) -> BaseException | None:
+    # PyHive lets the HTTP client's errors through unwrapped: they would otherwise be a 500.
+    orig = context.original_exception
+    if type(orig).__module__.split(".")[0] in ("requests", "urllib3"):
+        return DatasourceUnavailable(f"cannot reach the Presto server ({type(orig).__name__})")
+    return None
 
 
 def _refuse_file_transfer(
