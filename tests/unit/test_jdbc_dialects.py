@@ -4,10 +4,13 @@ and every translated argument through the dialect's allow-list (SPEC §14)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connector.crypto import SecretBox
 from connector.datasource import Datasource, DatasourceBody
@@ -386,3 +389,36 @@ def test_the_stored_password_is_bound_to_the_service_name() -> None:
     first = _datasource("jdbc", "jdbc:oracle:thin:@//h:1521/SALES").endpoint(NONE)
     assert first == _datasource("sql", "oracle+oracledb://h:1521/?service_name=SALES").endpoint(NONE)
     assert first != _datasource("jdbc", "jdbc:oracle:thin:@//h:1521/HR").endpoint(NONE)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="() =ABCDEHIOPRSTNLVX_.:/@19\"'", max_size=400))
+def test_oracle_targets_are_translated_or_refused_never_crash(target: str) -> None:
+    try:
+        out = translate(f"jdbc:oracle:thin:@{target}")
+    except JdbcUrlError:
+        return
+    assert out.url.host and out.url.database
+    assert set(out.connect_args) & {"service_name", "sid"}
+
+
+def test_the_descriptor_parser_is_linear() -> None:
+    started = time.perf_counter()
+    for text in ("(A=" * 2000, "(" * 4000, "(DESCRIPTION=" + "(A=1)" * 800 + ")", ")" * 4000):
+        with pytest.raises(JdbcUrlError):
+            translate(f"jdbc:oracle:thin:@{text}")
+    assert time.perf_counter() - started < 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    kind=st.sampled_from(
+        ["oracle:thin:@//h/s", "trino://h/c", "presto://h/c", "redshift://h/db", "clickhouse://h/db", "duckdb:"]
+    ),
+)
+def test_unknown_properties_of_the_new_dialects_are_refused(data: st.DataObject, kind: str) -> None:
+    name = data.draw(st.from_regex(r"zz[A-Za-z0-9_]{0,20}", fullmatch=True), label="property")
+    with pytest.raises(JdbcUrlError) as refused:
+        translate(f"jdbc:{kind}", {name: data.draw(st.text(max_size=10) | st.integers(), label="value")})
+    assert refused.value.prop == name
