@@ -81,7 +81,12 @@ class Partition:
 
     def public(self) -> dict[str, Any]:
         """What the run's status shows of it."""
-        shown: dict[str, Any] = {"k": self.k, "state": self.state.value, "count": self.count, "rows_read": self.rows_read}
+        shown: dict[str, Any] = {
+            "k": self.k,
+            "state": self.state.value,
+            "count": self.count,
+            "rows_read": self.rows_read,
+        }
         for name in ("worker", "total", "error_count", "deleted", "last_id"):
             value = getattr(self, name)
             if value:

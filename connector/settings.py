@@ -151,6 +151,8 @@ class SqlSettings(_Section):
     max_sql_bytes: int = Field(DEFAULT_MAX_SQL_BYTES, gt=0)
     # Directories SQLite datasources may be opened from (read-only); none: SQLite is refused.
     sqlite_roots: list[str] = []
+    # Directories DuckDB datasources may be opened from (read-only); none: only in-memory DuckDB.
+    duckdb_roots: list[str] = []
     # Directories client TLS files (CA, certificate, key) may be read from; none: such options are refused.
     tls_roots: list[str] = []
 
@@ -278,6 +280,7 @@ _STRUCTURED = {
     ("auth", "users"),
     ("previous_secret_keys",),
     ("sql", "sqlite_roots"),
+    ("sql", "duckdb_roots"),
     ("sql", "tls_roots"),
 }
 

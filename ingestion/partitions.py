@@ -22,7 +22,9 @@ from ingestion.sql_source import execute_single
 def key_ranges(conn: Connection, query: RenderedQuery, key: str, n: int) -> tuple[list[KeyRange], int]:
     """``n`` (or fewer) consecutive key ranges covering the query's rows, and how many rows there are."""
     column = conn.dialect.identifier_preparer.quote(key)
-    source = f"(SELECT {column} AS k FROM ({query.inner}) AS connector_query WHERE {column} IS NOT NULL) AS connector_keys"
+    source = (
+        f"(SELECT {column} AS k FROM ({query.inner}) AS connector_query WHERE {column} IS NOT NULL) AS connector_keys"
+    )
     (total,) = execute_single(conn, f"SELECT count(*) FROM {source}", query.params)[0]
     total = int(total)
     cuts: list[Any] = []
@@ -44,4 +46,3 @@ def key_ranges(conn: Connection, query: RenderedQuery, key: str, n: int) -> tupl
     bounds = [None, *distinct, None]
     ranges = [KeyRange(bounds[i], bounds[i + 1], nulls=i == 0) for i in range(len(bounds) - 1)]
     return ranges, total
-

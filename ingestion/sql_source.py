@@ -2,8 +2,9 @@
 
 Every session this service opens on a datasource is read-only where the
 database supports it (PostgreSQL and MySQL/MariaDB read-only transactions,
-SQLite ``query_only``), so a query cannot write even if its text tries to.
-Driver errors are turned into domain errors with secrets scrubbed.
+SQLite ``query_only``; the other dialects in ``dialects``), so a query cannot
+write even if its text tries to. Driver errors are turned into domain errors
+with secrets scrubbed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -31,6 +32,7 @@ from connector.driver_options import sqlite_authorizer
 from connector.errors import DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
 from connector.ingestion_def import Transform
 from connector.redaction import scrub, scrub_for_caller
+from ingestion import dialects
 from ingestion.prefetch import Prefetcher
 from ingestion.query_template import RenderedQuery
 from ingestion.read_order import ReadOrder
@@ -42,8 +44,6 @@ log = logging.getLogger(__name__)
 _DRIVER_HINTS = {
     "psycopg": "pip install 'psycopg[binary]'",
     "pymysql": "pip install pymysql",
-    "pymssql": "pip install pymssql",
-    "pyodbc": "pip install pyodbc",
 }
 DEFAULT_FETCH_SIZE = 1000
 APPLICATION_NAME = "siren-connector"
@@ -77,15 +77,17 @@ def create_sql_engine(target: ConnectionTarget, *, connect_timeout_s: int) -> En
             ),
             poolclass=NullPool,
         )
+    url, connect_args = dialects.engine_arguments(target.url, connect_args)
     try:
-        engine = create_engine(target.url, connect_args=connect_args, poolclass=NullPool)
+        engine = create_engine(url, connect_args=connect_args, poolclass=NullPool)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as ex:  # NoSuchModuleError is an ArgumentError
+        driver = target.url.get_driver_name() if "+" in target.url.drivername else backend
+        hint = _DRIVER_HINTS.get(driver) or dialects.install_hint(backend, driver)
+        raise DriverMissing(f"the {backend} driver [{driver}] is not installed in this service ({hint})") from ex
     except ArgumentError as ex:
         reason = scrub_for_caller(str(ex).splitlines()[0], target.url.password)
         raise DatasourceUnavailable(f"the connection URL is not usable: {reason}") from None
-    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as ex:
-        driver = target.url.get_driver_name()
-        hint = _DRIVER_HINTS.get(driver, f"install the Python driver {driver}")
-        raise DriverMissing(f"the {backend} driver [{driver}] is not installed in this service ({hint})") from ex
+    dialects.harden(engine)
     return engine
 
 
@@ -120,15 +122,18 @@ def read_only_session(
         raise DatasourceUnavailable(f"cannot connect to datasource: {describe_db_error(ex.orig, secrets)}") from None
     except SQLAlchemyError as ex:
         raise DatasourceUnavailable(f"cannot connect to datasource: {scrub_for_caller(str(ex), *secrets)}") from None
+    end_session: Callable[[], None] | None = None
     try:
         with sql_errors(secrets):
-            _begin_read_only(conn, statement_timeout_s)
+            end_session = _begin_read_only(conn, statement_timeout_s)
             if timezone is not None and conn.dialect.name == "postgresql":
                 # timestamptz values come back (and render) in the datasource's time zone
                 conn.exec_driver_sql("SELECT set_config('TimeZone', %(tz)s, true)", {"tz": timezone})
         with sql_errors(secrets):
             yield conn
     finally:
+        if end_session is not None:
+            end_session()
         try:
             conn.rollback()
             conn.close()
@@ -136,7 +141,8 @@ def read_only_session(
             log.debug("closing datasource connection failed: %s", scrub(str(ex), *secrets))
 
 
-def _begin_read_only(conn: Connection, timeout_s: float | None) -> None:
+def _begin_read_only(conn: Connection, timeout_s: float | None) -> Callable[[], None] | None:
+    """Start the session read-only with its statement timeout; return what ends it, if anything."""
     backend = conn.dialect.name
     if backend == "postgresql":
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
@@ -157,6 +163,9 @@ def _begin_read_only(conn: Connection, timeout_s: float | None) -> None:
         raw = conn.connection.dbapi_connection
         if isinstance(raw, sqlite3.Connection):
             raw.set_progress_handler(lambda: int(time.monotonic() > deadline), _SQLITE_PROGRESS_STEPS)
+    elif backend != "sqlite":
+        return dialects.begin_session(conn, timeout_s)
+    return None
 
 
 def stream_query(
@@ -435,7 +444,9 @@ def is_timeout(orig: BaseException | None) -> bool:
     args = getattr(orig, "args", ())
     if args and isinstance(args[0], int) and args[0] in _MYSQL_TIMEOUT_ERRNOS:
         return True
-    return isinstance(orig, sqlite3.OperationalError) and "interrupted" in str(orig)
+    if isinstance(orig, sqlite3.OperationalError) and "interrupted" in str(orig):
+        return True
+    return dialects.is_timeout(orig)
 
 
 def describe_db_error(orig: BaseException | None, secrets: tuple[str, ...] = ()) -> str:
@@ -480,6 +491,8 @@ def column_db_types(result: CursorResult[Any]) -> list[str | None]:
             names.append(str(info.name) if info is not None else None)
     elif dialect in ("mysql", "mariadb"):
         names = [f"mysql:{_MYSQL_TYPE_NAMES.get(column[1], '?')}" for column in description]
+    elif dialect == "duckdb":
+        names = [dialects.duckdb_type_name(column[1]) for column in description]
     else:
         names = [None] * len(description)
     return names
