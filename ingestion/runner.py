@@ -30,7 +30,7 @@ from connector.crypto import SecretBox
 from connector.datasource_store import DatasourceStore
 from connector.doc_store import VersionConflict
 from connector.driver_options import policy_of
-from connector.errors import ConnectorError, InvalidDefinition
+from connector.errors import ConnectionLost, ConnectorError, InvalidDefinition
 from connector.es_client import create_client
 from connector.index_rules import RuleBroken, check_index_name, check_pipeline, pinned_pipeline, pipeline_id
 from connector.ingestion_def import Ingestion
@@ -167,7 +167,7 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         log.warning("%s", ex)
         return handle.status.state
     except ConnectorError as ex:
-        return _fail(handle, counters, resumable, _messages(status.id, ex))
+        return _fail(handle, counters, resumable, _messages(status.id, ex, rows_read=counters.rows_read))
     except Exception as ex:
         log.exception("run %s failed unexpectedly", status.run_id)
         # Its text may quote anything (a file, a value): it stays in the worker's log, scrubbed.
@@ -425,8 +425,10 @@ def _hand_back(handle: RunHandle, counters: Counters, resumable: bool) -> JobSta
     return JobState.QUEUED
 
 
-def _messages(job_id: str, ex: ConnectorError) -> list[str]:
+def _messages(job_id: str, ex: ConnectorError, *, rows_read: int = 0) -> list[str]:
     """The seed-003 ``error`` list: what failed, then why."""
+    if isinstance(ex, ConnectionLost):  # it had connected: say so, and how far it got
+        return [f"Lost the connection to the datasource of [{job_id}] after {rows_read} rows.", ex.reason]
     context = {
         "datasource_connection_exception": f"Could not connect to the datasource of [{job_id}].",
         "sql_exception": f"Could not execute datasource query of [{job_id}].",
