@@ -15,6 +15,7 @@ import orjson
 
 from api.client import DEFAULT_URL, ClientError, ConnectorClient
 from api.dev_stack import DEMO_DATASOURCE, DEMO_INGESTION, demo_ingestion_body, dev_directory, start_dev_stack
+from api.metrics_setup import prepare_serve_metrics
 from api.runtime import Runtime
 from api.server import preflight, run_api, run_worker
 from connector.crypto import SecretBox
@@ -54,6 +55,7 @@ def main() -> None:
 @click.option("--bind", help="HOST:PORT to listen on (default: CONNECTOR_BIND or 127.0.0.1:8080).")
 def serve(bind: str | None) -> None:
     """Run the API (gunicorn) against the configured Elasticsearch."""
+    prepare_serve_metrics()  # may restart this process (same pid and arguments) in multiprocess mode
     if bind:
         try:
             parse_bind(bind)
@@ -87,6 +89,7 @@ def worker() -> None:
 )
 def dev(bind: str, es_port: int) -> None:
     """Start the embedded development stack: osmem-server, SQLite demo data, the API."""
+    prepare_serve_metrics()  # before anything starts: it may restart this process
     stack = start_dev_stack(dev_directory(), es_port=es_port)
     os.environ["CONNECTOR_ES_URL"] = stack.es_url
     os.environ.setdefault("CONNECTOR_SECRET_KEY", stack.secret_key)

@@ -14,6 +14,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from api.metrics_setup import serve_worker_metrics
 from api.runtime import Runtime, secret_box
 from api.wsgi import application
 from connector.errors import SettingsError
@@ -82,6 +83,7 @@ def run_api(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     """Run one worker process until SIGTERM/SIGINT; a second signal exits at once."""
     runtime = Runtime.build(settings)
+    serve_worker_metrics(settings, runtime)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

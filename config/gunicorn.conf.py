@@ -4,6 +4,9 @@ Values come from the connector settings (config/connector.toml, CONNECTOR_*),
 so one source configures everything; `connector serve --bind` overrides bind.
 """
 
+from typing import Any
+
+from connector.metrics_view import mark_dead
 from connector.settings import load_settings
 
 _settings = load_settings()
@@ -24,3 +27,8 @@ preload_app = False
 # gunicorn >= 25 opens a control socket at a fixed path; several instances on one
 # host would fight over it, and `connector serve` has no use for it.
 control_socket_disable = True
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """A dead API worker's live gauges leave the sums of /metrics (its counters stay)."""
+    mark_dead(worker.pid)

@@ -26,6 +26,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch
 from pydantic import SecretStr
 
+from connector import metrics
 from connector.crypto import SecretBox
 from connector.datasource_store import DatasourceStore
 from connector.doc_store import VersionConflict
@@ -289,6 +290,7 @@ def _write_batch(
     counters.rows_read += len(rows)
     counters.count += outcome.indexed
     counters.error_count += len(rejections)
+    metrics.batch_written(handle.status.id, rows=len(rows), indexed=outcome.indexed, rejected=len(rejections))
     for position in range(len(batch.ids) - 1, -1, -1):
         if position not in rejected_positions:
             counters.last_id = batch.ids[position]

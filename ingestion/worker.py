@@ -18,6 +18,7 @@ import socket
 import threading
 import uuid
 
+from connector import metrics
 from connector.doc_store import VersionConflict
 from connector.errors import ConnectorError
 from connector.job_state import JobState
@@ -109,16 +110,19 @@ class Worker:
             clock=self.ctx.clock,
         )
         done = threading.Event()
-        beat = threading.Thread(
-            target=self._heartbeat, args=(handle, done), name=f"beat-{run.status.run_id}", daemon=True
-        )
-        beat.start()
-        try:
-            state = execute_run(self.ctx, handle)
-            log.info("run %s ended %s", run.status.run_id, state.value)
-        finally:
-            done.set()
-            beat.join()
+        with metrics.run_active():
+            beat = threading.Thread(
+                target=self._heartbeat, args=(handle, done), name=f"beat-{run.status.run_id}", daemon=True
+            )
+            beat.start()
+            metrics.run_started(run.status.id)
+            try:
+                state = execute_run(self.ctx, handle)
+                log.info("run %s ended %s", run.status.run_id, state.value)
+            finally:
+                done.set()
+                beat.join()
+            metrics.run_ended(run.status.id, metrics.run_outcome(state, lost=handle.lost.is_set()))
 
     def _heartbeat(self, handle: RunHandle, done: threading.Event) -> None:
         while not done.wait(self.settings.heartbeat_interval_s):
