@@ -63,7 +63,7 @@ def serve(bind: str | None) -> None:
             _fail(f"--bind: {ex}")
         os.environ["CONNECTOR_BIND"] = bind  # gunicorn workers read settings from the environment
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     try:
         preflight(settings)
     except ConnectorError as ex:
@@ -75,7 +75,7 @@ def serve(bind: str | None) -> None:
 def worker() -> None:
     """Run a worker: claim queued runs and execute them (any number, on any host)."""
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     try:
         run_worker(settings)
     except ConnectorError as ex:
@@ -97,7 +97,7 @@ def dev(bind: str, es_port: int) -> None:
     # The demo database lives in the dev directory: SQLite files may be read from there.
     os.environ.setdefault("CONNECTOR_SQL_SQLITE_ROOTS", orjson.dumps([str(stack.directory)]).decode())
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     try:
         preflight(settings)
         runtime = Runtime.build(settings)

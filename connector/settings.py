@@ -196,6 +196,8 @@ class Settings(_Section):
     previous_secret_keys: list[SecretStr] = []
     bind: str = DEFAULT_BIND
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text: one human line per record; json: one ECS JSON object per line (log collectors).
+    log_format: Literal["text", "json"] = "text"
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()
