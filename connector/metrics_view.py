@@ -115,10 +115,13 @@ class JobLogReader:
             fresh = cached is not None and now - self._ids_at < self.ttl_s
             if fresh and cached is not None and (self._ids_at >= since or all(i in cached for i in recorded)):
                 return cached
+            if self._failed_at is not None and now - self._failed_at < self.ttl_s:
+                return None  # Elasticsearch did not answer a moment ago: do not make every scrape wait on it
             try:
                 ids = self.ingestions.ids(limit=MAX_LISTED_INGESTIONS, timeout_s=JOB_LOG_TIMEOUT_S)
             except StoreUnavailable as ex:
                 log.warning("metrics: ingestions unreadable: %s", ex.reason)
+                self._failed_at = now
                 return None
             self._ids, self._ids_at = frozenset(ids), now
             return self._ids

@@ -99,8 +99,12 @@ def test_an_ingestion_defined_after_the_cached_list_is_not_folded() -> None:
 def test_labels_stay_as_recorded_while_the_ingestions_are_unreadable() -> None:
     ids = _Ids()
     ids.down = True
-    folding, _ = _folding(_counter({"gone": 3}), ids, [0.0])
+    clock = [0.0]
+    folding, _ = _folding(_counter({"gone": 3}), ids, clock)
     assert _labels(list(folding.collect())) == {"gone"}
+    clock[0] += 1
+    assert _labels(list(folding.collect())) == {"gone"}
+    assert ids.reads == 1  # a scrape soon after does not wait on Elasticsearch again
 
 
 @pytest.mark.parametrize(
