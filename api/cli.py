@@ -57,6 +57,9 @@ def main() -> None:
 @click.option("--bind", help="HOST:PORT to listen on (default: CONNECTOR_BIND or 127.0.0.1:8080).")
 def serve(bind: str | None) -> None:
     """Run the service: the API (gunicorn) and its workers."""
+    from api.metrics_setup import prepare_serve_metrics
+
+    prepare_serve_metrics()  # may restart this process (same pid and arguments) in multiprocess mode
     from api.server import preflight, run_api
     from connector.log_setup import configure_logging
 
@@ -67,7 +70,7 @@ def serve(bind: str | None) -> None:
             _fail(f"--bind: {ex}")
         os.environ["CONNECTOR_BIND"] = bind  # gunicorn workers read settings from the environment
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     try:
         preflight(settings)
     except ConnectorError as ex:
@@ -90,7 +93,7 @@ def worker(parent_pid: int | None) -> None:
     from connector.log_setup import configure_logging
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     try:
         run_worker(settings, parent_pid=parent_pid)
     except ConnectorError as ex:
@@ -114,6 +117,9 @@ def dev(bind: str, es_port: int | None) -> None:
     State (datasources, ingestions, job log) is kept in CONNECTOR_DEV_DIR
     (default .connector-dev) across restarts; indexed documents are not.
     """
+    from api.metrics_setup import prepare_serve_metrics
+
+    prepare_serve_metrics()  # before anything starts: it may restart this process
     from api import dev_stack
 
     try:

@@ -280,7 +280,7 @@ def run(dev: DevPlan, *, echo: Callable[[str], None]) -> None:
         settings = load_settings()
     except ConnectorError as ex:
         raise DevStackError(ex.reason) from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     state = DevState(dev.directory)
     saved = state.recover()
     try:

@@ -23,6 +23,7 @@ from connector.indices import IndexNames, bootstrap
 from connector.ingestion_store import IngestionStore
 from connector.job_service import JobService
 from connector.job_store import JobStore
+from connector.metrics_view import scrape_registry
 from connector.settings import Settings
 from ingestion.datasource_service import DatasourceService
 from ingestion.ingestion_service import IngestionService
@@ -92,7 +93,11 @@ class Runtime:
     def services(self) -> Services:
         """What the HTTP resources call."""
         return Services(
-            datasources=self.datasources, ingestions=self.ingestions, jobs=self.job_service, health=self.health
+            datasources=self.datasources,
+            ingestions=self.ingestions,
+            jobs=self.job_service,
+            health=self.health,
+            metrics_registry=scrape_registry(self.jobs, self.ingestion_store),
         )
 
     def run_context(self) -> RunContext:

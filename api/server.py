@@ -16,6 +16,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from api.metrics_setup import serve_worker_metrics
 from api.runtime import Runtime, secret_box
 from api.wsgi import application
 from connector.errors import SettingsError
@@ -112,6 +113,7 @@ def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
     worker as SIGTERM would, instead of leaving it orphaned.
     """
     runtime = Runtime.build(settings)
+    serve_worker_metrics(settings, runtime)
     stop = threading.Event()
     if parent_pid is not None:
         threading.Thread(target=_stop_without_parent, args=(parent_pid, stop), name="parent-watch", daemon=True).start()

@@ -4,6 +4,10 @@ Values come from the connector settings (config/connector.toml, CONNECTOR_*),
 so one source configures everything; `connector serve --bind` overrides bind.
 """
 
+from typing import Any
+
+from connector.log_setup import gunicorn_logconfig
+from connector.metrics_view import mark_dead
 from connector.settings import load_settings
 
 _settings = load_settings()
@@ -19,8 +23,15 @@ accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+# log_format = json: gunicorn's own lines and the access log as JSON lines too, scrubbed.
+logconfig_dict = gunicorn_logconfig(_settings.log_level, log_format=_settings.log_format)
 # Workers build their own clients after the fork; urllib3 pools are not fork-safe.
 preload_app = False
 # gunicorn >= 25 opens a control socket at a fixed path; several instances on one
 # host would fight over it, and `connector serve` has no use for it.
 control_socket_disable = True
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """A dead API worker's live gauges leave the sums of /metrics (its counters stay)."""
+    mark_dead(worker.pid)

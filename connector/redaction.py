@@ -67,11 +67,18 @@ class ScrubbingFilter(logging.Filter):
         message = record.getMessage()
         cleaned = scrub(message)
         if record.exc_info and record.exc_info[1] is not None:
-            # Render the traceback now so it is scrubbed too.
-            formatted = logging.Formatter().formatException(record.exc_info)
-            cleaned = f"{cleaned}\n{scrub(formatted)}"
+            # Render the traceback now so it is scrubbed too. Formatters print exc_text after the
+            # message; structured (JSON) ones read the exception from the ECS fields kept here.
+            error = record.exc_info[1]
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
-            record.exc_text = None
+            record.__dict__.update(
+                {
+                    "error.type": type(error).__name__,
+                    "error.message": scrub(str(error)),
+                    "error.stack_trace": record.exc_text,
+                }
+            )
         if cleaned != message or record.args:
             record.msg = cleaned
             record.args = None

@@ -78,6 +78,9 @@ DEFAULT_HEARTBEAT_INTERVAL_S = 5.0
 DEFAULT_LEASE_S = 30.0
 DEFAULT_MISFIRE_GRACE_S = 3600.0
 DEFAULT_STAGING_RETENTION_S = 24 * 3600.0  # a failed REPLACE run's staging index, kept for resume
+# A `connector worker` serves /metrics here when set (HOST:PORT); its metrics are otherwise
+# only visible through `connector serve`, which collects those of the workers it supervises.
+DEFAULT_WORKER_METRICS_BIND: str | None = None
 
 
 class _Section(BaseModel):
@@ -182,6 +185,14 @@ class WorkerSettings(_Section):
     misfire_grace_s: float = Field(DEFAULT_MISFIRE_GRACE_S, ge=0)
     staging_retention_s: float = Field(DEFAULT_STAGING_RETENTION_S, ge=0)
     scheduler: bool = True
+    metrics_bind: str | None = DEFAULT_WORKER_METRICS_BIND
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _check_metrics_bind(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_bind(value)
+        return value
 
 
 class Settings(_Section):
@@ -191,6 +202,8 @@ class Settings(_Section):
     previous_secret_keys: list[SecretStr] = []
     bind: str = DEFAULT_BIND
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text: one human line per record; json: one ECS JSON object per line (log collectors).
+    log_format: Literal["text", "json"] = "text"
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()

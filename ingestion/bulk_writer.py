@@ -31,7 +31,9 @@ from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, Elasticsearch
 
+from connector import metrics
 from connector.errors import ConnectorError
+from connector.metrics import RetryReason
 
 log = logging.getLogger(__name__)
 
@@ -131,20 +133,23 @@ class BulkWriter:
                     lines.append(source)
             lines.append(b"")
             body = b"\n".join(lines)
+            kind: RetryReason
+            sent = time.monotonic()
             try:
                 response = self.es.perform_request(
                     "POST", f"/{self.index}/_bulk", params=self.params, headers=_HEADERS, body=body
                 ).body
             except (TransportConnectionError, ConnectionTimeout) as ex:
-                retry_reason = f"transport error: {ex}"
-                retry = pending
+                retry_reason, retry, kind = f"transport error: {ex}", pending, "connection"
             except ApiError as ex:
                 if ex.meta.status not in RETRY_STATUSES:
                     raise BulkFailed(f"bulk request refused by Elasticsearch: {ex.message}") from ex
-                retry_reason, retry = f"HTTP {ex.meta.status}", pending
+                retry_reason, retry, kind = f"HTTP {ex.meta.status}", pending, _retry_kind(ex.meta.status)
             else:
-                retry = self._classify(pending, response, outcome, deletes=deletes)
+                retry, kind = self._classify(pending, response, outcome, deletes=deletes)
                 retry_reason = "items answered 429/5xx"
+            finally:
+                metrics.bulk_request(seconds=time.monotonic() - sent, sent_bytes=len(body))
             if not retry:
                 return
             if attempt >= self.max_retries:
@@ -155,27 +160,31 @@ class BulkWriter:
             delay = self._rng.uniform(0, min(self.backoff_max_s, self.backoff_initial_s * 2**attempt))
             log.warning("bulk retry %d for %d documents in %.2fs: %s", attempt + 1, len(retry), delay, retry_reason)
             outcome.retries += 1
+            metrics.bulk_retry(kind)
             attempt += 1
             pending = retry
             self._sleep(delay)
 
-    def _classify(self, pending: list[int], response: Any, outcome: BulkOutcome, *, deletes: bool = False) -> list[int]:
-        """Count successes, record rejections, return positions to retry."""
+    def _classify(
+        self, pending: list[int], response: Any, outcome: BulkOutcome, *, deletes: bool = False
+    ) -> tuple[list[int], RetryReason]:
+        """Count successes, record rejections, return positions to retry and why (429 if any item said so)."""
         if not isinstance(response, dict) or "errors" not in response:
             raise BulkFailed(f"unexpected bulk response from [{self.index}]: {str(response)[:200]}")
         if not response["errors"] and not deletes:  # the usual case: every item indexed
             outcome.indexed += len(pending)
-            return []
+            return [], "5xx"
         items = response.get("items") or []
         if len(items) != len(pending):
             raise BulkFailed(
                 f"bulk response has {len(items)} items for {len(pending)} documents; cannot map outcomes to rows"
             )
         retry: list[int] = []
+        kind: RetryReason = "5xx"
         for position, item in zip(pending, items, strict=True):
-            kind, result = next(iter(item.items()))
+            action, result = next(iter(item.items()))
             status = int(result.get("status", 0))
-            if kind == "delete" and (200 <= status < 300 or status == 404):
+            if action == "delete" and (200 <= status < 300 or status == 404):
                 if status == 404:
                     outcome.not_found += 1
                 else:
@@ -184,6 +193,7 @@ class BulkWriter:
                 outcome.indexed += 1
             elif status in RETRY_STATUSES or status >= 500:
                 retry.append(position)
+                kind = _retry_kind(status) if kind == "5xx" else kind
             else:
                 error = result.get("error") or {}
                 reason = str(error.get("reason", "rejected"))
@@ -193,4 +203,8 @@ class BulkWriter:
                         position, status, str(error.get("type", "rejected")), f"{reason}: {cause}" if cause else reason
                     )
                 )
-        return retry
+        return retry, kind
+
+
+def _retry_kind(status: int) -> RetryReason:
+    return "429" if status == 429 else "5xx"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from elasticsearch import Elasticsearch
 
+from connector import metrics
 from connector.doc_store import VersionConflict
 from connector.job_state import JobState
 from connector.job_store import JobStore, StoredRun
@@ -74,6 +75,7 @@ class Reaper:
             return False  # it heartbeated meanwhile, or another reaper was first
         if status.staging_index and not keep:
             drop_staging(self.es, status.staging_index)
+        metrics.run_ended(status.id, "reaped")
         log.warning("reaped run %s of worker %s (last heartbeat %s)", status.run_id, status.worker, last_seen)
         return True
 

@@ -32,12 +32,13 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch
 from pydantic import SecretStr
 
+from connector import metrics
 from connector.crypto import SecretBox
 from connector.datasource import ConnectionTarget
 from connector.datasource_store import DatasourceStore
 from connector.doc_store import VersionConflict, store_errors
 from connector.driver_options import policy_of
-from connector.errors import ConnectorError, InvalidDefinition
+from connector.errors import ConnectionLost, ConnectorError, InvalidDefinition
 from connector.es_client import create_client
 from connector.index_rules import RuleBroken, check_index_name, check_pipeline, pinned_pipeline, pipeline_id
 from connector.ingestion_def import IngestBody, Ingestion
@@ -145,7 +146,7 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         # Not resumable: what was written is dropped, to give the memory back.
         return _fail(handle, counters, False, _messages(status.id, ex))
     except ConnectorError as ex:
-        return _fail(handle, counters, resumable, _messages(status.id, ex))
+        return _fail(handle, counters, resumable, _messages(status.id, ex, rows_read=counters.rows_read))
     except Exception as ex:
         log.exception("run %s failed unexpectedly", status.run_id)
         # Its text may quote anything (a file, a value): it stays in the worker's log, scrubbed.
@@ -315,6 +316,7 @@ def _reconcile(
             max_delete_ratio=settings.max_delete_ratio,
         )
     counters.deleted += outcome.deleted
+    metrics.documents_deleted(handle.status.id, outcome.deleted)
     rejected = outcome.rejected or []
     counters.error_count += len(rejected)
     _record(ctx, handle, counters, rejected)
@@ -360,6 +362,8 @@ def _write_batch(
     counters.count += outcome.indexed
     counters.deleted += outcome.deleted
     counters.error_count += len(rejections)
+    metrics.batch_written(handle.status.id, rows=len(rows), indexed=outcome.indexed, rejected=len(rejections))
+    metrics.documents_deleted(handle.status.id, outcome.deleted)
     indexed = [p for p in range(len(batch.ids)) if batch.sources[p] is not None]
     for position in reversed(indexed):
         if position not in rejected_positions:
@@ -524,8 +528,10 @@ def _hand_back(handle: RunHandle, counters: Counters, resumable: bool) -> JobSta
     return JobState.QUEUED
 
 
-def _messages(job_id: str, ex: ConnectorError) -> list[str]:
+def _messages(job_id: str, ex: ConnectorError, *, rows_read: int = 0) -> list[str]:
     """The seed-003 ``error`` list: what failed, then why."""
+    if isinstance(ex, ConnectionLost):  # it had connected: say so, and how far it got
+        return [f"Lost the connection to the datasource of [{job_id}] after {rows_read} rows.", ex.reason]
     context = {
         "datasource_connection_exception": f"Could not connect to the datasource of [{job_id}].",
         "sql_exception": f"Could not execute datasource query of [{job_id}].",

@@ -29,7 +29,7 @@ from sqlalchemy.pool import NullPool
 
 from connector.datasource import ConnectionTarget
 from connector.driver_options import sqlite_authorizer
-from connector.errors import DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
+from connector.errors import ConnectionLost, DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
 from connector.ingestion_def import Transform
 from connector.redaction import scrub, scrub_for_caller
 from ingestion import dialects
@@ -49,6 +49,8 @@ DEFAULT_FETCH_SIZE = 1000
 APPLICATION_NAME = "siren-connector"
 # SQLSTATE / error numbers meaning "statement timeout" per database.
 _PG_QUERY_CANCELED = "57014"
+# Class 08 (connection exception) and 57P (operator intervention: backend terminated, server shutting down).
+_PG_CONNECTION_GONE = ("08", "57P")
 _MYSQL_TIMEOUT_ERRNOS = {1969, 3024}
 _MYSQL_TYPE_NAMES: dict[Any, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
 _CURSOR_NAME = re.compile(r"\bc_[0-9a-f]{6,}_[0-9a-f]+\b")
@@ -415,24 +417,28 @@ def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
     try:
         yield
     except DBAPIError as ex:
-        raise _domain_error(ex.orig, secrets, lost=ex.connection_invalidated) from None
+        sqlstate = ex.orig.sqlstate if isinstance(ex.orig, psycopg.Error) else None
+        lost = ex.connection_invalidated or (sqlstate or "").startswith(_PG_CONNECTION_GONE)
+        raise _domain_error(ex.orig, secrets, lost=lost) from None
     except (StatementError, ArgumentError) as ex:  # SQLAlchemy refused the statement before the database saw it
         raise QueryFailed(scrub_for_caller(str(ex).splitlines()[0], *secrets)) from None
     except psycopg.Error as ex:  # from a raw cursor (the rendered path)
-        # Class 08 (connection exception) and 57P (operator intervention) lose the connection.
-        lost = ex.sqlstate is None or ex.sqlstate.startswith(("08", "57P"))
-        raise _domain_error(ex, secrets, lost=lost) from None
+        raise _domain_error(ex, secrets, lost=_pg_lost(ex)) from None
 
 
-def _domain_error(
-    orig: BaseException | None, secrets: tuple[str, ...], *, lost: bool
-) -> QueryFailed | DatasourceUnavailable:
+def _pg_lost(ex: psycopg.Error) -> bool:
+    """Whether an error of a raw psycopg cursor means the connection is gone."""
+    # No SQLSTATE at all: the client noticed a closed socket.
+    return ex.sqlstate is None or ex.sqlstate.startswith(_PG_CONNECTION_GONE)
+
+
+def _domain_error(orig: BaseException | None, secrets: tuple[str, ...], *, lost: bool) -> QueryFailed | ConnectionLost:
     """The error of a statement on an open connection: not masked by content (``redaction``), logged scrubbed."""
     log.debug("datasource error: %s", describe_db_error(orig, secrets))  # the log filter masks every secret
     if is_timeout(orig):
         return QueryFailed("the query was cancelled: statement timeout reached", error_type="query_timeout_exception")
     if lost:
-        return DatasourceUnavailable(f"lost the datasource connection: {describe_db_error(orig)}")
+        return ConnectionLost(f"lost the datasource connection: {describe_db_error(orig)}")
     return QueryFailed(describe_db_error(orig))
 
 

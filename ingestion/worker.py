@@ -12,16 +12,21 @@ batch boundary, resumable from their checkpoint.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
+from connector import metrics
 from connector.doc_store import VersionConflict
 from connector.errors import ConnectorError
 from connector.job_state import JobState
 from connector.job_store import StoredRun
+from connector.log_setup import run_context
+from ingestion import run_log
 from ingestion.reaper import Reaper
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.runner import RunContext, execute_run
@@ -101,6 +106,7 @@ class Worker:
         thread.start()
 
     def _execute(self, run: StoredRun) -> None:
+        status = run.status
         handle = RunHandle(
             self.ctx.jobs,
             run,
@@ -109,16 +115,31 @@ class Worker:
             clock=self.ctx.clock,
         )
         done = threading.Event()
-        beat = threading.Thread(
-            target=self._heartbeat, args=(handle, done), name=f"beat-{run.status.run_id}", daemon=True
-        )
-        beat.start()
-        try:
-            state = execute_run(self.ctx, handle)
-            log.info("run %s ended %s", run.status.run_id, state.value)
-        finally:
-            done.set()
-            beat.join()
+        with run_context(job_id=status.id, run_id=status.run_id, worker=self.name), metrics.run_active():
+            # Threads do not inherit context variables: the heartbeat's lines name the run too.
+            beat = threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(self._heartbeat, handle, done),
+                name=f"beat-{status.run_id}",
+                daemon=True,
+            )
+            beat.start()
+            run_log.run_started(status)
+            metrics.run_started(status.id)
+            started = time.monotonic()
+            try:
+                state = execute_run(self.ctx, handle)
+            finally:
+                done.set()
+                beat.join()
+            outcome = metrics.run_outcome(state, lost=handle.lost.is_set())
+            metrics.run_ended(status.id, outcome)
+            run_log.run_ended(
+                handle.status,
+                outcome,
+                seconds=time.monotonic() - started,
+                count_before=run_log.count_at_start(status),
+            )
 
     def _heartbeat(self, handle: RunHandle, done: threading.Event) -> None:
         while not done.wait(self.settings.heartbeat_interval_s):

@@ -33,9 +33,12 @@ def test_log_filter_scrubs_message_args_and_traceback(caplog: pytest.LogCaptureF
 
         record.exc_info = sys.exc_info()
     handler_filter.filter(record)
-    text = record.getMessage()
+    text = logging.Formatter().format(record)
     assert "Kx7-logged" not in text
     assert "boom" in text and MASK in text
+    assert record.__dict__["error.type"] == "ValueError"
+    assert record.__dict__["error.message"] == f"boom {MASK}"
+    assert "Kx7-logged" not in record.__dict__["error.stack_trace"]
 
 
 def test_secrets_are_masked_as_whole_values_only() -> None:
