@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from api import errors
 from api.auth import AuthMiddleware
-from api.middleware import Limits, RequestContext
+from api.middleware import JsonBodies, Limits, RequestContext, ResponseFormat, SecurityHeaders
 from api.openapi import build_spec
 from api.resources.datasources import (
     DatasourceItem,
@@ -55,10 +55,13 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     """Build the WSGI app; it holds no connections of its own."""
     middleware: list[Any] = [
         RequestContext(),
+        SecurityHeaders(),
         Limits(
             max_body_bytes=settings.api.max_body_bytes,
             max_query_string_bytes=settings.api.max_query_string_bytes,
         ),
+        JsonBodies(),
+        ResponseFormat(),
         AuthMiddleware(CredentialChecker(settings.auth)),
     ]
     app = falcon.App(middleware=middleware)

@@ -1,7 +1,10 @@
 """Own API authentication and scope checks (SPEC §7).
 
 Resources declare the scope each method needs in a ``scopes`` mapping
-(``{"GET": "job:read"}``); a resource with ``public = True`` needs none.
+(``{"GET": "job:read"}``); a resource with ``public = True`` needs none, and
+finds in ``req.context.principal`` who called when the credentials given were
+valid (``None`` otherwise: a public resource never answers 401). With
+``auth.mode = none`` every caller is the ``anonymous`` principal.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ class AuthMiddleware:
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
     ) -> None:
-        if resource is None or getattr(resource, "public", False):
+        if resource is None:
+            return  # no route: a 404, or a request proxy mode forwards (the cluster authenticates it)
+        if getattr(resource, "public", False):
+            try:
+                req.context.principal = self._authenticate(req)
+            except Unauthorized:
+                req.context.principal = None
             return
         principal = self._authenticate(req)
         req.context.principal = principal

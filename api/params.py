@@ -10,8 +10,8 @@ import orjson
 
 from connector.errors import InvalidDefinition, MalformedRequest, PayloadTooLarge
 
-# Parameters any endpoint accepts (as Elasticsearch does) and ignores or honours globally.
-COMMON_PARAMS = frozenset({"pretty", "human", "error_trace"})
+# Parameters any endpoint accepts, as Elasticsearch does; api.middleware.ResponseFormat honours them.
+COMMON_PARAMS = frozenset({"pretty", "human", "error_trace", "filter_path"})
 
 
 def read_json(req: falcon.Request, *, limit: int, required: bool = True) -> Any:

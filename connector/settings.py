@@ -47,6 +47,7 @@ DEFAULT_PAGE_SIZE = 10
 DEFAULT_MAX_QUERY_STRING_BYTES = 8 * 1024
 DEFAULT_GUNICORN_WORKERS = 2
 DEFAULT_GUNICORN_THREADS = 4
+DEFAULT_HEALTH_TIMEOUT_S = 2.0  # _health answers 503 rather than wait longer for Elasticsearch
 
 DEFAULT_SQL_CONNECT_TIMEOUT_S = 10
 DEFAULT_SQL_STATEMENT_TIMEOUT_S = 30.0  # for _sample/_validate, not for ingestion runs
@@ -136,6 +137,7 @@ class ApiSettings(_Section):
     max_page_size: int = Field(DEFAULT_MAX_PAGE_SIZE, gt=0)
     gunicorn_workers: int = Field(DEFAULT_GUNICORN_WORKERS, gt=0)
     gunicorn_threads: int = Field(DEFAULT_GUNICORN_THREADS, gt=0)
+    health_timeout_s: float = Field(DEFAULT_HEALTH_TIMEOUT_S, gt=0)
 
 
 class SqlSettings(_Section):
