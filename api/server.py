@@ -106,20 +106,53 @@ def run_api(settings: Settings) -> None:
         supervisor.stop()
 
 
+class StopSignals:
+    """SIGTERM and SIGINT, delivered to ordinary code instead of a signal handler.
+
+    A Python signal handler runs in the main thread between two bytecodes, so
+    one that takes a lock the main thread holds deadlocks it: ``Event.set()``
+    in a handler, while the main thread is inside ``Event.wait()``, left a
+    worker stuck after a group SIGTERM. The handlers here do nothing; the
+    signal number reaches :meth:`wait` (any thread) through the interpreter's
+    wakeup fd, written at C level. Create it in the main thread, early.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self._read, write = os.pipe()
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write)
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._ignore)
+
+    @staticmethod
+    def _ignore(_signum: int, _frame: Any) -> None:
+        return
+
+    def wait(self) -> signal.Signals:
+        """Block until one of the signals arrives (or has arrived since the last call)."""
+        while True:
+            received = os.read(self._read, 1)
+            if received and received[0] in self.SIGNALS:
+                return signal.Signals(received[0])
+
+
 def run_worker(settings: Settings) -> None:
     """Run one worker process until SIGTERM/SIGINT; a second signal exits at once."""
+    signals = StopSignals()  # before anything slow: a signal during start-up still stops cleanly
     runtime = Runtime.build(settings)
     stop = threading.Event()
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        if stop.is_set():
-            log.warning("second signal: exiting now; unfinished runs are reaped after the lease")
-            os._exit(1)
-        log.info("signal %s: finishing current runs, claiming no more", signal.Signals(signum).name)
+    def watch() -> None:
+        received = signals.wait()
+        log.info("signal %s: finishing current runs, claiming no more", received.name)
         stop.set()
+        signals.wait()
+        log.warning("second signal: exiting now; unfinished runs are reaped after the lease")
+        os._exit(1)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    threading.Thread(target=watch, name="stop-signals", daemon=True).start()
     try:
         Worker(runtime.run_context()).run(stop)
     finally:
@@ -223,16 +256,9 @@ class SupervisorProcess:
         self.pid = pid
 
     def _run_child(self) -> None:
-        stop = threading.Event()
-
-        def on_signal(_signum: int, _frame: Any) -> None:
-            self.supervisor.begin_shutdown()
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        signals = StopSignals()
         self.supervisor.start()
-        stop.wait()
+        signals.wait()
         self.supervisor.stop()
 
     def begin_shutdown(self) -> None:
