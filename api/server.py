@@ -139,7 +139,11 @@ class StopSignals:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run one worker process until SIGTERM/SIGINT; a second signal exits at once."""
+    """Run one worker process until SIGTERM/SIGINT; a second SIGINT (Ctrl-C) exits at once.
+
+    SIGTERM again changes nothing: when the service stops, a worker commonly
+    gets one from systemd (or its process group) and one from its supervisor.
+    """
     signals = StopSignals()  # before anything slow: a signal during start-up still stops cleanly
     runtime = Runtime.build(settings)
     stop = threading.Event()
@@ -148,8 +152,9 @@ def run_worker(settings: Settings) -> None:
         received = signals.wait()
         log.info("signal %s: finishing current runs, claiming no more", received.name)
         stop.set()
-        signals.wait()
-        log.warning("second signal: exiting now; unfinished runs are reaped after the lease")
+        while signals.wait() != signal.SIGINT:
+            pass
+        log.warning("second interrupt: exiting now; unfinished runs are reaped after the lease")
         os._exit(1)
 
     threading.Thread(target=watch, name="stop-signals", daemon=True).start()
