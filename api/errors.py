@@ -93,6 +93,7 @@ _FALCON_TYPES = {
     400: "illegal_argument_exception",
     404: "resource_not_found_exception",
     405: "method_not_allowed_exception",
+    408: "timeout_exception",
     411: "illegal_argument_exception",
     413: "content_too_long_exception",
     415: "media_type_exception",
