@@ -16,6 +16,7 @@ from api import errors
 from api.auth import AuthMiddleware
 from api.middleware import JsonBodies, Limits, RequestContext, ResponseFormat, SecurityHeaders
 from api.openapi import build_spec
+from api.proxy import FORWARDED, EsProxy, forwarded
 from api.resources.datasources import (
     DatasourceItem,
     DatasourceMetadata,
@@ -54,7 +55,7 @@ def _dumps(value: Any) -> bytes:
 def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI app; it holds no connections of its own."""
     middleware: list[Any] = [
-        RequestContext(),
+        RequestContext(proxied=forwarded if settings.api.es_proxy else _nothing_forwarded),
         SecurityHeaders(),
         Limits(
             max_body_bytes=settings.api.max_body_bytes,
@@ -93,4 +94,16 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     app.add_route(f"{BASE}/_health", Health(services.health))
     app.add_route(f"{BASE}/_openapi.json", OpenApiDocument(partial(build_spec, base=BASE, api=settings.api)))
     app.add_route("/metrics", Metrics(services.metrics_registry))
+    if settings.api.es_proxy:
+        # SPEC §13: every path outside the connector API is Elasticsearch's, `/` included (routes
+        # win over sinks in falcon, so none may be added outside /_siren/connector/ in this mode).
+        app.add_sink(EsProxy(settings), FORWARDED)
+    else:
+        # Routes outside the connector API (such as `GET /` → the web page) belong here: only
+        # when proxy mode is off, since it forwards every such path to Elasticsearch.
+        pass
     return app
+
+
+def _nothing_forwarded(_path: str) -> bool:
+    return False

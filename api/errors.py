@@ -97,6 +97,8 @@ _FALCON_TYPES = {
     411: "illegal_argument_exception",
     413: "content_too_long_exception",
     415: "media_type_exception",
+    502: "bad_gateway_exception",
+    504: "gateway_timeout_exception",
 }
 
 

@@ -56,6 +56,9 @@ DEFAULT_BODY_TIMEOUT_S = 30.0
 # A response must be taken by the client within this, plus 1 s per 16 kB; then the connection closes.
 DEFAULT_SEND_TIMEOUT_S = 10.0
 DEFAULT_HEALTH_TIMEOUT_S = 2.0  # _health answers 503 rather than wait longer for Elasticsearch
+# Proxy mode (SPEC §13): how long a forwarded request waits for Elasticsearch's next bytes;
+# generous, since searches of a search platform may legitimately run for minutes.
+DEFAULT_ES_PROXY_TIMEOUT_S = 300.0
 
 DEFAULT_SQL_CONNECT_TIMEOUT_S = 10
 DEFAULT_SQL_STATEMENT_TIMEOUT_S = 30.0  # for _sample/_validate, not for ingestion runs
@@ -149,6 +152,9 @@ class ApiSettings(_Section):
     body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0)
     send_timeout_s: float = Field(DEFAULT_SEND_TIMEOUT_S, gt=0)
     health_timeout_s: float = Field(DEFAULT_HEALTH_TIMEOUT_S, gt=0)
+    # Forward every request outside /_siren/connector/ and /metrics to elasticsearch.url.
+    es_proxy: bool = False
+    es_proxy_timeout_s: float = Field(DEFAULT_ES_PROXY_TIMEOUT_S, gt=0)
 
 
 class SqlSettings(_Section):

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from api.app import create_app
 from api.middleware import REQUESTS
+from api.proxy import forwarded
 from connector.security import new_token
 from connector.settings import load_settings
 from tests.support import assert_error
@@ -202,3 +203,40 @@ def test_health_shows_versions_only_to_an_authenticated_caller(runtime, settings
 
 def test_health_in_auth_mode_none_shows_everything(api: testing.TestClient) -> None:
     assert "version" in _health(api)["elasticsearch"]
+
+
+# ---------------------------------------------------------------- proxy mode: which paths are Elasticsearch's
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/", True),
+        ("/_search", True),
+        ("/my-index/_doc/1", True),
+        ("/_siren/connectors", True),
+        ("/_SIREN/connector/jobs", True),
+        ("/metricsx", True),
+        ("/_siren/connector", False),
+        ("/_siren/connector/jobs", False),
+        ("//_siren/connector/jobs", False),  # falcon's router ignores leading slashes: so does the rule
+        ("///metrics", False),
+        ("/metrics", False),
+        ("/metrics/", False),
+        ("/_siren/connector\n", True),  # not the connector's ("$" would have matched before the newline)
+    ],
+)
+def test_forwarded_paths(path: str, expected: bool) -> None:
+    assert forwarded(path) is expected
+
+
+def test_proxy_mode_keeps_the_connector_rules_on_every_path_the_router_gives_it(
+    runtime, settings_env: dict[str, str]
+) -> None:
+    settings = load_settings(environ={**settings_env, "CONNECTOR_API_ES_PROXY": "true"})
+    client = testing.TestClient(create_app(settings, runtime.services()))
+    for path in (f"{BASE}/jobs/_search", f"/{BASE}/jobs/_search", f"//{BASE}/jobs/_search"):
+        resp = client.simulate_post(path, body=b"{}", headers={"Content-Type": "text/plain"})
+        assert_error(resp, 415, "media_type_exception")
+        filtered = client.simulate_get(path, params={"filter_path": "hits.total"})
+        assert filtered.json == {"hits": {"total": 0}}, (path, filtered.text)
