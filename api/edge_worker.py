@@ -19,7 +19,7 @@ the request head and its body (up to ``api.max_body_bytes``) are all buffered:
 
 A body the loop does not buffer (over ``api.max_body_bytes``: refused by the
 app without reading it, or streamed by the Elasticsearch proxy) is read on the
-thread with a budget: every read and every write of a response may block for
+thread, by at most half the threads at a time, with a budget: every read and every write of a response may block for
 ``api.body_timeout_s`` in all, plus one second per :data:`MIN_RATE_BYTES_S`
 bytes moved, so a client that trickles or stops reading is cut off
 (:class:`ClientTooSlow`) whatever the size of what it sends or fetches. Time a
@@ -32,6 +32,7 @@ proxy (``config/nginx.conf``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import re
@@ -200,6 +201,7 @@ class _Reading:
         self.chunks = 0
         self.body_bytes = 0
         self.continue_sent = False
+        self.partial = False  # dispatched before its whole body was in: a thread reads the rest
 
 
 class EdgeWorker(ThreadWorker):  # type: ignore[misc]
@@ -218,6 +220,12 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
         self.reading: dict[TConn, _Reading] = {}
         self.flushing: dict[TConn, _Flushing] = {}
         self.outgoing: dict[TConn, _Outgoing] = {}  # the response a request thread is writing
+        # A request whose body is larger than what the loop buffers (the proxy streams it) has a
+        # thread wait on its client: at most half the threads may, so that clients trickling such
+        # bodies cannot take every thread (the others wait in `parked`, not reading).
+        self.streaming_slots = max(1, self.cfg.threads // 2)
+        self.streaming: set[TConn] = set()
+        self.parked: collections.deque[_Reading] = collections.deque()
         super().init_process()
 
     # ---------------------------------------------------------------- the event loop
@@ -296,6 +304,7 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
             length = int(lengths[0])
             if 0 < length <= self.api.max_body_bytes:
                 reading.need = reading.head_end + length
+            reading.partial = length > self.api.max_body_bytes
         if expect_continue and (reading.need is not None or chunked) and len(reading.buf) == reading.head_end:
             try:
                 reading.conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -309,15 +318,20 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
         if reading.chunk_pos < 0:
             return True
         buf = reading.buf
+        reading.partial = True  # unless the last chunk is found below
+        if len(buf) - reading.head_end > 2 * self.api.max_body_bytes + MAX_HEAD_BYTES:
+            return True  # chunk extensions or trailers out of proportion: the thread reads the rest
         while True:
             line_end = buf.find(b"\r\n", reading.chunk_pos)
             if line_end < 0:
                 return len(buf) - reading.chunk_pos > 1024  # a size line that long is gunicorn's to refuse
             size_text = bytes(buf[reading.chunk_pos : line_end]).split(b";", 1)[0].strip()
             if not _CHUNK_SIZE.fullmatch(size_text):
-                return True
+                reading.partial = False
+                return True  # gunicorn refuses it at once
             size = int(size_text, 16)
             if size == 0:
+                reading.partial = False
                 return buf.find(b"\r\n\r\n", line_end) >= 0  # the last chunk, then the trailers' end
             reading.chunks += 1
             reading.body_bytes += size
@@ -329,12 +343,28 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
             reading.chunk_pos = next_pos
 
     def _dispatch(self, reading: _Reading) -> None:
-        conn = reading.conn
         self._forget(reading)
+        if reading.partial and len(self.streaming) >= self.streaming_slots:
+            # Threads that would wait on a client's body: never all of them (see streaming_slots).
+            reading.deadline = time.monotonic() + self.api.body_timeout_s
+            self.parked.append(reading)
+            return
+        self._start(reading)
+
+    def _start(self, reading: _Reading) -> None:
+        conn = reading.conn
+        if reading.partial:
+            self.streaming.add(conn)
         conn.parser.unreader.unread(bytes(reading.buf))
         conn.parser.unreader.continue_sent = reading.continue_sent
         conn.data_ready = True  # gthread's own wait for the first byte is not needed
         super().enqueue_req(conn)
+
+    def _stream_done(self, conn: TConn) -> None:
+        if conn in self.streaming:
+            self.streaming.discard(conn)
+            if self.parked:
+                self._start(self.parked.popleft())
 
     def _forget(self, reading: _Reading) -> None:
         del self.reading[reading.conn]
@@ -363,6 +393,16 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
                 self._refuse(reading, 408, "timeout_exception", "the request head did not arrive in time")
             else:
                 self._refuse(reading, 408, "timeout_exception", "the request body did not arrive in time")
+        while self.parked and (self.parked[0].deadline <= now or not self.alive):
+            parked = self.parked.popleft()
+            with contextlib.suppress(OSError):
+                parked.conn.sock.send(
+                    _error_response(
+                        408, _STATUS_TEXT[408], "timeout_exception", "the server was busy with other bodies"
+                    )
+                )
+            self.nr_conns -= 1
+            parked.conn.close()
         for flushing in [f for f in self.flushing.values() if f.deadline <= now]:
             self.log.info("closing connection from %s: the client did not read its response", _peer(flushing.conn))
             self._end_flush(flushing)
@@ -371,6 +411,7 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
 
     def finish_request(self, conn: TConn, fs: Any) -> None:
         """Send what the request thread queued, then do what gthread does after a request."""
+        self._stream_done(conn)
         out = self.outgoing.pop(conn, None)
         if out is None or not out.queued or fs.cancelled():
             super().finish_request(conn, fs)

@@ -46,9 +46,11 @@ log = logging.getLogger(__name__)
 FORWARDED = re.compile(r"(?!/*(?:_siren/connector|metrics)(?:/|\Z))")
 STREAM_CHUNK = 64 * 1024
 CONNECT_TIMEOUT_S = 10.0
-# RFC 9110 §7.6.1, plus what the connection to the cluster sets itself.
+# RFC 9110 §7.6.1, plus what the connection to the cluster sets itself, and Expect: the
+# service answered the client's 100-continue already.
 HOP_BY_HOP = frozenset(
     {
+        "expect",
         "connection",
         "keep-alive",
         "proxy-authenticate",
@@ -92,12 +94,14 @@ class EsProxy:
             # cluster's side); no Elasticsearch client sends them, and no index is named `.` or `..`.
             raise falcon.HTTPBadRequest(description="paths with . or .. segments are not forwarded")
         target = _request_target(req)
+        if not target.startswith("/"):
+            raise falcon.HTTPBadRequest(description="only requests for a path are forwarded")
         headers = _forwardable(req.headers.items(), connection=req.get_header("Connection"))
         body: _Body | None = None
         chunked = req.get_header("Transfer-Encoding") is not None
         if req.content_length:
             headers["Content-Length"] = str(req.content_length)
-            body = _Body(req.bounded_stream)
+            body = _Body(req.bounded_stream, req.content_length)
         elif chunked:
             body = _Body(req.stream)
         upstream = self._send(req.method, target, headers, body, chunked=chunked and body is not None)
@@ -119,14 +123,14 @@ class EsProxy:
         for attempt in range(len(self.hosts)):
             host = self.hosts[(start + attempt) % len(self.hosts)]
             try:
-                return self.pool.urlopen(
+                # The pool of that node, given a path: nothing in the target can name another host.
+                return self.pool.connection_from_url(host).urlopen(
                     method,
-                    host + target,
+                    target,
                     body=body,
                     headers=headers,
                     chunked=chunked,
                     redirect=False,
-                    assert_same_host=False,
                     preload_content=False,
                     decode_content=False,
                 )
@@ -163,8 +167,8 @@ def _request_target(req: falcon.Request) -> str:
     if isinstance(raw, str) and raw.startswith(("http://", "https://")):
         parts = urlsplit(raw)  # absolute form: keep the path and query only
         raw = parts.path + (f"?{parts.query}" if parts.query else "")
-    if isinstance(raw, str) and raw.startswith("/"):
-        return raw
+    if isinstance(raw, str):
+        return raw  # CONNECT's authority or OPTIONS' '*' are refused by the caller
     query = req.query_string
     return quote(req.path) + (f"?{query}" if query else "")
 
@@ -176,22 +180,33 @@ def _forwardable(headers: Any, *, connection: str | None) -> dict[str, str]:
 
 
 class _Body:
-    """The client's request body, read as it arrives and handed to urllib3 piece by piece."""
+    """The client's request body, read as it arrives and handed to urllib3 piece by piece.
 
-    def __init__(self, stream: Any) -> None:
+    A body that ends before its ``Content-Length``, or whose reading fails (the
+    client went away, or api.edge_worker gave up on it), aborts the forwarded
+    request: Elasticsearch must not be left waiting for the rest.
+    """
+
+    def __init__(self, stream: Any, length: int | None = None) -> None:
         self.stream = stream
+        self.length = length
         self.started = False
-        self.failed = False  # the client stopped sending (api.edge_worker gave up on it)
+        self.failed = False
 
     def __iter__(self) -> Iterator[bytes]:
+        received = 0
         while True:
             try:
                 chunk = self.stream.read(STREAM_CHUNK)
-            except ConnectionError:
+            except OSError:
                 self.failed = True
                 raise
             if not chunk:
+                if self.length is not None and received < self.length:
+                    self.failed = True
+                    raise ConnectionAbortedError(f"the client sent {received} of {self.length} bytes")
                 return
+            received += len(chunk)
             self.started = True
             yield chunk
 

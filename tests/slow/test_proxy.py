@@ -15,6 +15,7 @@ import gzip
 import http.server
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,7 +63,8 @@ class Recorder:
 
 
 def _handler(recorder: Recorder) -> type[http.server.BaseHTTPRequestHandler]:
-    pool = urllib3.PoolManager(retries=False)
+    # The server may close an idle kept-alive connection: retry then, whatever the method.
+    pool = urllib3.PoolManager(retries=urllib3.Retry(total=2, allowed_methods=None, redirect=0, raise_on_status=False))
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -408,3 +410,27 @@ def test_connector_mode_without_proxy_does_not_forward(es_url: str, secret_key: 
     finally:
         proc.stop()
     wait_until(lambda: proc.process.poll() is not None)
+
+
+def test_clients_trickling_large_forwarded_bodies_cannot_take_every_thread(proxied: Proxied) -> None:
+    """Bodies over api.max_body_bytes are streamed by a thread: at most half the threads may wait on them."""
+    port = int(proxied.url.rsplit(":", 1)[1])
+    head = (
+        b"PUT /trickle/_doc/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400000\r\n\r\n{"
+    )
+    attackers = []
+    try:
+        for _ in range(12):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(head + b" " * 100_000)  # past the 64 kB the loop buffers, then nothing more
+            attackers.append(sock)
+        http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2, read=5))
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            assert http.request("GET", f"{proxied.url}{BASE}/_health").status == 200
+            assert time.monotonic() - started < 1.0
+            time.sleep(0.1)
+    finally:
+        for sock in attackers:
+            sock.close()
