@@ -1,40 +1,37 @@
-"""Own the gunicorn worker of the API: no request thread waits for a slow client (SPEC §14).
+"""Own the gunicorn worker of the API: no request thread waits on a slow client (SPEC §14).
 
 gunicorn's gthread worker gives a connection to a thread as soon as it is
 readable, and the thread then reads the request with blocking calls and no
 deadline: a client that sends one header line every few seconds holds a
-thread, and a handful of them take the API down (issue 11: 16 sockets made
-``_health`` time out for 40 s). This worker reads each request in the
-worker's event loop instead, without blocking, and commits a thread only once
-the request head and its body (up to ``api.max_body_bytes``) are all buffered:
+thread, and a handful of them took the API down (issue 11). This worker
+reads each request in its event loop instead, without blocking, and commits a
+thread only once the request head and its body (up to ``api.max_body_bytes``)
+are all buffered:
 
 - the head must arrive within ``api.header_timeout_s`` (from the connection's
   opening, or from the first byte of a kept-alive connection's next request),
   and the body within ``api.body_timeout_s`` once the head is in; past either,
   the client gets a 408 and the connection is closed (silently if it sent
-  nothing);
-- a head over :data:`MAX_HEAD_BYTES` gets a 431 from the loop;
-- ``Expect: 100-continue`` is answered from the loop, so clients send the body
-  that the loop is waiting for.
+  nothing); a head over :data:`MAX_HEAD_BYTES` gets a 431;
+- ``Expect: 100-continue`` is answered from the loop, so that clients send the
+  body the loop is waiting for;
+- a response is queued and sent by the loop (``api.send_timeout_s``), so a
+  client that does not read holds no thread either (``api.client_io``).
 
 A body the loop does not buffer (over ``api.max_body_bytes``: refused by the
-app without reading it, or streamed by the Elasticsearch proxy) is read on the
-thread, by at most half the threads at a time, with a budget: every read and every write of a response may block for
-``api.body_timeout_s`` in all, plus one second per :data:`MIN_RATE_BYTES_S`
-bytes moved, so a client that trickles or stops reading is cut off
-(:class:`ClientTooSlow`) whatever the size of what it sends or fetches. Time a
-thread spends waiting for something else (Elasticsearch) does not count.
+app without reading it, or streamed by the Elasticsearch proxy) is read by
+the thread within a budget (``api.client_io``), and at most half the threads
+may be waiting on such bodies: the other requests wait, unread, for a slot.
 
-The worker also sends no ``Server`` header (SPEC §14: no banner) and refuses
-TLS and HTTP/2 settings, which it does not support: terminate TLS in the front
-proxy (``config/nginx.conf``).
+The worker also sends no ``Server`` header, answers the requests gunicorn
+cannot parse in JSON, and refuses TLS and HTTP/2 settings, which it does not
+support: terminate TLS in a front proxy (``config/nginx.conf``).
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import errno
 import re
 import selectors
 import socket
@@ -44,136 +41,28 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-import orjson
 from gunicorn import util
 from gunicorn.http import wsgi
-from gunicorn.http.message import Request
-from gunicorn.http.parser import RequestParser
-from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from api.client_io import (
+    MIN_RATE_BYTES_S,
+    BannerlessResponse,
+    Budget,
+    CapturedPage,
+    EdgeParser,
+    Outgoing,
+    error_response,
+)
 from connector.settings import ApiSettings, load_settings
 
 MAX_HEAD_BYTES = 64 * 1024  # Elasticsearch's own limit is 8 kB (http.max_header_size)
-MIN_RATE_BYTES_S = 16 * 1024
-MAX_QUEUED_BYTES = 256 * 1024  # of a response, per connection, sent by the event loop
 MAX_PREREAD_CHUNKS = 4096  # a chunked body cut finer than this is left to the thread
 READ_SIZE = 64 * 1024
 DRAIN_S = 0.05  # what is left of a body after the response is discarded only if already buffered
 # Connections the loop cuts off get these.
 _STATUS_TEXT = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
-
-
-class ClientTooSlow(ConnectionResetError):
-    """The client used up its time budget; the connection is given up like a reset one."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(errno.ECONNRESET, f"client too slow: {what}")
-
-
-class _Budget:
-    """Time a thread may spend blocked on one client: a base plus one second per MIN_RATE bytes."""
-
-    def __init__(self, base_s: float) -> None:
-        self.allowed = base_s
-        self.spent = 0.0
-
-    def timeout(self, what: str) -> float:
-        left = self.allowed - self.spent
-        if left <= 0:
-            raise ClientTooSlow(what)
-        return left
-
-    def account(self, started: float, moved: int) -> None:
-        self.spent += time.monotonic() - started
-        self.allowed += moved / MIN_RATE_BYTES_S
-
-
-class _BudgetedUnreader(SocketUnreader):  # type: ignore[misc]
-    """Socket reads on a request thread, within the connection's budget."""
-
-    def __init__(self, sock: socket.socket, budget_s: float) -> None:
-        super().__init__(sock)
-        self.budget_s = budget_s
-        self.budget = _Budget(budget_s)
-        self.continue_sent = False  # the loop already answered Expect: 100-continue
-
-    def chunk(self, size_hint: int | None = None) -> bytes:
-        self.sock.settimeout(self.budget.timeout("request"))
-        started = time.monotonic()
-        try:
-            data: bytes = super().chunk(size_hint)
-        except TimeoutError:
-            raise ClientTooSlow("request") from None
-        self.budget.account(started, len(data))
-        return data
-
-
-class _EdgeRequest(Request):  # type: ignore[misc]
-    def __init__(self, cfg: Any, unreader: _BudgetedUnreader, peer_addr: Any, req_number: int = 1) -> None:
-        unreader.budget = _Budget(unreader.budget_s)  # a fresh budget for each request
-        super().__init__(cfg, unreader, peer_addr, req_number)
-        if unreader.continue_sent:
-            self._expected_100_continue = False  # a second 100 Continue would be noise
-            unreader.continue_sent = False
-
-
-class _EdgeParser(RequestParser):  # type: ignore[misc]
-    mesg_class = _EdgeRequest
-
-    def __init__(self, cfg: Any, sock: socket.socket, client: Any, budget_s: float) -> None:
-        super().__init__(cfg, sock, client)
-        self.unreader = _BudgetedUnreader(sock, budget_s)
-
-
-class _Outgoing:
-    """The client socket as a response sees it: what the client does not take at once is queued.
-
-    Up to :data:`MAX_QUEUED_BYTES` per connection wait for the event loop to
-    send them, so a client that reads slowly (or not at all) holds no thread
-    for an ordinary response; past that, the thread blocks within the
-    client's budget until the queue is back under the cap.
-    """
-
-    def __init__(self, sock: socket.socket, budget_s: float) -> None:
-        self.sock = sock
-        self.queued = bytearray()
-        self.budget = _Budget(budget_s)
-
-    def send(self, data: bytes) -> int:
-        self.sendall(data)
-        return len(data)
-
-    def sendall(self, data: bytes) -> None:
-        sent = 0
-        if not self.queued:
-            self.sock.settimeout(None)  # with a timeout, Python would wait even with MSG_DONTWAIT
-            with contextlib.suppress(BlockingIOError, InterruptedError):
-                sent = self.sock.send(data, socket.MSG_DONTWAIT)
-        self.queued += memoryview(data)[sent:]
-        while len(self.queued) > MAX_QUEUED_BYTES:
-            self.sock.settimeout(self.budget.timeout("response"))
-            started = time.monotonic()
-            try:
-                sent = self.sock.send(self.queued)
-            except TimeoutError:
-                raise ClientTooSlow("response") from None
-            del self.queued[:sent]
-            self.budget.account(started, sent)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.sock, name)  # gettimeout, setblocking, fileno ... of the real socket
-
-
-class _BannerlessResponse(wsgi.Response):  # type: ignore[misc]
-    """A response without gunicorn's ``Server`` header (SPEC §14: no banner)."""
-
-    def default_headers(self) -> list[str]:
-        return [h for h in super().default_headers() if not h.startswith("Server:")]
-
-    def sendfile(self, respiter: Any) -> bool:
-        return False  # write() instead, through the queue of _Outgoing
 
 
 class _Flushing:
@@ -219,7 +108,7 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
         self.api: ApiSettings = load_settings().api
         self.reading: dict[TConn, _Reading] = {}
         self.flushing: dict[TConn, _Flushing] = {}
-        self.outgoing: dict[TConn, _Outgoing] = {}  # the response a request thread is writing
+        self.outgoing: dict[TConn, Outgoing] = {}  # the response a request thread is writing
         # A request whose body is larger than what the loop buffers (the proxy streams it) has a
         # thread wait on its client: at most half the threads may, so that clients trickling such
         # bodies cannot take every thread (the others wait in `parked`, not reading).
@@ -234,7 +123,7 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
         """Every path to a thread (a new connection, a kept-alive one, pipelined bytes) starts here."""
         fresh = conn.parser is None
         if fresh:
-            conn.parser = _EdgeParser(self.cfg, conn.sock, conn.client, self.api.body_timeout_s)
+            conn.parser = EdgeParser(self.cfg, conn.sock, conn.client, self.api.body_timeout_s)
         buffered = conn.parser.unreader.take_buffered()
         timeout = self.api.header_timeout_s if fresh or buffered else self.cfg.keepalive
         reading = _Reading(conn, buffered, time.monotonic() + timeout, fresh=fresh)
@@ -378,7 +267,7 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
 
     def _refuse(self, reading: _Reading, status: int, error_type: str, reason: str) -> None:
         with contextlib.suppress(OSError):
-            reading.conn.sock.send(_error_response(status, _STATUS_TEXT[status], error_type, reason))
+            reading.conn.sock.send(error_response(status, _STATUS_TEXT[status], error_type, reason))
         self.log.info("closing connection from %s: %s", _peer(reading.conn), reason)
         self._close(reading)
 
@@ -397,9 +286,7 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
             parked = self.parked.popleft()
             with contextlib.suppress(OSError):
                 parked.conn.sock.send(
-                    _error_response(
-                        408, _STATUS_TEXT[408], "timeout_exception", "the server was busy with other bodies"
-                    )
+                    error_response(408, _STATUS_TEXT[408], "timeout_exception", "the server was busy with other bodies")
                 )
             self.nr_conns -= 1
             parked.conn.close()
@@ -452,7 +339,7 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
         gunicorn writes an HTML page; it is captured here and replaced by the
         SPEC §7 error body with the SPEC §14 headers.
         """
-        page = _CapturedPage()
+        page = CapturedPage()
         super().handle_error(req, page, addr, exc)
         status_line = page.data.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
         status = int(status_line[1]) if len(status_line) == 3 and status_line[1].isdigit() else 400
@@ -460,14 +347,14 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
         reason = f"{text}: {exc}" if status < 500 else "internal error; see the service log"
         error_type = "illegal_argument_exception" if status < 500 else "internal_server_error"
         with contextlib.suppress(OSError):
-            util.write_nonblock(client, _error_response(status, text, error_type, reason))
+            util.write_nonblock(client, error_response(status, text, error_type, reason))
 
     def _keepalive_after(self, conn: TConn, keepalive: bool) -> bool:
         # Drain only what is buffered; a body the app left on the socket closes the connection
         # rather than keep this thread reading it.
         if not keepalive:
             return False
-        conn.parser.unreader.budget = _Budget(DRAIN_S)
+        conn.parser.unreader.budget = Budget(DRAIN_S)
         return bool(conn.parser.finish_body(deadline=time.monotonic() + DRAIN_S))
 
     def handle_request(self, req: Any, conn: TConn) -> bool:
@@ -477,8 +364,8 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
         try:
             self.cfg.pre_request(self, req)
             request_start = datetime.now()
-            out = self.outgoing[conn] = _Outgoing(conn.sock, self.api.send_timeout_s)
-            resp, environ = wsgi.create(req, out, conn.client, conn.server, self.cfg, _BannerlessResponse)
+            out = self.outgoing[conn] = Outgoing(conn.sock, self.api.send_timeout_s)
+            resp, environ = wsgi.create(req, out, conn.client, conn.server, self.cfg, BannerlessResponse)
             environ["wsgi.multithread"] = True
             self.nr += 1
             if self.nr >= self.max_requests:
@@ -517,42 +404,6 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
             except Exception:
                 self.log.exception("Exception in post_request hook")
         return True
-
-
-class _CapturedPage:
-    """Stands in for the client socket while gunicorn writes its HTML error page."""
-
-    def __init__(self) -> None:
-        self.data = b""
-
-    def gettimeout(self) -> float:
-        return 0.0
-
-    def setblocking(self, _flag: bool) -> None:
-        return
-
-    def sendall(self, data: bytes) -> None:
-        self.data += data
-
-
-def _error_response(status: int, text: str, error_type: str, reason: str) -> bytes:
-    """A complete HTTP/1.1 response that closes the connection: the SPEC §7 body, the §14 headers."""
-    body = orjson.dumps(
-        {
-            "error": {
-                "type": error_type,
-                "reason": reason,
-                "root_cause": [{"type": error_type, "reason": reason}],
-                "invalid": [],
-            },
-            "status": status,
-        }
-    )
-    head = (
-        f"HTTP/1.1 {status} {text}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        f"X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
 
 
 def _peer(conn: TConn) -> str:
