@@ -28,6 +28,8 @@ from api.resources.health import Health, Metrics
 from api.resources.ingestions import IngestionItem, IngestionRun, IngestionSearch, IngestionValidate
 from api.resources.jobs import JobAbort, JobList, JobRun, JobRunErrors, JobSearch, JobStatus, JobTypes
 from api.resources.openapi import OpenApiDocument
+from api.resources.whoami import WhoAmI
+from api.ui.resources import UiAsset, UiPage, UiRoot, load_assets
 from connector.job_service import JobService
 from connector.security import CredentialChecker
 from connector.settings import Settings
@@ -75,7 +77,7 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     ds = services.datasources
     app.add_route(f"{BASE}/datasource/_search", DatasourceSearch(ds, settings.api))
     app.add_route(f"{BASE}/datasource/{{ds_id}}", DatasourceItem(ds, settings.api))
-    app.add_route(f"{BASE}/datasource/{{ds_id}}/_validate", DatasourceValidate(ds))
+    app.add_route(f"{BASE}/datasource/{{ds_id}}/_validate", DatasourceValidate(ds, settings.api))
     app.add_route(f"{BASE}/datasource/{{ds_id}}/_metadata", DatasourceMetadata(ds))
     app.add_route(f"{BASE}/datasource/{{ds_id}}/_sample", DatasourceSample(ds, settings.api))
     ing = services.ingestions
@@ -94,15 +96,25 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     app.add_route(f"{BASE}/_health", Health(services.health))
     app.add_route(f"{BASE}/_openapi.json", OpenApiDocument(partial(build_spec, base=BASE, api=settings.api)))
     app.add_route("/metrics", Metrics(services.metrics_registry))
+    app.add_route(f"{BASE}/_whoami", WhoAmI(settings.auth.mode))
+    _add_web_page(app, settings)
     if settings.api.es_proxy:
         # SPEC §13: every path outside the connector API is Elasticsearch's, `/` included (routes
         # win over sinks in falcon, so none may be added outside /_siren/connector/ in this mode).
         app.add_sink(EsProxy(settings), FORWARDED)
-    else:
-        # Routes outside the connector API (such as `GET /` → the web page) belong here: only
-        # when proxy mode is off, since it forwards every such path to Elasticsearch.
-        pass
     return app
+
+
+def _add_web_page(app: falcon.App[falcon.Request, falcon.Response], settings: Settings) -> None:
+    """The web page (SPEC §11): ``/`` sends people to it; it calls the JSON API like any client.
+
+    In proxy mode ``/`` is Elasticsearch's (SPEC §11, §13): the page is then at its own address only.
+    """
+    version, assets = load_assets()
+    if not settings.api.es_proxy:
+        app.add_route("/", UiRoot())
+    app.add_route(f"{BASE}/_ui", UiPage(version=version, auth_mode=settings.auth.mode))
+    app.add_route(f"{BASE}/_ui/static/{{version}}/{{asset}}", UiAsset(version=version, assets=assets))
 
 
 def _nothing_forwarded(_path: str) -> bool:

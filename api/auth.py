@@ -1,9 +1,10 @@
 """Own API authentication and scope checks (SPEC §7).
 
 Resources declare the scope each method needs in a ``scopes`` mapping
-(``{"GET": "job:read"}``); a resource with ``public = True`` needs none, and
-finds in ``req.context.principal`` who called when the credentials given were
-valid (``None`` otherwise: a public resource never answers 401). With
+(``{"GET": "job:read"}``, or ``ANY_SCOPE`` for any authenticated caller); a
+resource with ``public = True`` needs no credentials at all, and finds in
+``req.context.principal`` who called when the credentials given were valid
+(``None`` otherwise: a public resource never answers 401). With
 ``auth.mode = none`` every caller is the ``anonymous`` principal.
 """
 
@@ -19,6 +20,8 @@ from connector.errors import Forbidden, Unauthorized
 from connector.security import CredentialChecker, Principal
 
 ANONYMOUS_ALL = Principal("anonymous", frozenset({"admin", "job:read", "job:write"}))
+# Declared by a method that any authenticated caller may use, whatever its scopes (``_whoami``).
+ANY_SCOPE = "authenticated"
 
 
 class AuthMiddleware:
@@ -39,8 +42,8 @@ class AuthMiddleware:
         principal = self._authenticate(req)
         req.context.principal = principal
         scope = getattr(resource, "scopes", {}).get(req.method)
-        if scope is None:
-            return  # falcon answers 405 for methods the resource lacks
+        if scope is None or scope == ANY_SCOPE:
+            return  # None: falcon answers 405 for methods the resource lacks
         if not principal.allows(scope):
             raise Forbidden(
                 f"action [{req.method} {req.uri_template}] requires scope [{scope}], which "

@@ -45,6 +45,7 @@ STATUS: list[tuple[type[ConnectorError], int]] = [
     (Conflict, 409),
     (PayloadTooLarge, 413),
     (StoreUnavailable, 503),
+    (ConnectorError, 400),  # any other domain error is about what the request asked for: never a 500
 ]
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api import schemas
+from api.auth import ANY_SCOPE
 from api.operations import (
     JSON,
     PATH_PARAMETERS,
@@ -69,7 +70,11 @@ _HEADERS: dict[str, dict[str, Any]] = {
         "required": True,
         "schema": _TEXT,
     },
-    "Location": {"description": "the job status of the queued run", "required": True, "schema": _TEXT},
+    "Location": {
+        "description": "_run: the job status of the queued run; a redirect: where the web page is",
+        "required": True,
+        "schema": _TEXT,
+    },
     "Content-Disposition": {"description": "attachment; filename=<run_id>-errors.<format>", "schema": _TEXT},
     "WWW-Authenticate": {"description": "the expected scheme", "required": True, "schema": _TEXT},
 }
@@ -164,13 +169,14 @@ def _operation(
 ) -> dict[str, Any]:
     public = bool(getattr(route.resource, "public", False))
     scope = None if public else route.resource.scopes[method]
+    roles = [] if scope == ANY_SCOPE else [scope]
     out: dict[str, Any] = {
         "operationId": f"{method.lower()}{route.resource.__name__}",
         "summary": op.summary,
-        "security": [] if scope is None else [{"bearerAuth": [scope]}, {"basicAuth": [scope]}],
+        "security": [] if scope is None else [{"bearerAuth": roles}, {"basicAuth": roles}],
     }
     if scope is not None:
-        out["description"] = f"Scope: `{scope}`."
+        out["description"] = "Any authenticated caller." if scope == ANY_SCOPE else f"Scope: `{scope}`."
     json_out = any(not isinstance(body, Text) for body in op.ok.values())
     names = (*RESPONSE_PARAMETERS, *op.query) if json_out else op.query
     if names:
@@ -208,7 +214,10 @@ def _response(body: Model | Text, ref: dict[Model, dict[str, Any]], headers: tup
             if body.line_model is not None and media_type == "application/x-ndjson":
                 entry["x-line-schema"] = ref[body.line_model]
             content[media_type] = entry
-        return {"description": body.description, "headers": _header_refs(*headers), "content": content}
+        out: dict[str, Any] = {"description": body.description, "headers": _header_refs(*headers)}
+        if content:  # a redirect or a 304 has no body
+            out["content"] = content
+        return out
     doc = (body.__doc__ or body.__name__).strip().splitlines()[0]
     return {"description": doc, "headers": _header_refs(*headers), "content": {JSON: {"schema": ref[body]}}}
 

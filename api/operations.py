@@ -36,6 +36,8 @@ from api.resources.jobs import (
     JobTypes,
 )
 from api.resources.openapi import OpenApiDocument
+from api.resources.whoami import WhoAmI
+from api.ui.resources import UiAsset, UiPage, UiRoot
 from connector.datasource import DatasourceBody
 from connector.ingestion_def import PutIngestionBody
 from connector.job_query import JOB_TYPES
@@ -57,6 +59,8 @@ PATH_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     "job_type": ({"type": "string", "enum": list(JOB_TYPES)}, "job type"),
     "job_id": (_ID, "job id (the ingestion id)"),
     "run_id": ({"type": "string", "minLength": 1}, "run id: the job id followed by a UUID"),
+    "version": ({"type": "string", "minLength": 1}, "digest of the web page's files (any value is served)"),
+    "asset": ({"type": "string", "minLength": 1}, "a file of the web page, e.g. app.js"),
 }
 
 _BOOL = {"type": "boolean"}
@@ -79,6 +83,7 @@ def query_parameters(api: ApiSettings) -> dict[str, tuple[dict[str, Any], str]]:
         "overwrite": (_BOOL, "replace an existing definition (else 409)"),
         "force": (_BOOL, "delete even while ingestions use the datasource"),
         "resume": (_BOOL, "continue the last failed or aborted run from its checkpoint"),
+        "allow_large": (_BOOL, "let the run write more rows than ingestion.max_rows_per_run"),
         "from": (_COUNT, "first hit to return"),
         "size": (size, f"hits to return; default {api.default_page_size}"),
         "start": (_COUNT, "alias of from"),
@@ -92,6 +97,14 @@ def query_parameters(api: ApiSettings) -> dict[str, tuple[dict[str, Any], str]]:
         "start_time_from": (_TEXT, "inclusive: epoch ms, ISO 8601, 20220221 or 20220221T061500 (UTC by default)"),
         "start_time_to": (_TEXT, "inclusive, formats as start_time_from; a date alone means the end of that day"),
         "ended": (_BOOL, "true: final states only; false: queued, running or aborting"),
+        "q": (
+            {"type": "string", "maxLength": 1024},
+            "free text over infos and error, Elasticsearch simple query string syntax (timeout -connection)",
+        ),
+        "sort": (
+            {"type": "string", "pattern": "^(create_time|start_time|end_time|count|error_count)(:(asc|desc))?$"},
+            "FIELD[:asc|desc]; default create_time:desc (newest first)",
+        ),
         "format": ({"type": "string", "enum": ["ndjson", "csv"], "default": "ndjson"}, "report format"),
     }
 
@@ -142,13 +155,20 @@ class Route:
 _SEARCH_QUERY = (*SEARCH_FILTERS, *PAGING)
 _LIST_QUERY = ("from", "size", "start", "count")
 _DS_SEARCH = Op("List datasources, sorted by id", {200: schemas.DatasourceSearchResult}, _LIST_QUERY)
-_ING_SEARCH = Op("List ingestions, sorted by id", {200: schemas.IngestionSearchResult}, _LIST_QUERY)
+_ING_SEARCH = Op(
+    "List ingestions, sorted by id, each with its schedule's next fire times",
+    {200: schemas.IngestionSearchResult},
+    _LIST_QUERY,
+)
 _METADATA = Op(
     "List the connected catalog's schemas, or one schema's tables, columns and primary keys",
     {200: schemas.DatasourceMetadataResult},
     ("catalog", "schema", "table"),
     errors=(404,),
 )
+_REDIRECT = Text((), "redirect to the web page, .../_siren/connector/_ui/")
+_NOT_MODIFIED = Text((), "not modified (If-None-Match matched the ETag)")
+_LOCATION: dict[int, tuple[str, ...]] = {307: ("Location",)}
 _JOB_SEARCH_GET = Op("Search the job log, newest first (seed 003)", {200: schemas.JobSearchResult}, _SEARCH_QUERY)
 
 ROUTES: tuple[Route, ...] = (
@@ -179,8 +199,10 @@ ROUTES: tuple[Route, ...] = (
         DatasourceValidate,
         {
             "POST": Op(
-                "Connect and run SELECT 1 in a read-only session",
+                "Connect and run SELECT 1 in a read-only session; with a body, check that configuration "
+                "instead without storing it (the id need not exist)",
                 {200: schemas.DatasourceValidateResult},
+                body=DatasourceBody,
                 errors=(404,),
             )
         },
@@ -205,13 +227,18 @@ ROUTES: tuple[Route, ...] = (
         IngestionItem,
         {
             "PUT": Op(
-                "Create (201) or replace (200) an ingestion, validated entirely before it is stored",
-                {201: schemas.WriteResult, 200: schemas.WriteResult},
+                "Create (201) or replace (200) an ingestion, validated entirely before it is stored; "
+                "with a schedule, its next fire times and warnings about how it may be misread",
+                {201: schemas.IngestionWriteResult, 200: schemas.IngestionWriteResult},
                 body=PutIngestionBody,
                 body_required=True,
                 errors=(409,),
             ),
-            "GET": Op("Get an ingestion, without passwords", {200: schemas.IngestionDoc}, errors=(404,)),
+            "GET": Op(
+                "Get an ingestion, without passwords, and its schedule's next fire times",
+                {200: schemas.IngestionDoc},
+                errors=(404,),
+            ),
             "DELETE": Op(
                 "Delete an ingestion; 409 while a run is queued or running",
                 {200: schemas.WriteResult},
@@ -226,7 +253,7 @@ ROUTES: tuple[Route, ...] = (
             "POST": Op(
                 "Queue a run; 409 while one is queued or running (the error body then has the job)",
                 {202: schemas.JobEnvelope},
-                ("resume",),
+                ("resume", "allow_large"),
                 body=RunBody,
                 errors=(404, 409),
                 headers={202: ("Location",)},
@@ -323,6 +350,37 @@ ROUTES: tuple[Route, ...] = (
         "{base}/_openapi.json",
         OpenApiDocument,
         {"GET": Op("This document", {200: Text((JSON,), "the OpenAPI 3.1 document")}, store=False)},
+    ),
+    Route(
+        "{base}/_whoami",
+        WhoAmI,
+        {"GET": Op("The caller's name and scopes, and the auth mode", {200: schemas.WhoAmIResult}, store=False)},
+    ),
+    # The web page (SPEC §11): public, since the shell and its scripts hold no data.
+    Route("/", UiRoot, {"GET": Op("Redirect to the web page", {307: _REDIRECT}, store=False, headers=_LOCATION)}),
+    Route(
+        "{base}/_ui",
+        UiPage,
+        {
+            "GET": Op(
+                "The web page (a trailing slash is needed: without it, a redirect to it)",
+                {200: Text(("text/html",), "the page's HTML shell"), 304: _NOT_MODIFIED, 307: _REDIRECT},
+                store=False,
+                headers=_LOCATION,
+            )
+        },
+    ),
+    Route(
+        "{base}/_ui/static/{version}/{asset}",
+        UiAsset,
+        {
+            "GET": Op(
+                "A static file of the web page",
+                {200: Text(("text/javascript", "text/css", "image/svg+xml"), "the file"), 304: _NOT_MODIFIED},
+                errors=(404,),
+                store=False,
+            )
+        },
     ),
     Route(
         "/metrics",

@@ -74,7 +74,7 @@ class Runtime:
             datasource_store, box, settings.sql, ingestions_using=ingestion_store.using_datasource
         )
         ingestions = IngestionService(ingestion_store, datasource_store, jobs, es, box, settings)
-        job_service = JobService(jobs, ingestion_store)
+        job_service = JobService(jobs, ingestion_store, abort_wait_s=settings.api.abort_wait_s)
         return cls(
             settings,
             es,

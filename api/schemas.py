@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from connector.ingestion_def import IngestBody
 from connector.job_state import JobState
+from ingestion.ingestion_service import NEXT_FIRE_TIMES
 
 
 def _present_not_null(schema: dict[str, Any]) -> None:
@@ -185,6 +186,33 @@ class DatasourceSampleResult(_Out):
 
 # ---------------------------------------------------------------- ingestions (SPEC §5)
 
+_NEXT_FIRE_TIMES = (
+    f"with a schedule: its next {NEXT_FIRE_TIMES} fire times from now (fewer if it ends), ISO 8601 with the "
+    "offset of the schedule's time zone, whether or not the scheduler is enabled"
+)
+_SCHEDULER_ENABLED = "with a schedule: enable_scheduler (or its synonym enable_schedule)"
+
+
+def _fire_times_schema(schema: dict[str, Any]) -> None:
+    _present_not_null(schema)
+    schema["maxItems"] = NEXT_FIRE_TIMES
+
+
+def _next_fire_times() -> Any:
+    return Field(None, description=_NEXT_FIRE_TIMES, json_schema_extra=_fire_times_schema)
+
+
+class IngestionWriteResult(_Out):
+    """What PUT of an ingestion returns: the seed's ``_id`` and ``result``, then what its schedule does."""
+
+    id: str = Field(alias="_id")
+    result: Literal["created", "updated"]
+    next_fire_times: list[AwareDatetime] | None = _next_fire_times()
+    scheduler_enabled: bool | None = omitted(_SCHEDULER_ENABLED)
+    warnings: list[str] | None = omitted(
+        "present when the schedule fires more often than hourly or reads like 5-field cron with a sixth field"
+    )
+
 
 class IngestionSource(_Out):
     ingest: IngestBody = Field(description="the definition as stored, without passwords")
@@ -194,11 +222,15 @@ class IngestionDoc(_Out):
     id: str = Field(alias="_id")
     found: Literal[True]
     source: IngestionSource = Field(alias="_source")
+    next_fire_times: list[AwareDatetime] | None = _next_fire_times()
+    scheduler_enabled: bool | None = omitted(_SCHEDULER_ENABLED)
 
 
 class IngestionHit(_Out):
     id: str = Field(alias="_id")
     source: IngestionSource = Field(alias="_source")
+    next_fire_times: list[AwareDatetime] | None = _next_fire_times()
+    scheduler_enabled: bool | None = omitted(_SCHEDULER_ENABLED)
 
 
 class IngestionHits(_Out):
@@ -236,12 +268,20 @@ class IngestionValidateResult(_Out):
     columns: list[ResultColumn]
     total: int | None = Field(description="rows expected, when cheap to know")
     documents: list[DocumentOut]
+    deletes: list[str] = Field(description="ids whose documents the rows would delete (delete.soft)")
     rejected: list[RejectedRow]
     mapping: Mapping
-    warnings: list[str]
+    warnings: list[str] = Field(description="mapping fields never produced; how the schedule may be misread")
+    next_fire_times: list[AwareDatetime] | None = _next_fire_times()
+    scheduler_enabled: bool | None = omitted(_SCHEDULER_ENABLED)
 
 
 # ---------------------------------------------------------------- jobs (SPEC §6)
+
+
+class Watermark(_Out):
+    value: Any = Field(description="the tracking column's value of the last row read (JSON)")
+    pk: Any = Field(description="its pk_field value: ties on the tracking value are ordered by it")
 
 
 class JobRunStatus(_Out):
@@ -262,6 +302,7 @@ class JobRunStatus(_Out):
     type: str
     create_time: int | None = omitted("epoch ms")
     error_count: int | None = omitted("rows rejected")
+    deleted: int | None = omitted("documents deleted by the run (change sync)")
     total: int | None = omitted("rows expected")
     progress: float | None = omitted("0..1")
     estimated_time_remaining: int | None = omitted("ms")
@@ -274,11 +315,9 @@ class JobRunStatus(_Out):
     trigger: str | None = omitted("manual, schedule or resume")
     fire_time: int | None = omitted("epoch ms of the schedule fire time")
     resume_of: str | None = omitted("run id this run resumes")
-    last_record: list[Any] | None = omitted()
+    last_record: list[Any] | None = omitted("the last indexed row's values, in the query's column order")
     last_record_timestamp: int | None = omitted("epoch ms")
-    checkpoint: dict[str, Any] | None = omitted()
-    staging_kept: bool | None = omitted()
-    server_rendering: bool | None = omitted("the database rendered the documents")
+    watermark: Watermark | None = omitted("where the next run of a tracking column reads from")
     params: dict[str, Any] | None = omitted("given to _run")
     links: dict[str, str] | None = omitted("self, job, ingestion, errors")
 
@@ -352,6 +391,14 @@ class JobSearchBody(BaseModel):
     )
     start_time_to: str | int | None = Field(None, description="as start_time_from; a date alone means its end")
     ended: bool | None = None
+    q: str | None = Field(
+        None, max_length=1024, description="free text over infos and error (simple query string syntax)"
+    )
+    sort: str | None = Field(
+        None,
+        pattern="^(create_time|start_time|end_time|count|error_count)(:(asc|desc))?$",
+        description="FIELD[:asc|desc]; default create_time:desc",
+    )
     from_: int | None = Field(None, alias="from", ge=0, json_schema_extra=_present_not_null)
     size: int | None = Field(None, ge=0, json_schema_extra=_present_not_null)
     start: int | None = Field(None, ge=0, description="alias of from", json_schema_extra=_present_not_null)
@@ -369,6 +416,14 @@ class ElasticsearchHealth(_Out):
     version: str | None = omitted()
     compatibility_mode: bool | None = omitted()
     took: int | None = omitted("ms")
+
+
+class WhoAmIResult(_Out):
+    """The caller's name and scopes, and the service's auth mode."""
+
+    name: str = Field(description="token name, basic-auth user, or anonymous (auth.mode none)")
+    scopes: list[Literal["admin", "job:read", "job:write"]] = Field(description="admin implies the others")
+    auth_mode: Literal["none", "token", "basic"]
 
 
 class HealthReport(_Out):

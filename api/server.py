@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import runpy
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,12 +25,13 @@ from api.wsgi import application
 from connector.errors import SettingsError
 from connector.es_client import create_client
 from connector.indices import IndexNames, bootstrap
-from connector.settings import Settings
+from connector.settings import Settings, parse_bind
 from ingestion.worker import Worker
 
 log = logging.getLogger(__name__)
 
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"
+WORKER_COMMAND = (sys.executable, "-m", "api.cli", "worker")
 
 
 class ApiServer(BaseApplication):  # type: ignore[misc]
@@ -76,8 +79,8 @@ class _SignalledArbiter(Arbiter):  # type: ignore[misc]
 def preflight(settings: Settings) -> None:
     """Fail fast, with one clear line, before any process is forked.
 
-    Checks the secret key, the auth mode for remote binds, and that
-    Elasticsearch answers; creates the indices once.
+    Checks the secret key, the auth mode for remote binds, that the bind
+    address is free, and that Elasticsearch answers; creates the indices once.
     """
     secret_box(settings)
     if (
@@ -89,11 +92,35 @@ def preflight(settings: Settings) -> None:
             f"refusing to serve on {settings.bind} without authentication: set "
             "CONNECTOR_AUTH_MODE=token (or basic), or CONNECTOR_AUTH_ALLOW_UNAUTHENTICATED_REMOTE=true"
         )
+    problem = port_problem(*parse_bind(settings.bind))
+    if problem:
+        raise SettingsError(f"cannot listen on {settings.bind}: {problem} (--bind or CONNECTOR_BIND)")
     es, _ = create_client(settings.elasticsearch)
     try:
         bootstrap(es, IndexNames(settings.index_prefix))
     finally:
         es.close()
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` (in use, no such address), or None.
+
+    Binds the way gunicorn does (SO_REUSEADDR), so a port in TIME_WAIT is free.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as ex:
+        return f"cannot resolve {host}: {ex.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as ex:
+            if ex.errno == errno.EADDRINUSE:
+                return "the port is in use"
+            return ex.strerror or str(ex)
+    return None
 
 
 def run_api(settings: Settings) -> None:
@@ -138,15 +165,19 @@ class StopSignals:
                 return signal.Signals(received[0])
 
 
-def run_worker(settings: Settings) -> None:
+def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
     """Run one worker process until SIGTERM/SIGINT; a second SIGINT (Ctrl-C) exits at once.
 
     SIGTERM again changes nothing: when the service stops, a worker commonly
     gets one from systemd (or its process group) and one from its supervisor.
+    With ``parent_pid``, losing that parent (killed with SIGKILL) stops the
+    worker as SIGTERM would, instead of leaving it orphaned.
     """
     signals = StopSignals()  # before anything slow: a signal during start-up still stops cleanly
     runtime = Runtime.build(settings)
     stop = threading.Event()
+    if parent_pid is not None:
+        threading.Thread(target=_stop_without_parent, args=(parent_pid, stop), name="parent-watch", daemon=True).start()
 
     def watch() -> None:
         received = signals.wait()
@@ -164,6 +195,13 @@ def run_worker(settings: Settings) -> None:
         runtime.close()
 
 
+def _stop_without_parent(parent_pid: int, stop: threading.Event, *, interval_s: float = 1.0) -> None:
+    while not stop.wait(interval_s):
+        if os.getppid() != parent_pid:  # re-parented: the supervisor is gone
+            log.warning("parent process %d is gone: finishing current runs, claiming no more", parent_pid)
+            stop.set()
+
+
 class WorkerSupervisor:
     """Keep `worker.processes` worker processes alive beside the API (`connector serve`).
 
@@ -177,7 +215,7 @@ class WorkerSupervisor:
 
     def __init__(self, count: int, *, command: list[str] | None = None, restart_delay_s: float | None = None) -> None:
         self.count = count
-        self.command = command or [sys.executable, "-m", "api.cli", "worker"]
+        self.command = command  # default: `connector worker --parent-pid <this process>`
         self.restart_delay_s = self.RESTART_DELAY_S if restart_delay_s is None else restart_delay_s
         self.processes: list[subprocess.Popen[bytes]] = []
         self._stop = threading.Event()
@@ -199,7 +237,8 @@ class WorkerSupervisor:
         return not self._stop.is_set() and any(self._needs_restart(p) for p in self.processes)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(self.command)
+        # The worker's parent is the process running this supervisor: it stops if that one dies.
+        return subprocess.Popen(self.command or [*WORKER_COMMAND, "--parent-pid", str(os.getpid())])
 
     @staticmethod
     def _needs_restart(process: subprocess.Popen[bytes]) -> bool:
@@ -262,6 +301,8 @@ class SupervisorProcess:
 
     def _run_child(self) -> None:
         signals = StopSignals()
+        master = os.getppid()
+        threading.Thread(target=_term_when_orphaned, args=(master,), name="parent-watch", daemon=True).start()
         self.supervisor.start()
         signals.wait()
         self.supervisor.stop()
@@ -289,3 +330,11 @@ class SupervisorProcess:
         log.error("worker supervisor %d did not stop within %ss; killing it", self.pid, timeout_s)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
+
+
+def _term_when_orphaned(parent_pid: int, *, interval_s: float = 1.0) -> None:
+    """SIGTERM this process once ``parent_pid`` is gone (gunicorn's master killed with SIGKILL)."""
+    while os.getppid() == parent_pid:
+        time.sleep(interval_s)
+    log.warning("parent process %d is gone: stopping the workers", parent_pid)
+    os.kill(os.getpid(), signal.SIGTERM)

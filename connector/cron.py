@@ -12,6 +12,10 @@ differently or lacks:
 - A range whose ends are equal (``5-5``, ``MON-MON``, ``5-5/2``) is that one
   value in Quartz and classic cron; croniter reads it as the whole cycle, so
   it is written as the single value.
+
+Each field is checked first (``cron_fields.py``) so that an error names the
+field, its text and the rule; :meth:`Schedule.warnings` tells about valid
+expressions that are easily misread.
 """
 
 from __future__ import annotations
@@ -24,16 +28,28 @@ from dataclasses import dataclass
 from croniter import croniter
 from croniter.croniter import CroniterError
 
+from connector import cron_fields
+
 _DOW_NUMBER = re.compile(r"(?<![#\w/])([1-7])(?=$|[,\-/#L])")
-_LAST_OFFSET = re.compile(r"^L-(\d{1,2})$")
+_LAST_OFFSET = re.compile(r"^L-(\d+)$")
 _EQUAL_RANGE = re.compile(r"^(\w+)-(\w+)(?:/\d+)?$")
-_MAX_LAST_OFFSET = 30  # as Quartz
+_NUMBER = re.compile(r"^\d{1,2}$")
+_NUMBERS = re.compile(r"^\d{1,2}(?:,\d{1,2})*$")
 # How far apart two fire times of one expression can be, for croniter's search.
 _MAX_YEARS_BETWEEN_MATCHES = 50
 
 
 class CronError(ValueError):
-    """The expression is not a valid Quartz or 5-field cron expression."""
+    """The expression is not a valid Quartz or 5-field cron expression.
+
+    ``field`` and ``value`` name the field of the expression at fault and its
+    text, when one field is (``day-of-month``, ``"32"``).
+    """
+
+    def __init__(self, reason: str, *, field: str | None = None, value: str | None = None) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.value = value
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,22 +62,28 @@ class Schedule:
     dom_shift: str | None = None  # "LW" or "L-n": move the "L" fire time back
 
     @classmethod
-    def parse(cls, expression: str, *, timezone: str = "UTC") -> Schedule:
-        """Parse ``expression``; raise CronError with a reason a person can act on."""
+    def parse(cls, expression: str, *, timezone: str = "UTC", check_fields: bool = True) -> Schedule:
+        """Parse ``expression``; raise CronError with a reason a person can act on.
+
+        ``check_fields=False`` skips the field-by-field check, for schedules stored before it
+        existed: they keep firing as croniter reads them rather than stop on an upgrade.
+        """
         try:
             zoneinfo.ZoneInfo(timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise CronError(f"unknown time zone {timezone!r}") from None
         fields = expression.split()
-        if len(fields) == 5:
-            translated, shift = fields, None
-        elif len(fields) in (6, 7):
-            translated, shift = _from_quartz(fields)
-        else:
+        if len(fields) not in (5, 6, 7):
             raise CronError(
                 f"expected 5 fields (minute hour day month weekday) or Quartz 6-7 fields "
                 f"(second minute hour day month weekday [year]), got {len(fields)}"
             )
+        try:
+            if check_fields:
+                cron_fields.check_fields(fields)
+        except cron_fields.FieldError as ex:
+            raise CronError(f"invalid cron expression {expression!r}: {ex}", field=ex.field, value=ex.text) from None
+        translated, shift = (fields, None) if len(fields) == 5 else _from_quartz(fields)
         text = " ".join(_single_values(field) for field in translated)
         schedule = cls(expression, text, timezone, shift)
         try:
@@ -140,9 +162,82 @@ class Schedule:
             # at once rather than one by one (86,400 of them for `* * * L-3 * ?`). Always forward.
             base = max(candidate, after + (candidate - fire))
 
+    def fire_times(self, moment: dt.datetime, count: int) -> list[dt.datetime]:
+        """The next ``count`` fire times after ``moment``, in the schedule's zone (fewer if it ends)."""
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        fires: list[dt.datetime] = []
+        while len(fires) < count and (fire := self.next_after(moment)) is not None:
+            fires.append(fire.astimezone(zone))
+            moment = fire
+        return fires
+
+    def warnings(self) -> list[str]:
+        """What a person may misread in this valid expression: one sentence each.
+
+        - It fires more than once in an hour (its seconds and minutes allow
+          more than one moment): how often.
+        - It looks like a 5-field expression with a sixth ``*`` appended
+          (``0 3 * * * *``): six fields are Quartz, seconds first, so that
+          fires at minute 3 of every hour, not at 03:00. Precisely: 6 fields,
+          the hour and the day-of-week fields are ``*``, the seconds field one
+          number and the minutes field numbers that could be hours (0-23).
+        """
+        found = []
+        if frequency := self._frequency():
+            found.append(frequency)
+        if misread := _seconds_misread(self.expression.split()):
+            found.append(misread)
+        return found
+
+    def _frequency(self) -> str | None:
+        expanded = croniter(self.croniter_expression, second_at_beginning=self._has_seconds).expanded
+        # croniter's order: minute, hour, day, month, day of week[, second, year]
+        minutes = range(60) if expanded[0] == ["*"] else expanded[0]
+        seconds = [0] if not self._has_seconds else range(60) if expanded[5] == ["*"] else expanded[5]
+        moments = sorted(60 * minute + second for minute in minutes for second in seconds)
+        if len(moments) < 2:
+            return None
+        gaps = {b - a for a, b in zip(moments, [*moments[1:], moments[0] + 3600], strict=True)}
+        every = f" (every {_duration(gaps.pop())})" if len(gaps) == 1 else ""
+        return f"fires {len(moments)} times an hour{every}: more often than hourly"
+
     @property
     def _has_seconds(self) -> bool:
         return len(self.croniter_expression.split()) > 5
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 60:
+        return "second" if seconds == 1 else f"{seconds} seconds"
+    minutes = seconds // 60
+    return "minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def _seconds_misread(fields: list[str]) -> str | None:
+    """The warning for 6 fields that read like 5-field cron plus a sixth ``*`` (see Schedule.warnings)."""
+    if len(fields) != 6 or fields[2] != "*" or fields[5] != "*":
+        return None
+    second, minutes = fields[0], fields[1]
+    if not _NUMBER.match(second) or not _NUMBERS.match(minutes):
+        return None
+    hours = [int(m) for m in minutes.split(",")]
+    if max(hours) > 23:
+        return None
+    moment = f"minute{'s' if len(hours) > 1 else ''} {minutes}"
+    if int(second):
+        moment += f", second {int(second)},"
+    every_day = fields[3] in ("*", "?") and fields[4] in ("*", "?")
+    warning = f"fires at {moment} of every hour{'' if every_day else ' of the days it allows'}"
+    warning += " (6 fields are Quartz: second minute hour day-of-month month day-of-week)"
+    five = " ".join(fields[:5])
+    if every_day:
+        times = " and ".join(f"{hour:02d}:{int(second):02d}" for hour in hours)
+        return f'{warning}; for {times} daily write "0 {second} {minutes} * * ?" (or the 5 fields "{five}")'
+    try:
+        cron_fields.check_fields(fields[:5])
+    except cron_fields.FieldError:
+        return warning
+    return f'{warning}; for the 5-field reading write the 5 fields "{five}" alone'
 
 
 def _instant(wall: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
@@ -177,9 +272,7 @@ def _from_quartz(fields: list[str]) -> tuple[list[str], str | None]:
     shift = None
     if dom in ("LW", "WL"):
         dom, shift = "L", "LW"
-    elif offset := _LAST_OFFSET.match(dom):
-        if int(offset.group(1)) > _MAX_LAST_OFFSET:
-            raise CronError(f"offset from the last day must be at most {_MAX_LAST_OFFSET}, got {dom}")
+    elif _LAST_OFFSET.match(dom):  # its offset was checked with the fields
         shift, dom = dom, "L"
     dom = "*" if dom == "?" else dom
     dow = "*" if dow == "?" else _quartz_dow(dow)

@@ -15,14 +15,25 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError
 
 from connector.crypto import SecretBox
+from connector.driver_options import DriverPolicy, OptionRefused, check_options, sqlite_path
 from connector.errors import InvalidDefinition
 from connector.jdbc_url import JdbcUrlError, translate
 from connector.redaction import remember_secret
 
 PropertyValue = str | int | float | bool
+# SQLAlchemy dialect -> the drivers a `sql` datasource may name (SPEC §14: nothing else is loaded).
+SQL_DRIVERS: dict[str, frozenset[str]] = {
+    "postgresql": frozenset({"psycopg"}),
+    "mysql": frozenset({"pymysql"}),
+    "mariadb": frozenset({"pymysql"}),
+    "sqlite": frozenset({"pysqlite"}),
+    "mssql": frozenset({"pymssql"}),
+}
+_URL_SECRET_KEYS = frozenset({"password", "passwd", "pwd"})
+_URL_USER_KEYS = frozenset({"user", "username", "uid"})
 
 
 def check_timezone(value: str | None) -> str | None:
@@ -108,10 +119,13 @@ class Datasource:
     updated_at: int = 0
 
     @classmethod
-    def from_body(cls, id: str, body: DatasourceBody, box: SecretBox, *, now_ms: int) -> Datasource:
+    def from_body(
+        cls, id: str, body: DatasourceBody, box: SecretBox, *, now_ms: int, policy: DriverPolicy
+    ) -> Datasource:
         """Build from a validated body: strip credentials from the URL, encrypt the password.
 
-        Raises InvalidDefinition if the URL cannot be understood.
+        Raises InvalidDefinition if the URL cannot be understood or names a
+        driver option, a file or a dialect that is not allowed.
         """
         kind: Literal["jdbc", "sql"] = "jdbc" if body.jdbc is not None else "sql"
         spec: _ConnectionBody = body.jdbc if body.jdbc is not None else body.sql  # type: ignore[assignment]
@@ -156,31 +170,69 @@ class Datasource:
             created_at=now_ms,
             updated_at=now_ms,
         )
-        datasource.translated_url(root)  # validates the URL and properties
+        datasource.translated_url(policy, root)  # validates the URL, properties and files
         return datasource
 
-    def translated_url(self, root: str = "$") -> tuple[URL, dict[str, Any], str | None]:
-        """Return the SQLAlchemy URL (no credentials), driver arguments and URL time zone."""
+    def translated_url(self, policy: DriverPolicy, root: str = "$") -> tuple[URL, dict[str, Any], str | None]:
+        """Return the SQLAlchemy URL (no credentials, no query), checked driver arguments and URL time zone.
+
+        Raises InvalidDefinition naming the field at fault (``$.jdbc.properties.<name>``, ``$.sql.url``...).
+        """
         if self.kind == "jdbc":
             try:
                 translated = translate(self.url, self.properties)
             except JdbcUrlError as ex:
-                raise InvalidDefinition.single(f"{root}.url", "jdbc_url", str(ex)) from None
-            return translated.url, translated.connect_args, translated.timezone
+                entry = f"{root}.properties.{ex.prop}" if ex.prop else f"{root}.url"
+                raise InvalidDefinition.single(entry, "jdbc_url", str(ex)) from None
+            url, options, timezone = translated.url, translated.connect_args, translated.timezone
+            origins = {key: f"{root}.properties.{name}" for key, name in translated.origins.items()}
+        else:
+            url, options, origins = self._sql_url(root)
+            timezone = None
+        backend = url.get_backend_name()
+        try:
+            if backend == "sqlite":
+                url = url.set(database=sqlite_path(url.database or "", policy))
+            connect_args = check_options(backend, options, policy)
+        except OptionRefused as ex:
+            entry = origins.get(ex.name, f"{root}.url")
+            raise InvalidDefinition.single(entry, "driver_option", f"{ex.name} {ex.reason}") from None
+        return url, connect_args, timezone
+
+    def _sql_url(self, root: str) -> tuple[URL, dict[str, Any], dict[str, str]]:
+        """A ``sql`` URL of an allowed dialect and driver, its query and properties as driver options."""
         try:
             url = make_url(self.url)
-            url.get_dialect()
-        except (ArgumentError, NoSuchModuleError, ValueError) as ex:
+        except (ArgumentError, ValueError) as ex:
+            raise InvalidDefinition.single(f"{root}.url", "sqlalchemy_url", f"not a SQLAlchemy URL: {ex}") from None
+        backend, _, driver = url.drivername.partition("+")
+        allowed = SQL_DRIVERS.get(backend)
+        driver = driver or (min(allowed) if allowed and len(allowed) == 1 else "")  # "sqlite://" names its default
+        if allowed is None or driver not in allowed:
+            supported = ", ".join(f"{b}+{d}" for b, ds in SQL_DRIVERS.items() for d in sorted(ds))
             raise InvalidDefinition.single(
-                f"{root}.url", "sqlalchemy_url", f"not a usable SQLAlchemy URL: {ex}"
-            ) from None
-        return url, dict(self.properties), None
+                f"{root}.url", "sqlalchemy_url", f"dialect {backend}+{driver} is not supported; supported: {supported}"
+            )
+        options: dict[str, Any] = {}
+        origins: dict[str, str] = {}
+        for key, given in url.query.items():
+            options[key] = given if isinstance(given, str) else ",".join(given)
+            origins[key] = f"{root}.url"
+        for key, value in self.properties.items():
+            options[key] = value
+            origins[key] = f"{root}.properties.{key}"
+        return url.set(query={}), options, origins
+
+    def endpoint(self, policy: DriverPolicy) -> tuple[str, ...]:
+        """What a stored password is bound to: backend, host, port, database and user (SPEC §4)."""
+        url, _, _ = self.translated_url(policy)
+        return (url.get_backend_name(), url.host or "", str(url.port or ""), url.database or "", self.username or "")
 
     def connection_target(
-        self, box: SecretBox, *, credentials: tuple[str, str | None] | None = None
+        self, box: SecretBox, policy: DriverPolicy, *, credentials: tuple[str, str | None] | None = None
     ) -> ConnectionTarget:
         """Return the URL with the decrypted password, for opening a connection."""
-        url, connect_args, url_timezone = self.translated_url()
+        url, connect_args, url_timezone = self.translated_url(policy)
         username, password = (
             credentials
             if credentials
@@ -244,16 +296,36 @@ Stripped = tuple[str, str | None, str | None]  # clean URL, user, password
 
 
 def _strip_credentials(kind: str, url: str, root: str) -> Stripped:
-    """Remove a user/password from the URL; return the clean URL and what was removed."""
+    """Remove a user/password from the URL (userinfo or query, in any spelling); return what was removed."""
     if kind == "sql":
         return _strip_sqlalchemy_url(url, root)
+    url, user, password = _strip_userinfo(url)
     if url.startswith("jdbc:sqlserver:"):
-        return _strip_pairs(url, ";", keep_first=True)
-    head, sep, query = url.partition("?")
+        clean, pair_user, pair_password = _strip_pairs(url, ";", keep_first=True)
+    else:
+        head, sep, query = url.partition("?")
+        if not sep:
+            return url, user, password
+        clean, pair_user, pair_password = _strip_pairs(query, "&", keep_first=False)
+        clean = f"{head}?{clean}" if clean else head
+    for mine, theirs, name in ((user, pair_user, "username"), (password, pair_password, "password")):
+        if mine is not None and theirs is not None and mine != theirs:
+            raise InvalidDefinition.single(f"{root}.{name}", "conflict", f"the URL carries two different {name}s")
+    return clean, user if user is not None else pair_user, password if password is not None else pair_password
+
+
+def _strip_userinfo(url: str) -> Stripped:
+    """Take ``user:password@`` out of a JDBC URL's authority (``jdbc:mysql://u:p@host/db``)."""
+    scheme, sep, rest = url.partition("//")
     if not sep:
         return url, None, None
-    clean, user, password = _strip_pairs(query, "&", keep_first=False)
-    return (f"{head}?{clean}" if clean else head), user, password
+    authority_end = min((i for i in (rest.find("/"), rest.find("?"), rest.find(";")) if i >= 0), default=len(rest))
+    authority = rest[:authority_end]
+    userinfo, at, hosts = authority.rpartition("@")
+    if not at:
+        return url, None, None
+    user, colon, password = userinfo.partition(":")
+    return f"{scheme}//{hosts}{rest[authority_end:]}", unquote(user) or None, unquote(password) if colon else None
 
 
 def _strip_sqlalchemy_url(url: str, root: str) -> Stripped:
@@ -261,25 +333,49 @@ def _strip_sqlalchemy_url(url: str, root: str) -> Stripped:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as ex:
         raise InvalidDefinition.single(f"{root}.url", "sqlalchemy_url", f"not a SQLAlchemy URL: {ex}") from None
-    if parsed.password is None:
-        return url, parsed.username, None
+    query = dict(parsed.query)
+    found: dict[str, str] = {}
+    for key in list(query):
+        lowered = key.lower()
+        kind = "password" if lowered in _URL_SECRET_KEYS else "username" if lowered in _URL_USER_KEYS else None
+        if kind is None:
+            continue
+        value = query.pop(key)
+        text = value if isinstance(value, str) else ",".join(value)
+        if kind in found and found[kind] != text:
+            raise InvalidDefinition.single(f"{root}.{kind}", "conflict", f"the URL carries two different {kind}s")
+        found[kind] = text
+    password = found.get("password")
+    if parsed.password is not None:
+        if password is not None and password != str(parsed.password):
+            raise InvalidDefinition.single(f"{root}.password", "conflict", "the URL carries two different passwords")
+        password = str(parsed.password)
+    user = parsed.username
+    if "username" in found:
+        if user is not None and user != found["username"]:
+            raise InvalidDefinition.single(f"{root}.username", "conflict", "the URL carries two different usernames")
+        user = found["username"]
+    if password is None and len(query) == len(parsed.query):
+        return url, user, None
     # URL.set() treats None as "unchanged"; the namedtuple _replace really clears it.
-    clean = parsed._replace(password=None).render_as_string(hide_password=False)
-    return clean, parsed.username, str(parsed.password)
+    clean = parsed._replace(password=None).update_query_dict(query, append=False)
+    clean = clean.difference_update_query([k for k in parsed.query if k not in query])
+    return clean.render_as_string(hide_password=False), user, password
 
 
 def _strip_pairs(text: str, separator: str, *, keep_first: bool) -> Stripped:
-    """Drop ``password=`` from ``name=value`` pairs; report ``user``/``username`` too."""
+    """Drop ``password=`` from ``name=value`` pairs (names URL-decoded); report ``user``/``username`` too."""
     parts = text.split(separator)
     kept = parts[:1] if keep_first else []
     user: str | None = None
     password: str | None = None
     for part in parts[1:] if keep_first else parts:
-        key, _, value = part.partition("=")
-        if key.lower() == "password":
+        raw_key, _, value = part.partition("=")
+        key = unquote(raw_key).strip().lower()
+        if key in _URL_SECRET_KEYS:
             password = unquote(value)
             continue
-        if key.lower() in ("user", "username"):
+        if key in _URL_USER_KEYS:
             user = unquote(value)
         kept.append(part)
     return separator.join(kept), user, password

@@ -8,7 +8,7 @@ nothing of HTTP; the API maps each class to a status in one place
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ class InvalidDefinition(ConnectorError):
         *,
         entry_type: str = "json_data_property",
         params: list[Any] | None = None,
-    ) -> InvalidDefinition:
+    ) -> Self:
         """Build the error for one invalid entry and one broken rule."""
         return cls(
             f"{entry}: {description}",

@@ -18,7 +18,7 @@ from connector.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-_SETTINGS = {
+INDEX_SETTINGS = {
     "index.hidden": True,  # dot-prefixed indices must be hidden on ES 8+ (deprecation otherwise)
     "number_of_shards": 1,
     "auto_expand_replicas": "0-1",
@@ -90,18 +90,36 @@ RUN_STATUS_PROPERTIES: dict[str, Any] = {
     "trigger": _KEYWORD,
     "fire_time": _EPOCH_MS,
     "resume_of": _KEYWORD,
+    "allow_large": {"type": "boolean"},
     "params": _OPAQUE,
     "links": _OPAQUE,
+    "last_record": _OPAQUE,
+    "last_record_timestamp": _EPOCH_MS,
+    "deleted": {"type": "long"},
+    "watermark": _OPAQUE,
+    # Before they moved to the bookkeeping object (kept so older documents stay readable).
     "checkpoint": _OPAQUE,
     "staging_kept": {"type": "boolean"},
     "server_rendering": {"type": "boolean"},
-    "last_record": _OPAQUE,
-    "last_record_timestamp": _EPOCH_MS,
+}
+
+# What the service keeps about a run beside its status (connector.job_state.BOOKKEEPING).
+RUN_BOOKKEEPING_PROPERTIES: dict[str, Any] = {
+    "checkpoint": _OPAQUE,
+    "staging_kept": {"type": "boolean"},
+    "server_rendering": {"type": "boolean"},
+    "last_record_types": {"type": "keyword", "index": False, "doc_values": False},
+    "allow_large": {"type": "boolean"},
+    "watermark_types": {"type": "keyword", "index": False, "doc_values": False},
+    "runs_since_reconcile": {"type": "long"},
 }
 
 JOB_LOG_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
-    "properties": {"ingestion": {"dynamic": "strict", "properties": RUN_STATUS_PROPERTIES}},
+    "properties": {
+        "ingestion": {"dynamic": "strict", "properties": RUN_STATUS_PROPERTIES},
+        "connector": {"dynamic": "strict", "properties": RUN_BOOKKEEPING_PROPERTIES},
+    },
 }
 
 # One document per job (type + id) naming its latest run: read with real-time GET,
@@ -172,7 +190,7 @@ def bootstrap(es: Elasticsearch, names: IndexNames) -> None:
     """Create missing indices and apply mappings; safe to run from many processes at once."""
     for index, mapping in names.mappings().items():
         try:
-            es.indices.create(index=index, settings=_SETTINGS, mappings=mapping)
+            es.indices.create(index=index, settings=INDEX_SETTINGS, mappings=mapping)
             log.info("created index %s", index)
         except ApiError as ex:
             if _error_type(ex) != "resource_already_exists_exception":

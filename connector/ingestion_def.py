@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -11,32 +9,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from connector.cron import CronError, Schedule
 from connector.datasource import check_timezone
+from connector.date_pattern import DatePatternError, check_format
+from connector.index_rules import RuleBroken, check_index_name, check_pipeline
+from connector.validation import custom_error
 
 Strategy = Literal["REPLACE", "INCREMENTAL"]
 TransformName = Literal["geo_point", "concat", "split", "date", "cast"]
 CAST_TYPES = ("keyword", "text", "long", "integer", "short", "byte", "double", "float", "boolean", "date")
 
-_INDEX_FORBIDDEN = set(' "*\\<|,>/?#:')
-MAX_INDEX_NAME_BYTES = 255
 MAX_BATCH_SIZE = 100_000
 
 
-def check_index_name(value: str, *, prefix_only: bool = False) -> str:
-    """Return ``value`` if Elasticsearch accepts it as an index name (or prefix), else raise."""
-    if not value:
-        raise ValueError("must not be empty")
-    if value != value.lower():
-        raise ValueError("must be lowercase")
-    bad = sorted(_INDEX_FORBIDDEN.intersection(value))
-    if bad:
-        raise ValueError(f"must not contain {' '.join(repr(c) for c in bad)}")
-    if value[0] in "-_+":
-        raise ValueError("must not start with '-', '_' or '+'")
-    if not prefix_only and value in (".", ".."):
-        raise ValueError("must not be '.' or '..'")
-    if len(value.encode()) > MAX_INDEX_NAME_BYTES - (40 if prefix_only else 0):
-        raise ValueError(f"must be at most {MAX_INDEX_NAME_BYTES} bytes (including the staging suffix)")
-    return value
+def _context(info: ValidationInfo) -> dict[str, Any]:
+    """What validation knows of the service: ``index_prefix``, ``allow_scripts``, ``stored``."""
+    return info.context if isinstance(info.context, dict) else {}
 
 
 class _Strict(BaseModel):
@@ -68,6 +54,18 @@ class Transform(_Strict):
     mapping: dict[str, Any] | None = None
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
+    @field_validator("params")
+    @classmethod
+    def _date_format(cls, params: dict[str, str | int | float | bool], info: ValidationInfo) -> dict[str, Any]:
+        """Refuse a ``date`` format that no row could match, naming the letter (a stored one still loads)."""
+        if info.data.get("transform") != "date" or "format" not in params or _stored(info):
+            return params
+        try:
+            check_format(str(params["format"]))
+        except DatePatternError as ex:
+            raise custom_error("date_format", ex.reason, within="format", letter=ex.letter) from None
+        return params
+
     @model_validator(mode="after")
     def _arity(self) -> Transform:
         n = len(self.input)
@@ -93,8 +91,30 @@ class Transform(_Strict):
         return [i.source for i in self.input if i.source is not None]
 
 
+SoftValue = str | int | float | bool
+
+
+class SoftDelete(_Strict):
+    """A row whose ``column`` holds one of ``values`` deletes its document (SPEC §10)."""
+
+    column: str = Field(min_length=1, max_length=256)
+    values: list[SoftValue] = Field(min_length=1, max_length=100)
+
+
+class Reconcile(_Strict):
+    """Delete documents whose row is gone, comparing the query's keys with the target's (SPEC §10)."""
+
+    max_delete_ratio: float = Field(0.05, ge=0, le=1)
+    every_runs: int = Field(1, ge=1, le=100_000)
+
+
+class Deletes(_Strict):
+    soft: SoftDelete | None = None
+    reconcile: Reconcile | None = None
+
+
 class IngestBody(_Strict):
-    """The ``ingest`` object of ``PUT /_siren/connector/ingestion/<id>`` (SPEC §5)."""
+    """The ``ingest`` object of ``PUT /_siren/connector/ingestion/<id>`` (SPEC §5, §10)."""
 
     datasource: str = Field(min_length=1, max_length=128)
     query: str = Field(min_length=1)
@@ -115,6 +135,11 @@ class IngestBody(_Strict):
     description: str | None = Field(None, max_length=4096)
     max_error_ratio: float | None = Field(None, ge=0, le=1)
     count_total: bool = False  # run an exact count(*) for progress instead of the planner estimate
+    # Change sync (SPEC §10)
+    tracking_column: str | None = Field(None, min_length=1, max_length=256)
+    tracking_overlap: float | None = Field(None, ge=0, le=10**12)  # none: 0
+    delete: Deletes | None = None
+    on_mapping_conflict: Literal["fail", "rebuild"] | None = None  # none: fail
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -123,13 +148,30 @@ class IngestBody(_Strict):
 
     @field_validator("target")
     @classmethod
-    def _target(cls, value: str) -> str:
-        return check_index_name(value)
+    def _target(cls, value: str, info: ValidationInfo) -> str:
+        if _context(info).get("stored"):  # rules of today are enforced again when a run starts
+            return value
+        return check_index_name(value, service_prefix=_context(info).get("index_prefix"))
 
     @field_validator("staging_prefix")
     @classmethod
-    def _staging(cls, value: str | None) -> str | None:
-        return None if value is None else check_index_name(value, prefix_only=True)
+    def _staging(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or _context(info).get("stored"):
+            return value
+        return check_index_name(value, service_prefix=_context(info).get("index_prefix"), prefix_only=True)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Checked without the time zone: that never makes an expression valid or not. A stored
+        # schedule that a later version refuses still loads, and fires (parsed_schedule).
+        if value is None or _stored(info):
+            return value
+        try:
+            Schedule.parse(value)
+        except CronError as ex:
+            raise custom_error("cron", str(ex), field=ex.field, value=ex.value) from None
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -148,15 +190,36 @@ class IngestBody(_Strict):
 
     @field_validator("pipeline")
     @classmethod
-    def _pipeline(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and not isinstance(value.get("processors"), list):
-            raise ValueError('must be an ingest pipeline: {"processors": [...]}')
+    def _pipeline(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if value is not None and not _context(info).get("stored"):
+            try:
+                check_pipeline(value, allow_scripts=bool(_context(info).get("allow_scripts")))
+            except RuleBroken as ex:
+                raise ValueError(f"{ex.path.lstrip('.')}: {ex}" if ex.path else str(ex)) from None
         return value
 
     @model_validator(mode="after")
-    def _rules(self, info: ValidationInfo) -> IngestBody:
+    def _rules(self) -> IngestBody:
         if self.strategy == "INCREMENTAL" and not self.pk_field:
             raise ValueError("INCREMENTAL needs pk_field (documents are upserted by it)")
+        if self.tracking_column and not self.pk_field:
+            raise custom_error(
+                "requires",
+                "tracking_column needs pk_field: rows are read in (tracking_column, pk_field) order",
+                within="tracking_column",
+            )
+        if self.tracking_column and self.tracking_column == self.pk_field:
+            raise custom_error("distinct", "tracking_column must differ from pk_field", within="tracking_column")
+        if self.tracking_overlap and not self.tracking_column:
+            raise custom_error("requires", "tracking_overlap needs tracking_column", within="tracking_overlap")
+        if self.delete is not None and self.delete.reconcile is not None and self.strategy != "INCREMENTAL":
+            raise custom_error(
+                "strategy",
+                "delete.reconcile needs strategy INCREMENTAL (REPLACE rebuilds the index on every run)",
+                within="delete.reconcile",
+            )
+        if self.delete is not None and self.delete.soft is not None and self.delete.soft.column == self.pk_field:
+            raise custom_error("distinct", "delete.soft.column must differ from pk_field", within="delete.soft.column")
         if (
             self.enable_scheduler is not None
             and self.enable_schedule is not None
@@ -165,14 +228,6 @@ class IngestBody(_Strict):
             raise ValueError("enable_scheduler and enable_schedule disagree; give one")
         if self.scheduler_enabled and not self.schedule:
             raise ValueError("enable_scheduler needs a schedule")
-        if self.schedule:
-            try:
-                schedule = Schedule.parse(self.schedule, timezone=self.timezone or "UTC")
-            except CronError as ex:
-                raise ValueError(f"schedule: {ex}") from None
-            stored = bool(info.context and info.context.get("stored"))
-            if not stored and schedule.next_after(dt.datetime.now(dt.UTC)) is None:
-                raise ValueError("schedule: never fires again")
         outputs = [t.output for t in self.transforms]
         duplicates = sorted({o for o in outputs if outputs.count(o) > 1})
         if duplicates:
@@ -182,6 +237,16 @@ class IngestBody(_Strict):
     @property
     def scheduler_enabled(self) -> bool:
         return bool(self.enable_scheduler if self.enable_scheduler is not None else self.enable_schedule)
+
+    def parsed_schedule(self) -> Schedule | None:
+        """The schedule in its time zone, as the scheduler reads it; None without one.
+
+        Without the field-by-field check, which PUT made: a schedule stored before that check
+        keeps the fire times it had. CronError if croniter cannot read it.
+        """
+        if not self.schedule:
+            return None
+        return Schedule.parse(self.schedule, timezone=self.timezone or "UTC", check_fields=False)
 
 
 class PutIngestionBody(_Strict):
@@ -196,6 +261,8 @@ class Ingestion:
     definition: IngestBody
     ds_password: str | None = None  # encrypted
     es_password: str | None = None  # encrypted
+    # The datasource server ds_password was given for (Datasource.endpoint): it is sent nowhere else.
+    ds_endpoint: tuple[str, ...] | None = None
     created_at: int = 0
     updated_at: int = 0
 
@@ -216,7 +283,11 @@ class Ingestion:
             "schedule": self.definition.schedule,
             "enable_scheduler": self.definition.scheduler_enabled,
             "definition": definition,
-            "secrets": {"ds_password": self.ds_password, "es_password": self.es_password},
+            "secrets": {
+                "ds_password": self.ds_password,
+                "es_password": self.es_password,
+                "ds_endpoint": list(self.ds_endpoint) if self.ds_endpoint is not None else None,
+            },
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -234,18 +305,16 @@ class Ingestion:
         secrets = doc.get("secrets") or {}
         return cls(
             id=doc["id"],
-            # Stored definitions were validated when written; skip checks that depend on "now".
+            # Stored definitions were validated when written; a rule added since must not hide them.
             definition=IngestBody.model_validate(doc["definition"], context={"stored": True}),
             ds_password=secrets.get("ds_password"),
             es_password=secrets.get("es_password"),
+            ds_endpoint=tuple(secrets["ds_endpoint"]) if secrets.get("ds_endpoint") else None,
             created_at=doc.get("created_at", 0),
             updated_at=doc.get("updated_at", 0),
         )
 
 
-_PIPELINE_ID_UNSAFE = re.compile(r"[^a-z0-9_.-]")
-
-
-def pipeline_id(index_prefix: str, ingestion_id: str) -> str:
-    """The ingest pipeline id registered for an ingestion's ``pipeline``."""
-    return _PIPELINE_ID_UNSAFE.sub("_", f"{index_prefix.strip('.')}{ingestion_id}".lower())
+def _stored(info: ValidationInfo) -> bool:
+    """Whether a stored definition is being read (validated when it was written)."""
+    return bool(_context(info).get("stored"))

@@ -24,7 +24,15 @@ SUPPORTED_PREFIXES = (
 
 
 class JdbcUrlError(ValueError):
-    """The JDBC URL or one of its properties cannot be translated."""
+    """The JDBC URL or one of its properties cannot be translated.
+
+    ``prop`` names the JDBC property at fault when it came from ``properties``
+    (not from the URL), so that the error can point at ``$.jdbc.properties.<name>``.
+    """
+
+    def __init__(self, message: str, *, prop: str | None = None) -> None:
+        super().__init__(message)
+        self.prop = prop
 
 
 @dataclass(slots=True)
@@ -36,6 +44,8 @@ class Translated:
     username: str | None = None
     password: str | None = None
     timezone: str | None = None
+    # connect argument -> the JDBC property of ``properties`` that set it (for error entries)
+    origins: dict[str, str] = field(default_factory=dict)
 
 
 def translate(jdbc_url: str, properties: Mapping[str, Any] | None = None) -> Translated:
@@ -60,6 +70,8 @@ def _split_hosts(rest: str) -> tuple[str, str, str]:
 
 
 def _host_port(hosts: str, default_port: int) -> tuple[str, int]:
+    if "@" in hosts:  # user:password@ was taken out before translation; never echo what is left
+        raise JdbcUrlError("credentials in the URL before the host are not supported; use username and password")
     if "," in hosts:
         raise JdbcUrlError("several hosts (failover) are not supported; give one host")
     if hosts.startswith("["):
@@ -91,17 +103,30 @@ def _number(value: Any, name: str) -> float:
 
 
 def _apply(
-    props: dict[str, Any],
+    url_props: Mapping[str, Any],
+    props: Mapping[str, Any],
     table: Mapping[str, Callable[[Any, Translated], None]],
     out: Translated,
     kind: str,
 ) -> None:
-    for name, value in props.items():
-        handler = table.get(name) or table.get(name.lower())
-        if handler is None:
-            known = ", ".join(sorted(table))
-            raise JdbcUrlError(f"unsupported {kind} JDBC property {name!r}; supported: {known}")
-        handler(value, out)
+    """Apply the URL's properties, then ``properties`` (which win), each through ``table``."""
+    for given, values in ((False, url_props), (True, props)):
+        for name, value in values.items():
+            handler = table.get(name) or table.get(name.lower())
+            if handler is None:
+                known = ", ".join(sorted(table))
+                raise JdbcUrlError(
+                    f"unsupported {kind} JDBC property {name!r}; supported: {known}", prop=name if given else None
+                )
+            before = dict(out.connect_args)
+            try:
+                handler(value, out)
+            except JdbcUrlError as ex:
+                raise JdbcUrlError(str(ex), prop=name if given else None) from None
+            if given:
+                for key, set_to in out.connect_args.items():
+                    if key not in before or before[key] is not set_to:
+                        out.origins[key] = name
 
 
 def _set_user(value: Any, out: Translated) -> None:
@@ -143,6 +168,13 @@ def _pg_ignore(value: Any, out: Translated) -> None:
     """Properties with no libpq counterpart that change nothing for a reader."""
 
 
+def _pg_ssl_factory(value: Any, out: Translated) -> None:
+    # The JDBC driver's NonValidatingFactory: encrypted, not verified (libpq's "require").
+    if str(value).rsplit(".", 1)[-1] != "NonValidatingFactory":
+        raise JdbcUrlError("only org.postgresql.ssl.NonValidatingFactory has a libpq equivalent (sslmode=require)")
+    out.connect_args["sslmode"] = "require"
+
+
 _PG_PROPS: dict[str, Callable[[Any, Translated], None]] = {
     "user": _set_user,
     "password": _set_password,
@@ -160,8 +192,20 @@ _PG_PROPS: dict[str, Callable[[Any, Translated], None]] = {
     "targetServerType": _arg(
         "target_session_attrs", lambda v: {"primary": "read-write", "master": "read-write"}.get(str(v), str(v))
     ),
+    "socketTimeout": _arg("tcp_user_timeout", lambda v: int(_number(v, "socketTimeout") * 1000)),  # s -> ms
+    "sslfactory": _pg_ssl_factory,
+    "gssEncMode": _arg("gssencmode"),
     "readOnly": _pg_ignore,
     "defaultRowFetchSize": _pg_ignore,
+    "prepareThreshold": _pg_ignore,
+    "preparedStatementCacheQueries": _pg_ignore,
+    "binaryTransfer": _pg_ignore,
+    "stringtype": _pg_ignore,
+    "reWriteBatchedInserts": _pg_ignore,
+    "assumeMinServerVersion": _pg_ignore,
+    "logUnclosedConnections": _pg_ignore,
+    "preferQueryMode": _pg_ignore,
+    "cancelSignalTimeout": _pg_ignore,
     "tcpKeepAlive": _arg("keepalives", lambda v: 1 if _bool(v, "tcpKeepAlive") else 0),
 }
 
@@ -174,7 +218,7 @@ def _postgresql(rest: str, props: dict[str, Any]) -> Translated:
         database, _, query = rest.partition("?")
         host, port = "localhost", 5432
     out = Translated(URL.create("postgresql+psycopg", host=host, port=port, database=unquote(database) or None))
-    _apply({**dict(parse_qsl(query, keep_blank_values=True)), **props}, _PG_PROPS, out, "PostgreSQL")
+    _apply(dict(parse_qsl(query, keep_blank_values=True)), props, _PG_PROPS, out, "PostgreSQL")
     return out
 
 
@@ -195,6 +239,21 @@ def _my_ssl_mode(value: Any, out: Translated) -> None:
         raise JdbcUrlError(
             f"sslMode must be DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY, got {value!r}"
         )
+
+
+def _my_socket_timeout_ms(value: Any, out: Translated) -> None:
+    seconds = max(1, int(_number(value, "socketTimeout") / 1000))
+    out.connect_args["read_timeout"] = seconds
+    out.connect_args["write_timeout"] = seconds
+
+
+def _my_verify(value: Any, out: Translated) -> None:
+    out.connect_args["ssl_verify_cert"] = _bool(value, "verifyServerCertificate")
+
+
+def _my_refused(value: Any, out: Translated) -> None:
+    """Properties that loosen the session (several statements, local files, deserialisation): SPEC §14."""
+    raise JdbcUrlError("is not allowed: it would loosen the read-only session or reach local files")
 
 
 def _my_use_ssl(value: Any, out: Translated) -> None:
@@ -226,6 +285,24 @@ _MY_PROPS: dict[str, Callable[[Any, Translated], None]] = {
     "allowPublicKeyRetrieval": _pg_ignore,
     "useCursorFetch": _pg_ignore,
     "defaultFetchSize": _pg_ignore,
+    "socketTimeout": _my_socket_timeout_ms,
+    "verifyServerCertificate": _my_verify,
+    "trustServerCertificate": lambda v, out: _my_verify(not _bool(v, "trustServerCertificate"), out),
+    "tcpKeepAlive": _pg_ignore,  # PyMySQL has no switch; the OS default applies
+    "autoReconnect": _pg_ignore,
+    "useServerPrepStmts": _pg_ignore,
+    "cachePrepStmts": _pg_ignore,
+    "prepStmtCacheSize": _pg_ignore,
+    "prepStmtCacheSqlLimit": _pg_ignore,
+    "rewriteBatchedStatements": _pg_ignore,
+    "useAffectedRows": _pg_ignore,
+    "tinyInt1isBit": _pg_ignore,
+    "useInformationSchema": _pg_ignore,
+    "sessionVariables": _my_refused,
+    "allowMultiQueries": _my_refused,
+    "allowLoadLocalInfile": _my_refused,
+    "allowUrlInLocalInfile": _my_refused,
+    "autoDeserialize": _my_refused,
 }
 
 
@@ -234,7 +311,7 @@ def _mysql(rest: str, props: dict[str, Any]) -> Translated:
     host, port = _host_port(hosts, 3306)
     out = Translated(URL.create("mysql+pymysql", host=host, port=port, database=unquote(database) or None))
     out.connect_args["charset"] = "utf8mb4"
-    _apply({**dict(parse_qsl(query, keep_blank_values=True)), **props}, _MY_PROPS, out, "MySQL/MariaDB")
+    _apply(dict(parse_qsl(query, keep_blank_values=True)), props, _MY_PROPS, out, "MySQL/MariaDB")
     return out
 
 
@@ -265,25 +342,26 @@ def _sqlserver(rest: str, props: dict[str, Any]) -> Translated:
         raise JdbcUrlError("expected //host[\\instance][:port][;property=value...]")
     head, *pairs = rest[2:].split(";")
     database: str | None = None
-    merged: dict[str, Any] = {}
+    in_url: dict[str, Any] = {}
     for pair in pairs:
         if not pair:
             continue
         key, sep, value = pair.partition("=")
         if not sep:
             raise JdbcUrlError(f"malformed SQL Server property {pair!r}; expected name=value")
-        merged[key] = value
-    merged.update(props)
+        in_url[key] = value
+    given = dict(props)
     for key in ("databaseName", "database"):
-        if key in merged:
-            database = str(merged.pop(key))
+        for source in (in_url, given):
+            if key in source:
+                database = str(source.pop(key))
     host_and_instance, _, port_text = head.partition(":")
     if port_text and not port_text.isdigit():
         raise JdbcUrlError(f"port must be a number, got {port_text!r}")
     host = host_and_instance or "localhost"
     port = int(port_text) if port_text else 1433
     out = Translated(URL.create("mssql+pymssql", host=host, port=port, database=database))
-    _apply(merged, _MSSQL_PROPS, out, "SQL Server")
+    _apply(in_url, given, _MSSQL_PROPS, out, "SQL Server")
     return out
 
 

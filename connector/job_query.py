@@ -16,12 +16,17 @@ from connector.errors import InvalidDefinition
 from connector.job_state import ACTIVE, INGESTION, TERMINAL, JobState
 
 JOB_TYPES = (INGESTION,)
+SORT_FIELDS = ("create_time", "start_time", "end_time", "count", "error_count")
+MAX_Q_CHARS = 1024
 
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _COMPACT_DATETIME = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})?$")
 _EPOCH_MS = re.compile(r"^-?\d{9,}$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
+# Years 0001 to 9999, the dates Elasticsearch's epoch_millis accepts.
+_MIN_MS = (dt.datetime(1, 1, 1, tzinfo=dt.UTC) - _EPOCH) // _MS
+_MAX_MS = (dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=dt.UTC) - _EPOCH) // _MS
 
 
 def check_type(job_type: str, *, entry_type: str = "path_parameter") -> None:
@@ -41,7 +46,7 @@ def parse_time(value: str | int, *, entry: str, end_of_day: bool = False, entry_
     if isinstance(value, bool):
         raise _bad_time(entry, value, entry_type)
     if isinstance(value, int):
-        return value
+        return _in_range(value, entry, entry_type)
     text = value.strip()
     date_only = False
     moment: dt.datetime | None = None
@@ -50,7 +55,7 @@ def parse_time(value: str | int, *, entry: str, end_of_day: bool = False, entry_
     elif match := _COMPACT_DATETIME.match(text):
         moment = _build(entry, value, entry_type, *(int(g or 0) for g in match.groups()))
     elif _EPOCH_MS.match(text):
-        return int(text)
+        return _in_range(int(text), entry, entry_type)
     else:
         try:
             moment = dt.datetime.fromisoformat(text)
@@ -63,6 +68,14 @@ def parse_time(value: str | int, *, entry: str, end_of_day: bool = False, entry_
         moment += dt.timedelta(days=1) - _MS
     # Exact: int(timestamp() * 1000) loses the last millisecond of some days to float rounding.
     return (moment - _EPOCH) // _MS
+
+
+def _in_range(epoch_ms: int, entry: str, entry_type: str) -> int:
+    if not _MIN_MS <= epoch_ms <= _MAX_MS:
+        raise InvalidDefinition.single(
+            entry, "date_range", "must be a date between the years 1 and 9999", entry_type=entry_type
+        )
+    return epoch_ms
 
 
 def _build(entry: str, value: Any, entry_type: str, *parts: int) -> dt.datetime:
@@ -91,6 +104,9 @@ class JobQuery:
     start_time_from: int | None = None
     start_time_to: int | None = None
     ended: bool | None = None
+    text: str | None = None  # q: Elasticsearch simple query string over infos and error
+    sort_field: str = "create_time"
+    sort_order: str = "desc"
 
     @classmethod
     def parse(cls, raw: dict[str, Any], *, entry_type: str) -> JobQuery:
@@ -114,6 +130,8 @@ class JobQuery:
             start_time_from=_time(raw.get("start_time_from"), "start_time_from", entry_type, end_of_day=False),
             start_time_to=_time(raw.get("start_time_to"), "start_time_to", entry_type, end_of_day=True),
             ended=ended,
+            text=_text(raw.get("q"), entry_type),
+            **_sort(raw.get("sort"), entry_type),
         )
         if (
             query.start_time_from is not None
@@ -152,6 +170,32 @@ def _strings(value: Any, name: str, entry_type: str, allowed: list[str] | None) 
                 params=list(allowed),
             )
     return items
+
+
+def _text(value: Any, entry_type: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_Q_CHARS:
+        raise InvalidDefinition.single(
+            "q", "text", f"must be a text of at most {MAX_Q_CHARS} characters", entry_type=entry_type
+        )
+    return value.strip() or None
+
+
+def _sort(value: Any, entry_type: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    field, _, order = value.partition(":") if isinstance(value, str) else ("", "", "")
+    order = order or "asc"
+    if field not in SORT_FIELDS or order not in ("asc", "desc"):
+        raise InvalidDefinition.single(
+            "sort",
+            "sort",
+            f"must be FIELD or FIELD:asc|desc with FIELD one of {', '.join(SORT_FIELDS)}",
+            entry_type=entry_type,
+            params=list(SORT_FIELDS),
+        )
+    return {"sort_field": field, "sort_order": order}
 
 
 def _time(value: Any, name: str, entry_type: str, *, end_of_day: bool) -> int | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -17,12 +18,37 @@ from connector.job_state import ACTIVE, INGESTION, JobState, RunStatus, envelope
 from connector.job_store import JobStore, StoredRun
 
 ERROR_FIELDS = ("seq", "pk", "field", "error_type", "reason", "time")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell that no spreadsheet reads as a formula (a leading quote keeps it text)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+ABORT_POLL_S = 0.1
 
 
 class JobService:
-    def __init__(self, jobs: JobStore, ingestions: IngestionStore) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        ingestions: IngestionStore,
+        *,
+        abort_wait_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.jobs = jobs
         self.ingestions = ingestions
+        self.abort_wait_s = abort_wait_s
+        self._clock = clock
+        self._sleep = sleep
 
     def status(self, job_type: str, job_id: str) -> RunStatus | None:
         """The current run if one is queued or running, else the last run."""
@@ -58,7 +84,13 @@ class JobService:
         return found.status
 
     def abort(self, job_type: str, job_id: str) -> RunStatus:
-        """Ask the run to stop (a queued run stops at once); idempotent; Conflict once ended."""
+        """Stop the job's run and wait up to ``abort_wait_s`` for its final state (seed 003 answers ``aborted``).
+
+        A queued run stops at once; a running one at its next batch boundary,
+        in whatever process runs it. Repeating the request on an aborted run
+        answers that run again; Conflict only for a run that ended otherwise.
+        Past the wait, the ``aborting`` status is returned.
+        """
         check_type(job_type)
 
         def attempt() -> RunStatus:
@@ -68,11 +100,20 @@ class JobService:
                 raise Conflict(f"{job_type} [{job_id}] has never run", body=envelope(job_type, job_id, None))
             return self._abort(current)
 
-        result: RunStatus = retry_on_conflict(5, attempt)
-        return result
+        status: RunStatus = retry_on_conflict(5, attempt)
+        deadline = self._clock() + self.abort_wait_s
+        while status.is_running and self._clock() < deadline:
+            self._sleep(ABORT_POLL_S)
+            found = self.jobs.get_run(status.run_id)
+            if found is None:
+                break
+            status = found.status
+        return status
 
     def _abort(self, current: StoredRun) -> RunStatus:
         status = current.status
+        if status.state == JobState.ABORTED:
+            return status  # asked again: the answer is the same final state
         if status.state == JobState.QUEUED:
             aborted = status.moved_to(JobState.ABORTED, is_aborting=True, end_time=self.jobs.now_ms())
             return self.jobs.save(current, aborted, refresh=True).status
@@ -99,7 +140,7 @@ def _csv_chunks(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     writer = csv.writer(buffer)
     writer.writerow(ERROR_FIELDS)
     for row in rows:
-        writer.writerow(["" if row.get(k) is None else row.get(k) for k in ERROR_FIELDS])
+        writer.writerow([csv_cell(row.get(k)) for k in ERROR_FIELDS])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -2,6 +2,11 @@
 
 States and their allowed transitions are in :data:`TRANSITIONS`; every change
 of state goes through :meth:`RunStatus.moved_to`, which enforces it.
+
+A job-log document is ``{"ingestion": <status>, "connector": <bookkeeping>}``:
+the status holds only what SPEC §6 lists, and what the service keeps for
+itself (checkpoints, flags, the types of ``last_record``) lives beside it,
+never shown in a status.
 """
 
 from __future__ import annotations
@@ -55,6 +60,18 @@ INFOS = {
 }
 
 
+BOOKKEEPING_FIELD = "connector"
+BOOKKEEPING = (
+    "checkpoint",
+    "staging_kept",
+    "server_rendering",
+    "last_record_types",
+    "allow_large",
+    "watermark_types",
+    "runs_since_reconcile",
+)
+
+
 class IllegalTransition(ValueError):
     """A change of state that the state machine forbids (a bug or a lost race)."""
 
@@ -77,6 +94,8 @@ class RunStatus:
     count: int = 0
     last_id: str | None = None
     error_count: int = 0
+    deleted: int | None = None  # documents deleted by the run (change sync, SPEC §10)
+    watermark: dict[str, Any] | None = None  # {"value", "pk"}: where the next run of a tracking column reads from
     total: int | None = None
     progress: float | None = None
     estimated_time_remaining: int | None = None
@@ -91,11 +110,16 @@ class RunStatus:
     trigger: str = "manual"
     fire_time: int | None = None
     resume_of: str | None = None
+    last_record: list[Any] | None = None
+    last_record_timestamp: int | None = None
+    # Bookkeeping, stored beside the status (BOOKKEEPING), never in it:
+    allow_large: bool = False  # started with allow_large: ingestion.max_rows_per_run does not apply
+    watermark_types: list[str | None] | None = None  # database types of the watermark's value and pk
+    runs_since_reconcile: int | None = None  # successful runs since delete.reconcile last ran
     checkpoint: dict[str, Any] | None = None  # {"pk", "count", "error_count", "rows_read", "recorded_errors"}
     staging_kept: bool = False  # a failed REPLACE run's staging index, kept for resume
     server_rendering: bool = False  # the database rendered the documents (ingestion/sql_json.py)
-    last_record: list[Any] | None = None
-    last_record_timestamp: int | None = None
+    last_record_types: list[str | None] | None = None  # database type of each value of last_record
 
     @property
     def is_running(self) -> bool:
@@ -111,6 +135,8 @@ class RunStatus:
             raise IllegalTransition(f"run {self.run_id}: {self.state} -> {state} is not allowed")
         if "infos" not in changes and state != self.state:
             changes["infos"] = INFOS[state]
+        if state in TERMINAL:  # nothing remains of a run that ended (seed 000: "0ms"), whatever was estimated
+            changes.update(eta=None, estimated_time_remaining=0)
         return dataclasses.replace(self, state=state, **changes)
 
     def with_progress(self, **changes: Any) -> RunStatus:
@@ -140,6 +166,7 @@ class RunStatus:
         for name in (
             "create_time",
             "error_count",
+            "deleted",
             "total",
             "progress",
             "estimated_time_remaining",
@@ -154,29 +181,35 @@ class RunStatus:
             "resume_of",
             "last_record",
             "last_record_timestamp",
-            "checkpoint",
+            "watermark",
         ):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
-        if self.staging_kept:
-            out["staging_kept"] = True
-        if self.server_rendering:
-            out["server_rendering"] = True
         if self.params:
             out["params"] = dict(self.params)
         if self.links:
             out["links"] = dict(self.links)
         return out
 
+    def bookkeeping(self) -> dict[str, Any]:
+        """What the service keeps about the run beside its status."""
+        return {name: getattr(self, name) for name in BOOKKEEPING if getattr(self, name) not in (None, False)}
+
     def to_source(self) -> dict[str, Any]:
+        return {self.type: self.fields(), BOOKKEEPING_FIELD: self.bookkeeping()}
+
+    def public_source(self) -> dict[str, Any]:
+        """The job-log document as callers see it (seed 003): the status only."""
         return {self.type: self.fields()}
 
     @classmethod
     def from_source(cls, source: dict[str, Any]) -> RunStatus:
-        job_type, fields_ = next(iter(source.items()))
+        job_type = next(key for key in source if key != BOOKKEEPING_FIELD)
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in fields_.items() if k in known}
+        # Documents written before the bookkeeping moved out carry it inside the status.
+        merged = {**source[job_type], **(source.get(BOOKKEEPING_FIELD) or {})}
+        values = {k: v for k, v in merged.items() if k in known}
         values["state"] = JobState(values["state"])
         values["type"] = job_type
         return cls(**values)

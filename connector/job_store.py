@@ -65,6 +65,7 @@ class NewRun:
     resume_of: str | None = None
     checkpoint: dict[str, Any] | None = None
     staging_index: str | None = None
+    allow_large: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,13 @@ class JobStore:
             return self.enqueue(new, run_uuid=run_uuid)
         except ActiveRun as active:
             skipped = _new_status(
-                new, run_id, now, JobState.SKIPPED, end_time=now, infos=f"{INFOS[JobState.SKIPPED]} ({active.reason})"
+                new,
+                run_id,
+                now,
+                JobState.SKIPPED,
+                end_time=now,
+                infos=f"{INFOS[JobState.SKIPPED]} ({active.reason})",
+                estimated_time_remaining=0,
             )
             with contextlib.suppress(VersionConflict):
                 self.runs.create(run_id, skipped.to_source(), refresh="wait_for")
@@ -171,6 +178,7 @@ class JobStore:
             infos=INFOS[JobState.QUEUED],
             params=dict(new.params),
             resume_of=new.resume_of,
+            allow_large=new.allow_large,
             checkpoint=new.checkpoint,
             staging_index=new.staging_index,
         )
@@ -244,8 +252,8 @@ class JobStore:
         """Runs matching ``query``, newest first; pages past the result window use search_after."""
         es_query = _es_query(query)
         sort = [
-            {f"{INGESTION}.create_time": {"order": "desc", "missing": "_last"}},
-            {f"{INGESTION}.run_id": "desc"},
+            {f"{INGESTION}.{query.sort_field}": {"order": query.sort_order, "missing": "_last"}},
+            {f"{INGESTION}.run_id": query.sort_order},
         ]
         if from_ + size <= RESULT_WINDOW:
             return self.runs.search(query=es_query, sort=sort, from_=from_, size=size)
@@ -285,7 +293,8 @@ class JobStore:
 
     def kept_staging(self, *, job_id: str | None = None, ended_before: int | None = None) -> list[StoredRun]:
         """Failed REPLACE runs whose staging index is kept for a resume."""
-        filters: list[dict[str, Any]] = [{"term": {f"{INGESTION}.staging_kept": True}}]
+        kept = [{"term": {"connector.staging_kept": True}}, {"term": {f"{INGESTION}.staging_kept": True}}]  # new, older
+        filters: list[dict[str, Any]] = [{"bool": {"should": kept, "minimum_should_match": 1}}]
         if job_id is not None:
             filters.append({"term": {f"{INGESTION}.id": job_id}})
         if ended_before is not None:
@@ -349,7 +358,20 @@ def _es_query(query: JobQuery) -> dict[str, Any]:
         window["lte"] = query.start_time_to
     if window:
         filters.append({"range": {field + "start_time": window}})
-    return {"bool": {"filter": filters}} if filters else {"match_all": {}}
+    must: list[dict[str, Any]] = []
+    if query.text:
+        must.append(
+            {
+                "simple_query_string": {
+                    "query": query.text,
+                    "fields": [field + "infos", field + "error"],
+                    "default_operator": "and",
+                }
+            }
+        )
+    if not filters and not must:
+        return {"match_all": {}}
+    return {"bool": {"filter": filters, "must": must}}
 
 
 def _new_status(new: NewRun, run_id: str, now: int, state: JobState, **fields: Any) -> RunStatus:

@@ -59,6 +59,7 @@ DEFAULT_HEALTH_TIMEOUT_S = 2.0  # _health answers 503 rather than wait longer fo
 # Proxy mode (SPEC §13): how long a forwarded request waits for Elasticsearch's next bytes;
 # generous, since searches of a search platform may legitimately run for minutes.
 DEFAULT_ES_PROXY_TIMEOUT_S = 300.0
+DEFAULT_ABORT_WAIT_S = 5.0  # how long _abort waits for the run's final state before answering "aborting"
 
 DEFAULT_SQL_CONNECT_TIMEOUT_S = 10
 DEFAULT_SQL_STATEMENT_TIMEOUT_S = 30.0  # for _sample/_validate, not for ingestion runs
@@ -77,6 +78,9 @@ DEFAULT_MAX_TRANSFORMS = 200
 DEFAULT_BULK_MAX_RETRIES = 8
 DEFAULT_BULK_BACKOFF_INITIAL_S = 0.5
 DEFAULT_BULK_BACKOFF_MAX_S = 30.0
+# Rows one run may write unless the run is started with allow_large; 0 = no limit.
+# `connector dev` sets 100,000: its embedded server holds every document in memory.
+DEFAULT_MAX_ROWS_PER_RUN = 0
 
 DEFAULT_MAX_CONCURRENT_RUNS = 2
 DEFAULT_WORKER_PROCESSES = 1  # started by `connector serve` beside the API
@@ -155,6 +159,7 @@ class ApiSettings(_Section):
     # Forward every request outside /_siren/connector/ and /metrics to elasticsearch.url.
     es_proxy: bool = False
     es_proxy_timeout_s: float = Field(DEFAULT_ES_PROXY_TIMEOUT_S, gt=0)
+    abort_wait_s: float = Field(DEFAULT_ABORT_WAIT_S, ge=0)
 
 
 class SqlSettings(_Section):
@@ -163,6 +168,10 @@ class SqlSettings(_Section):
     default_sample_size: int = Field(DEFAULT_SAMPLE_SIZE, gt=0)
     sample_max_rows: int = Field(DEFAULT_SAMPLE_MAX_ROWS, gt=0)
     max_sql_bytes: int = Field(DEFAULT_MAX_SQL_BYTES, gt=0)
+    # Directories SQLite datasources may be opened from (read-only); none: SQLite is refused.
+    sqlite_roots: list[str] = []
+    # Directories client TLS files (CA, certificate, key) may be read from; none: such options are refused.
+    tls_roots: list[str] = []
 
 
 class IngestionSettings(_Section):
@@ -176,6 +185,9 @@ class IngestionSettings(_Section):
     bulk_max_retries: int = Field(DEFAULT_BULK_MAX_RETRIES, ge=0)
     bulk_backoff_initial_s: float = Field(DEFAULT_BULK_BACKOFF_INITIAL_S, gt=0)
     bulk_backoff_max_s: float = Field(DEFAULT_BULK_BACKOFF_MAX_S, gt=0)
+    max_rows_per_run: int = Field(DEFAULT_MAX_ROWS_PER_RUN, ge=0)
+    # Ingest pipelines may use `script` processors and `if` conditions (Painless) only when set.
+    allow_script_processors: bool = False
 
 
 class WorkerSettings(_Section):
@@ -280,7 +292,13 @@ def _env_table() -> dict[str, tuple[str, ...]]:
 
 
 ENV_TABLE = _env_table()
-_STRUCTURED = {("auth", "tokens"), ("auth", "users"), ("previous_secret_keys",)}
+_STRUCTURED = {
+    ("auth", "tokens"),
+    ("auth", "users"),
+    ("previous_secret_keys",),
+    ("sql", "sqlite_roots"),
+    ("sql", "tls_roots"),
+}
 
 
 def load_settings(*, environ: Mapping[str, str] | None = None, config_path: Path | None = None) -> Settings:

@@ -6,6 +6,7 @@ import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 from connector.errors import InvalidDefinition, InvalidEntry, Rule
 
@@ -25,6 +26,23 @@ _RULE_NAMES = {
 }
 
 
+# Context keys of custom_error that are not rule params.
+_REASON, _WITHIN = "reason", "within"
+
+
+def custom_error(rule: str, reason: str, *, within: str | None = None, **params: str | None) -> PydanticCustomError:
+    """An error for a validator to raise: ``rule`` and ``params`` become the entry's rule, ``reason`` its text.
+
+    ``within`` names a key inside the validated value that the entry points at (a field
+    validator of ``params`` blaming ``params.format``). ``reason`` is substituted last, so that
+    text from the request in it is never read as a placeholder; params that are None are left out.
+    """
+    given = {name: value for name, value in params.items() if value is not None}
+    if within is not None:
+        given[_WITHIN] = within
+    return PydanticCustomError(rule, "{reason}", {**given, _REASON: reason})
+
+
 def json_path(root: str, loc: tuple[int | str, ...]) -> str:
     path = root
     for part in loc:
@@ -36,9 +54,10 @@ def invalid_from(ex: ValidationError, *, root: str = "$") -> InvalidDefinition:
     """Convert a pydantic error into an InvalidDefinition listing every bad entry."""
     entries: dict[str, list[Rule]] = {}
     for error in ex.errors(include_url=False):
+        context = error.get("ctx") or {}
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and _UNION_TAG.match(p)))
-        path = json_path(root, loc)
-        params = [v for k, v in sorted((error.get("ctx") or {}).items()) if k != "error"]
+        path = json_path(root, loc + ((context[_WITHIN],) if _WITHIN in context else ()))
+        params = [v for k, v in sorted(context.items()) if k not in ("error", _REASON, _WITHIN)]
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown field"
@@ -53,10 +72,10 @@ def invalid_from(ex: ValidationError, *, root: str = "$") -> InvalidDefinition:
     return InvalidDefinition(reason, invalid)
 
 
-def parse_model(model: type[M], data: Any, *, root: str = "$") -> M:
+def parse_model(model: type[M], data: Any, *, root: str = "$", context: dict[str, Any] | None = None) -> M:
     """Validate ``data`` (decoded JSON) into ``model`` or raise InvalidDefinition."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as ex:
         raise invalid_from(ex, root=root) from None
 

@@ -11,6 +11,11 @@ has an explicit id, so a retried write cannot duplicate a document.
 Responses are filtered (``filter_path``) to the error flag and each item's
 status and error: Elasticsearch drops array elements that match nothing, so
 the status is what keeps items aligned with the rows they answer.
+
+Deletes (change sync, SPEC §10) go through the same requests, retries and
+accounting: an action without a document line (``None``) is a ``delete``; a
+delete answered 404 is a success (the document was already gone), counted in
+``not_found`` rather than ``deleted``.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class ItemError:
 @dataclass(slots=True)
 class BulkOutcome:
     indexed: int = 0
+    deleted: int = 0
+    not_found: int = 0  # deletes of documents that were already gone: success
     rejected: list[ItemError] = field(default_factory=list)
     retries: int = 0
 
@@ -82,24 +89,24 @@ class BulkWriter:
         self._sleep = sleep
         self._rng = rng or random.Random()
 
-    def write(self, actions: Sequence[bytes], sources: Sequence[bytes]) -> BulkOutcome:
-        """Index the documents; return what was indexed and which items were rejected."""
+    def write(self, actions: Sequence[bytes], sources: Sequence[bytes | None]) -> BulkOutcome:
+        """Index the documents (delete where the source is None); return what was done and what was rejected."""
         outcome = BulkOutcome()
         for chunk in self._chunks(actions, sources):
             self._write_chunk(chunk, actions, sources, outcome)
         return outcome
 
-    def _chunks(self, actions: Sequence[bytes], sources: Sequence[bytes]) -> list[list[int]]:
+    def _chunks(self, actions: Sequence[bytes], sources: Sequence[bytes | None]) -> list[list[int]]:
         if len(actions) != len(sources):
             raise ValueError("as many action lines as documents are needed")
-        total = sum(map(len, actions)) + sum(map(len, sources)) + 2 * len(actions)
+        total = sum(map(len, actions)) + sum(len(s) for s in sources if s is not None) + 2 * len(actions)
         if total <= self.max_bytes:  # the usual case: one request, no per-item accounting
             return [list(range(len(actions)))] if actions else []
         chunks: list[list[int]] = []
         current: list[int] = []
         size = 0
         for position, (action, source) in enumerate(zip(actions, sources, strict=True)):
-            item_size = len(action) + len(source) + 2
+            item_size = len(action) + (len(source) if source is not None else 0) + 2
             if current and size + item_size > self.max_bytes:
                 chunks.append(current)
                 current, size = [], 0
@@ -110,15 +117,18 @@ class BulkWriter:
         return chunks
 
     def _write_chunk(
-        self, positions: list[int], actions: Sequence[bytes], sources: Sequence[bytes], outcome: BulkOutcome
+        self, positions: list[int], actions: Sequence[bytes], sources: Sequence[bytes | None], outcome: BulkOutcome
     ) -> None:
         pending = positions
         attempt = 0
+        deletes = any(sources[p] is None for p in positions)
         while True:
             lines: list[bytes] = []
             for p in pending:
                 lines.append(actions[p])
-                lines.append(sources[p])
+                source = sources[p]
+                if source is not None:
+                    lines.append(source)
             lines.append(b"")
             body = b"\n".join(lines)
             try:
@@ -133,7 +143,7 @@ class BulkWriter:
                     raise BulkFailed(f"bulk request refused by Elasticsearch: {ex.message}") from ex
                 retry_reason, retry = f"HTTP {ex.meta.status}", pending
             else:
-                retry = self._classify(pending, response, outcome)
+                retry = self._classify(pending, response, outcome, deletes=deletes)
                 retry_reason = "items answered 429/5xx"
             if not retry:
                 return
@@ -149,11 +159,11 @@ class BulkWriter:
             pending = retry
             self._sleep(delay)
 
-    def _classify(self, pending: list[int], response: Any, outcome: BulkOutcome) -> list[int]:
+    def _classify(self, pending: list[int], response: Any, outcome: BulkOutcome, *, deletes: bool = False) -> list[int]:
         """Count successes, record rejections, return positions to retry."""
         if not isinstance(response, dict) or "errors" not in response:
             raise BulkFailed(f"unexpected bulk response from [{self.index}]: {str(response)[:200]}")
-        if not response["errors"]:
+        if not response["errors"] and not deletes:  # the usual case: every item indexed
             outcome.indexed += len(pending)
             return []
         items = response.get("items") or []
@@ -163,9 +173,14 @@ class BulkWriter:
             )
         retry: list[int] = []
         for position, item in zip(pending, items, strict=True):
-            result = next(iter(item.values()))
+            kind, result = next(iter(item.items()))
             status = int(result.get("status", 0))
-            if 200 <= status < 300:
+            if kind == "delete" and (200 <= status < 300 or status == 404):
+                if status == 404:
+                    outcome.not_found += 1
+                else:
+                    outcome.deleted += 1
+            elif 200 <= status < 300:
                 outcome.indexed += 1
             elif status in RETRY_STATUSES or status >= 500:
                 retry.append(position)

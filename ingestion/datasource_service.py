@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,11 +17,13 @@ from connector.crypto import SecretBox
 from connector.datasource import Datasource, DatasourceBody
 from connector.datasource_store import DatasourceStore
 from connector.doc_store import VersionConflict
+from connector.driver_options import policy_of
 from connector.errors import Conflict, InvalidDefinition, QueryFailed
-from connector.redaction import scrub
+from connector.redaction import caller_input, scrub_for_caller
 from connector.settings import SqlSettings
 from connector.validation import check_id, parse_model
 from ingestion.query_template import render
+from ingestion.sql_lexer import family
 from ingestion.sql_source import (
     check_unique_columns,
     column_db_types,
@@ -65,17 +68,20 @@ class DatasourceService:
         self.box = box
         self.settings = settings
         self._ingestions_using = ingestions_using
+        self.policy = policy_of(settings)
         self._clock = clock
 
     def put(self, ds_id: str, body: Any, *, overwrite: bool) -> WriteResult:
         """Create or (with ``overwrite``) replace a datasource definition.
 
-        An update without a password keeps the stored one.
+        An update without a password keeps the stored one only while it names
+        the same server, database and user: a stored password is never sent
+        to a server it was not given for (SPEC §4, §14).
         """
         check_id(ds_id, what="datasource")
         parsed = parse_model(DatasourceBody, body)
         now = int(self._clock() * 1000)
-        datasource = Datasource.from_body(ds_id, parsed, self.box, now_ms=now)
+        datasource = Datasource.from_body(ds_id, parsed, self.box, now_ms=now, policy=self.policy)
         existing = self.store.find(ds_id)
         try:
             if existing is None:
@@ -87,12 +93,34 @@ class DatasourceService:
                     error_type="resource_already_exists_exception",
                 )
             previous, version = existing
-            if datasource.password is None and previous.password is not None:
+            if (
+                datasource.password is None
+                and previous.password is not None
+                and self._same_endpoint(previous, datasource)
+            ):
                 datasource = replace(datasource, password=previous.password)
             self.store.replace(version, replace(datasource, created_at=previous.created_at))
             return "updated"
         except VersionConflict as ex:
             raise Conflict(f"datasource [{ds_id}] was changed concurrently; retry") from ex
+
+    def _unsaved(self, ds_id: str, body: Any) -> Datasource:
+        check_id(ds_id, what="datasource")
+        parsed = parse_model(DatasourceBody, body)
+        datasource = Datasource.from_body(ds_id, parsed, self.box, now_ms=0, policy=self.policy)
+        existing = self.store.find(ds_id)
+        stored = existing[0] if existing is not None else None
+        # SPEC §4: the stored password only for the same server and user.
+        keep = datasource.password is None and stored is not None and stored.password is not None
+        if keep and stored is not None and self._same_endpoint(stored, datasource):
+            datasource = replace(datasource, password=stored.password)
+        return datasource
+
+    def _same_endpoint(self, previous: Datasource, current: Datasource) -> bool:
+        try:
+            return previous.endpoint(self.policy) == current.endpoint(self.policy)
+        except InvalidDefinition:  # the stored one no longer passes today's rules: nothing to keep
+            return False
 
     def get(self, ds_id: str) -> Datasource:
         return self.store.get(ds_id)
@@ -113,15 +141,19 @@ class DatasourceService:
         except VersionConflict as ex:
             raise Conflict(f"datasource [{ds_id}] was changed concurrently; retry") from ex
 
-    def validate(self, ds_id: str) -> dict[str, Any]:
-        """Connect, run a trivial query in a read-only session, and report."""
-        datasource = self.store.get(ds_id)
+    def validate(self, ds_id: str, body: Any = None) -> dict[str, Any]:
+        """Connect, run a trivial query in a read-only session, and report.
+
+        With a body (``{"jdbc": ...}`` or ``{"sql": ...}``, as a form about to be
+        saved) that configuration is checked instead, without storing it; the
+        id need not exist. A body without a password uses the stored one only
+        for the same server and user (SPEC §4).
+        """
+        datasource = self.store.get(ds_id) if body is None else self._unsaved(ds_id, body)
         started = time.monotonic()
         engine, secrets, _ = self._engine(datasource)
         try:
-            with read_only_session(
-                engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets
-            ) as conn:
+            with self._session(engine, secrets) as conn:
                 conn.execute(text("SELECT 1")).scalar_one()
                 version = conn.dialect.server_version_info
         finally:
@@ -139,9 +171,12 @@ class DatasourceService:
         datasource = self.store.get(ds_id)
         engine, secrets, _ = self._engine(datasource)
         try:
-            with read_only_session(
-                engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets
-            ) as conn:
+            with (
+                caller_input(catalog, schema, table),
+                read_only_session(
+                    engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets
+                ) as conn,
+            ):
                 current = _current_catalog(conn)
                 if catalog not in (None, "", current):
                     raise InvalidDefinition.single(
@@ -165,7 +200,7 @@ class DatasourceService:
                         )
                     schemas = [{"name": schema, "tables": _tables(inspector, schema, table)}]
         except SQLAlchemyError as ex:
-            raise QueryFailed(f"cannot read metadata: {scrub(str(ex), *secrets)}") from None
+            raise QueryFailed(f"cannot read metadata: {scrub_for_caller(str(ex), *secrets)}") from None
         finally:
             engine.dispose()
         return {
@@ -192,13 +227,18 @@ class DatasourceService:
                 f"must be at most {self.settings.max_sql_bytes} bytes",
                 params=[self.settings.max_sql_bytes],
             )
-        rendered = render(parsed.query, {"params": parsed.params, **parsed.params})
         datasource = self.store.get(ds_id)
         engine, secrets, timezone = self._engine(datasource)
         try:
-            with read_only_session(
-                engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets
-            ) as conn:
+            rendered = render(
+                parsed.query, {**parsed.params, "params": parsed.params}, dialect=family(engine.dialect.name)
+            )
+            with (
+                caller_input(parsed.query, repr(parsed.params)),
+                read_only_session(
+                    engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets
+                ) as conn,
+            ):
                 result = stream_query(conn, rendered.sql, rendered.params, batch_size=size)
                 columns = list(result.keys())
                 db_types = column_db_types(result)
@@ -216,9 +256,13 @@ class DatasourceService:
             mapping={"properties": infer_properties(columns, db_types, rows)},
         )
 
+    def _session(self, engine: Engine, secrets: tuple[str, ...]) -> AbstractContextManager[Connection]:
+        """A read-only session with the interactive statement timeout."""
+        return read_only_session(engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets)
+
     def _engine(self, datasource: Datasource) -> tuple[Engine, tuple[str, ...], str]:
         """Return an engine, the secrets to scrub from its errors, and the time zone."""
-        target = datasource.connection_target(self.box)
+        target = datasource.connection_target(self.box, self.policy)
         secrets = tuple(s for s in (target.url.password,) if s)
         engine = create_sql_engine(target, connect_timeout_s=self.settings.connect_timeout_s)
         return engine, secrets, target.timezone

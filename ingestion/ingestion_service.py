@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict, Field
 
+from connector.cron import CronError
 from connector.crypto import SecretBox
 from connector.datasource import ConnectionTarget
 from connector.datasource_store import DatasourceStore
 from connector.doc_store import VersionConflict
+from connector.driver_options import policy_of
 from connector.errors import Conflict, DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
 from connector.ingestion_def import Credentials, IngestBody, Ingestion, PutIngestionBody
 from connector.ingestion_store import IngestionStore
@@ -21,15 +24,40 @@ from connector.job_state import INGESTION, JobState, RunStatus, envelope
 from connector.job_store import JobStore, NewRun
 from connector.settings import Settings
 from connector.validation import check_id, parse_model
-from ingestion.documents import DocumentBuilder
-from ingestion.query_template import render
-from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
+from ingestion.documents import DocumentBuilder, SoftRule
+from ingestion.query_template import check_template, render
+from ingestion.run_plan import check_columns, datasource_connection, datasource_endpoint, render_query, target_mapping
+from ingestion.run_state import Counters, start
+from ingestion.sql_lexer import POSTGRESQL, family
 from ingestion.sql_source import open_rows, result_columns, target_session
 from ingestion.transforms import compile_transforms
 from ingestion.values import JsonEncoder, load_json
 
 WriteResult = Literal["created", "updated"]
 ParamValue = str | int | float | bool | None | list[str | int | float | bool | None]
+NEXT_FIRE_TIMES = 5  # how many fire times GET, _search, PUT and _validate show
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleOutlook:
+    """What an ingestion's schedule does next, from the service's clock."""
+
+    next_fire_times: list[dt.datetime]  # aware, in the schedule's time zone
+    enabled: bool  # enable_scheduler (or its synonym)
+    warnings: list[str]  # how the expression may be misread (connector/cron.py)
+
+    def as_fields(self) -> dict[str, Any]:
+        """The response fields that show it (besides ``warnings``, which PUT and _validate place)."""
+        return {
+            "next_fire_times": [fire.isoformat() for fire in self.next_fire_times],
+            "scheduler_enabled": self.enabled,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PutOutcome:
+    result: WriteResult
+    schedule: ScheduleOutlook | None
 
 
 class RunBody(BaseModel):
@@ -69,15 +97,26 @@ class IngestionService:
 
     # ------------------------------------------------------------ definitions
 
-    def put(self, ingestion_id: str, body: Any) -> WriteResult:
+    def put(self, ingestion_id: str, body: Any) -> PutOutcome:
         """Create or replace a definition after validating all of it; passwords are kept if omitted."""
         check_id(ingestion_id, what="ingestion")
-        definition = parse_model(PutIngestionBody, body).ingest
+        context = {
+            "index_prefix": self.settings.index_prefix,
+            "allow_scripts": self.settings.ingestion.allow_script_processors,
+        }
+        definition = parse_model(PutIngestionBody, body, context=context).ingest
         self._check_limits(definition)
-        if self.datasources.find(definition.datasource) is None:
+        outlook = self.schedule_outlook(definition)
+        if outlook is not None and not outlook.next_fire_times:
+            raise InvalidDefinition.single(
+                "$.ingest.schedule", "cron", f"schedule {definition.schedule!r} never fires again", params=["never"]
+            )
+        found = self.datasources.find(definition.datasource)
+        if found is None:
             raise InvalidDefinition.single(
                 "$.ingest.datasource", "exists", f"datasource [{definition.datasource}] does not exist"
             )
+        endpoint = datasource_endpoint(found[0], policy_of(self.settings.sql))
         now = int(self._clock() * 1000)
         existing = self.store.find(ingestion_id)
         ingestion = Ingestion(
@@ -90,19 +129,24 @@ class IngestionService:
         )
         if existing is not None:
             previous, _ = existing
+            # A kept ds password must still go to the server it was given for (SPEC §4, §14).
+            same_server = previous.definition.datasource == definition.datasource and previous.ds_endpoint == endpoint
             ingestion = replace(
                 ingestion,
                 created_at=previous.created_at,
-                ds_password=ingestion.ds_password or _same_user(definition.ds_credentials, previous, "ds"),
+                ds_password=ingestion.ds_password
+                or (_same_user(definition.ds_credentials, previous, "ds") if same_server else None),
                 es_password=ingestion.es_password or _same_user(definition.es_credentials, previous, "es"),
             )
+        if ingestion.ds_password is not None:
+            ingestion = replace(ingestion, ds_endpoint=endpoint)
         self._probe_columns(ingestion)
         try:
             if existing is None:
                 self.store.create(ingestion)
-                return "created"
+                return PutOutcome("created", outlook)
             self.store.replace(existing[1], ingestion)
-            return "updated"
+            return PutOutcome("updated", outlook)
         except VersionConflict as ex:
             raise Conflict(f"ingestion [{ingestion_id}] was changed concurrently; retry") from ex
 
@@ -134,10 +178,13 @@ class IngestionService:
         definition (it may be down for maintenance); a query it rejects is.
         """
         definition = ingestion.definition
-        query = render(definition.query, {"params": {}}, entry="$.ingest.query", strict=False)
+        connection = self._connection(ingestion)
+        dialect = family(connection.url.get_backend_name())
+        check_template(definition.query, dialect=dialect, entry="$.ingest.query")
+        query = render(definition.query, {"params": {}}, dialect=dialect, entry="$.ingest.query", strict=False)
         try:
             with target_session(
-                self._connection(ingestion),
+                connection,
                 connect_timeout_s=self.settings.sql.connect_timeout_s,
                 statement_timeout_s=self.settings.sql.statement_timeout_s,
             ) as conn:
@@ -152,6 +199,22 @@ class IngestionService:
 
     def get(self, ingestion_id: str) -> Ingestion:
         return self.store.get(ingestion_id)
+
+    def schedule_outlook(self, definition: IngestBody) -> ScheduleOutlook | None:
+        """The next fire times of the definition's schedule from now; None without a schedule.
+
+        The scheduler's reading (``IngestBody.parsed_schedule``); one croniter cannot read has none.
+        """
+        try:
+            schedule = definition.parsed_schedule()
+        except CronError as ex:
+            return ScheduleOutlook([], definition.scheduler_enabled, [str(ex)])
+        if schedule is None:
+            return None
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        return ScheduleOutlook(
+            schedule.fire_times(now, NEXT_FIRE_TIMES), definition.scheduler_enabled, schedule.warnings()
+        )
 
     def page(self, *, from_: int, size: int) -> tuple[int, list[Ingestion]]:
         return self.store.page(from_=from_, size=size)
@@ -177,17 +240,23 @@ class IngestionService:
 
     # ------------------------------------------------------------ runs
 
-    def run(self, ingestion_id: str, body: Any, *, resume: bool = False) -> RunStatus:
+    def run(self, ingestion_id: str, body: Any, *, resume: bool = False, allow_large: bool = False) -> RunStatus:
         """Queue a run (a worker executes it); Conflict while one is queued or running.
 
         With ``resume``, the new run continues the last failed or aborted run
         from its checkpoint (rows above its last key, into its kept staging
-        index for REPLACE).
+        index for REPLACE). With ``allow_large``, ``ingestion.max_rows_per_run``
+        does not apply to it.
         """
         parsed = parse_model(RunBody, body if body is not None else {})
         definition = self.store.get(ingestion_id).definition
         new = NewRun(
-            INGESTION, ingestion_id, params=parsed.params, target=definition.target, strategy=definition.strategy
+            INGESTION,
+            ingestion_id,
+            params=parsed.params,
+            target=definition.target,
+            strategy=definition.strategy,
+            allow_large=allow_large,
         )
         if resume:
             given = isinstance(body, dict) and "params" in body
@@ -227,6 +296,7 @@ class IngestionService:
             checkpoint=checkpoint,
             staging_index=status.staging_index if checkpoint and definition.strategy == "REPLACE" else None,
             params=new.params if params_given else dict(status.params),
+            allow_large=new.allow_large or status.allow_large,
         )
 
     # ------------------------------------------------------------ dry run
@@ -236,15 +306,22 @@ class IngestionService:
         parsed = parse_model(ValidateBody, body if body is not None else {})
         ingestion = self.store.get(ingestion_id)
         definition = ingestion.definition
-        query = render_query(ingestion, es=self.es, jobs=self.jobs, params=parsed.params)
         connection = self._connection(ingestion)
+        found = self.jobs.latest_run(INGESTION, ingestion_id, state=JobState.SUCCESSFUL)
+        previous = found.status if found is not None else None
+        query = render_query(ingestion, connection, es=self.es, params=parsed.params, last_success=previous)
+        server_binds = family(connection.url.get_backend_name()) == POSTGRESQL
+        begin = start(
+            definition, Counters(), previous, rebuild=False, server_binds=server_binds, timezone=connection.timezone
+        )
+        soft = definition.delete.soft if definition.delete is not None else None
         with open_rows(
             connection,
             query,
             connect_timeout_s=self.settings.sql.connect_timeout_s,
             statement_timeout_s=self.settings.sql.statement_timeout_s,
             exact_total=definition.count_total,
-            order_by=definition.pk_field,
+            order=begin.order,
             batch_size=parsed.size,
         ) as source:
             columns, db_types, total = source.columns, source.db_types, source.total
@@ -258,12 +335,18 @@ class IngestionService:
             pk_field=definition.pk_field,
             encoder=encoder,
             transforms=compile_transforms(definition.transforms, timezone=timezone),
+            soft=SoftRule(soft.column, tuple(soft.values), definition.strategy == "INCREMENTAL") if soft else None,
         )
         batch = builder.build(rows, first_row_number=1)
         mapping = target_mapping(definition, columns, db_types, rows)
-        documents = [load_json(source) for source in batch.sources]
+        if soft is not None:
+            mapping["properties"].pop(soft.column, None)
+        indexed = [(i, s) for i, s in zip(batch.ids, batch.sources, strict=True) if s is not None]
+        deletes = [i for i, s in zip(batch.ids, batch.sources, strict=True) if s is None]
+        documents = [load_json(source) for _, source in indexed]
         produced = {key for document in documents for key in document}
         unused = sorted(set((definition.mapping or {}).get("properties", {})) - produced - set(columns))
+        outlook = self.schedule_outlook(definition)
         return {
             "_id": ingestion_id,
             "valid": not batch.rejected,
@@ -272,16 +355,19 @@ class IngestionService:
                 {"name": c, "db_type": t} for c, t in zip(columns, db_types or [None] * len(columns), strict=True)
             ],
             "total": total,
-            "documents": [{"_id": i, "_source": d} for i, d in zip(batch.ids, documents, strict=True)],
+            "documents": [{"_id": i, "_source": d} for (i, _), d in zip(indexed, documents, strict=True)],
+            "deletes": deletes,
             "rejected": [
                 {"pk": r.pk, "field": r.field, "error_type": r.error_type, "reason": r.reason} for r in batch.rejected
             ],
             "mapping": mapping,
-            "warnings": [f"mapping field [{f}] is never produced by the query or transforms" for f in unused],
+            "warnings": [f"mapping field [{f}] is never produced by the query or transforms" for f in unused]
+            + [f"schedule: {warning}" for warning in (outlook.warnings if outlook else [])],
+            **(outlook.as_fields() if outlook else {}),
         }
 
     def _connection(self, ingestion: Ingestion) -> ConnectionTarget:
-        return datasource_connection(ingestion, self.datasources, self.box)
+        return datasource_connection(ingestion, self.datasources, self.box, policy_of(self.settings.sql))
 
 
 def _without_passwords(definition: IngestBody) -> IngestBody:

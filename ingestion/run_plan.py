@@ -14,37 +14,70 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from connector.crypto import SecretBox
-from connector.datasource import ConnectionTarget
+from connector.datasource import ConnectionTarget, Datasource
 from connector.datasource_store import DatasourceStore
+from connector.driver_options import DriverPolicy
 from connector.errors import InvalidDefinition
 from connector.ingestion_def import IngestBody, Ingestion
-from connector.job_state import INGESTION, JobState, RunStatus
-from connector.job_store import JobStore
-from ingestion.query_template import RenderedQuery, render, variables_used
+from connector.job_state import RunStatus
+from ingestion.query_template import BUILT_IN_VARIABLES, RenderedQuery, render, variables_used
+from ingestion.sql_lexer import POSTGRESQL, family
 from ingestion.sql_source import check_unique_columns
 from ingestion.targets import max_value
 from ingestion.type_mapping import infer_properties
+from ingestion.values import bindable, moment_for
 
-BUILT_IN_VARIABLES = ("max_primary_key", "last_record_timestamp", "last_record", "params")
 
+def datasource_connection(
+    ingestion: Ingestion, datasources: DatasourceStore, box: SecretBox, policy: DriverPolicy
+) -> ConnectionTarget:
+    """The datasource's connection, with the ingestion's own credentials when it has them.
 
-def datasource_connection(ingestion: Ingestion, datasources: DatasourceStore, box: SecretBox) -> ConnectionTarget:
-    """The datasource's connection, with the ingestion's own credentials when it has them."""
+    The ingestion's password is only used while the datasource still names
+    the server it was given for; otherwise InvalidDefinition asks for it again.
+    """
+    datasource = datasources.get(ingestion.definition.datasource)
     credentials = ingestion.definition.ds_credentials
     override = None
     if credentials and credentials.username:
-        password = box.decrypt(ingestion.ds_password) if ingestion.ds_password else None
+        password = None
+        if ingestion.ds_password:
+            if ingestion.ds_endpoint != datasource_endpoint(datasource, policy):
+                raise InvalidDefinition.single(
+                    "$.ingest.ds_credentials.password",
+                    "endpoint",
+                    f"datasource [{datasource.id}] now names another server than the one ds_credentials.password "
+                    "was given for; give the password again (PUT the ingestion)",
+                )
+            password = box.decrypt(ingestion.ds_password)
         override = (credentials.username, password)
-    return datasources.get(ingestion.definition.datasource).connection_target(box, credentials=override)
+    return datasource.connection_target(box, policy, credentials=override)
 
 
-def render_query(ingestion: Ingestion, *, es: Elasticsearch, jobs: JobStore, params: dict[str, Any]) -> RenderedQuery:
+def datasource_endpoint(datasource: Datasource, policy: DriverPolicy) -> tuple[str, ...]:
+    """The server an ingestion's own datasource password is bound to (user aside: ds_credentials has its own)."""
+    return datasource.endpoint(policy)[:4]
+
+
+def render_query(
+    ingestion: Ingestion,
+    connection: ConnectionTarget,
+    *,
+    es: Elasticsearch,
+    params: dict[str, Any],
+    last_success: RunStatus | None,
+) -> RenderedQuery:
     """The ingestion's query with its variables bound (the last successful run's among them)."""
-    last_success = jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
+    dialect = family(connection.url.get_backend_name())
     variables = template_variables(
-        ingestion.definition, es=es, params=params, last_success=last_success.status if last_success else None
+        ingestion.definition,
+        es=es,
+        params=params,
+        last_success=last_success,
+        server_binds=dialect == POSTGRESQL,
+        timezone=connection.timezone,
     )
-    return render(ingestion.definition.query, variables, entry="$.ingest.query")
+    return render(ingestion.definition.query, variables, dialect=dialect, entry="$.ingest.query")
 
 
 def template_variables(
@@ -53,8 +86,15 @@ def template_variables(
     es: Elasticsearch,
     params: dict[str, Any],
     last_success: RunStatus | None,
+    server_binds: bool = True,
+    timezone: str = "UTC",
 ) -> dict[str, Any]:
-    """The values a query template may use; only what it refers to is computed."""
+    """The values a query template may use, in their database types; only what it refers to is computed.
+
+    ``last_record_timestamp`` is a moment (``timestamptz`` on PostgreSQL, the
+    datasource's local time elsewhere); ``last_record.N`` is bound in the
+    type of the query's N-th column (SPEC §6).
+    """
     used = variables_used(definition.query)
     variables: dict[str, Any] = {k: v for k, v in params.items() if k not in BUILT_IN_VARIABLES}
     variables["params"] = dict(params)
@@ -62,14 +102,16 @@ def template_variables(
         variables["max_primary_key"] = max_value(es, definition.target, definition.pk_field)
     if last_success is not None:
         if last_success.last_record_timestamp is not None:
-            variables["last_record_timestamp"] = _iso_utc(last_success.last_record_timestamp)
+            moment = dt.datetime.fromtimestamp(last_success.last_record_timestamp / 1000, tz=dt.UTC)
+            variables["last_record_timestamp"] = moment_for(moment, server_binds=server_binds, timezone=timezone)
         if last_success.last_record is not None:
-            variables["last_record"] = list(last_success.last_record)
+            types = list(last_success.last_record_types or [])
+            types += [None] * (len(last_success.last_record) - len(types))
+            variables["last_record"] = [
+                bindable(value, db_type, server_binds=server_binds, timezone=timezone)
+                for value, db_type in zip(last_success.last_record, types, strict=False)
+            ]
     return variables
-
-
-def _iso_utc(epoch_ms: int) -> str:
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC).isoformat()
 
 
 def check_columns(definition: IngestBody, columns: Sequence[str]) -> None:
@@ -82,6 +124,14 @@ def check_columns(definition: IngestBody, columns: Sequence[str]) -> None:
             "column",
             f"pk_field [{definition.pk_field}] is not a column of the query; columns: {list(columns)}",
         )
+    named = [("$.ingest.tracking_column", definition.tracking_column, "tracking_column")]
+    if definition.delete is not None and definition.delete.soft is not None:
+        named.append(("$.ingest.delete.soft.column", definition.delete.soft.column, "delete.soft.column"))
+    for entry, column, what in named:
+        if column is not None and column not in available:
+            raise InvalidDefinition.single(
+                entry, "column", f"{what} [{column}] is not a column of the query; columns: {list(columns)}"
+            )
     for index, transform in enumerate(definition.transforms):
         missing = [s for s in transform.sources if s not in available]
         if missing:
@@ -104,6 +154,9 @@ def target_mapping(
             properties[transform.output] = {"type": "geo_point"}
         elif transform.transform == "date":
             properties[transform.output] = {"type": "date"}
+    if definition.pk_field and properties.get(definition.pk_field, {}).get("type") == "text":
+        # A key is matched and sorted exactly (max_primary_key, reconcile): keyword, not analysed text.
+        properties[definition.pk_field] = {"type": "keyword"}
     explicit = definition.mapping or {}
     mapping = {k: v for k, v in explicit.items() if k != "properties"}
     mapping["properties"] = {**properties, **explicit.get("properties", {})}

@@ -2,15 +2,21 @@
 
 Data flow: definition and datasource are read, the query is rendered with
 bound variables, a server-side cursor is opened in a read-only transaction
-(rows in ``pk_field`` order when there is one, so the last key read is a
-checkpoint), the first batch decides the mapping, the strategy prepares its
-index, then each batch is converted, bulk-indexed and accounted (count, last
-id, rejections, checkpoint) while the status is written at most every
-``status_interval_s``. Abort requests and worker shutdown are honoured
-between batches. Whatever happens, the run ends in a final state (or, on
-shutdown, back in the queue), and REPLACE leaves the target alone unless the
-run succeeded. A failed REPLACE run with a checkpoint keeps its staging
-index so that ``_run?resume=true`` can continue it.
+(rows in ``pk_field`` order when there is one — ``(tracking_column,
+pk_field)`` for change sync — from after the checkpoint or the last
+watermark: ``run_state``), the first batch decides the mapping, the strategy
+prepares its index (INCREMENTAL checks the target's mapping first: a
+conflict fails the run, or with ``on_mapping_conflict: rebuild`` turns it
+into a full load of a new index swapped in like REPLACE), then each batch is
+converted (soft-deleted rows become deletes), bulk-written and accounted
+(count, deleted, last id, rejections, checkpoint, watermark) while the
+status is written at most every ``status_interval_s``. With
+``delete.reconcile`` the run then deletes documents whose row is gone
+(``reconcile``). Abort requests and worker shutdown are honoured between
+batches. Whatever happens, the run ends in a final state (or, on shutdown,
+back in the queue), and REPLACE leaves the target alone unless the run
+succeeded. A failed REPLACE run with a checkpoint keeps its staging index so
+that ``_run?resume=true`` can continue it.
 """
 
 from __future__ import annotations
@@ -27,31 +33,45 @@ from elasticsearch import ApiError, Elasticsearch
 from pydantic import SecretStr
 
 from connector.crypto import SecretBox
+from connector.datasource import ConnectionTarget
 from connector.datasource_store import DatasourceStore
-from connector.doc_store import VersionConflict
+from connector.doc_store import VersionConflict, store_errors
+from connector.driver_options import policy_of
 from connector.errors import ConnectorError, InvalidDefinition
 from connector.es_client import create_client
-from connector.ingestion_def import Ingestion, pipeline_id
+from connector.index_rules import RuleBroken, check_index_name, check_pipeline, pinned_pipeline, pipeline_id
+from connector.ingestion_def import IngestBody, Ingestion
 from connector.ingestion_store import IngestionStore
-from connector.job_state import JobState, RunStatus
+from connector.job_state import INGESTION, JobState, RunStatus
 from connector.job_store import JobStore, Rejection
+from connector.redaction import caller_input
 from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
-from ingestion.documents import DocumentBuilder, RenderedBuilder, rendered_builder
+from ingestion.documents import Batch, DocumentBuilder, RenderedBuilder, SoftRule, rendered_builder
 from ingestion.progress import Progress
+from ingestion.query_template import RenderedQuery
+from ingestion.reconcile import reconcile
+from ingestion.row_limit import RowLimit, TooManyRows
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
-from ingestion.sql_source import RenderRequest, open_rows
-from ingestion.targets import IncrementalTarget, ReplaceTarget, TargetError, drop_staging, staging_name
+from ingestion.run_state import Counters, Target, advance_watermark, start
+from ingestion.sql_lexer import POSTGRESQL, family
+from ingestion.sql_source import RenderRequest, RowStream, open_rows, target_session
+from ingestion.targets import (
+    IncrementalTarget,
+    MappingConflict,
+    ReplaceTarget,
+    TargetError,
+    drop_staging,
+    staging_name,
+)
 from ingestion.transforms import compile_transforms
-from ingestion.values import JsonEncoder, load_json
+from ingestion.values import JsonEncoder
 
 log = logging.getLogger(__name__)
 
 # Before this many rows, a non-zero max_error_ratio is not judged (too few rows to tell).
 ERROR_RATIO_MIN_ROWS = 10_000
-
-Target = ReplaceTarget | IncrementalTarget
 
 
 class Aborted(Exception):
@@ -81,51 +101,8 @@ class RunContext:
     clock: Callable[[], float] = time.time
 
 
-@dataclass(slots=True)
-class Counters:
-    """What a run has done so far; ``target`` is set once its index exists (for clean-up)."""
-
-    rows_read: int = 0
-    count: int = 0
-    error_count: int = 0
-    recorded_errors: int = 0
-    last_id: str | None = None
-    last_pk: Any = None  # the pk of the last row processed, as bound on resume
-    target: Target | None = None
-
-    @classmethod
-    def resumed(cls, checkpoint: dict[str, Any] | None) -> Counters:
-        if not checkpoint:
-            return cls()
-        return cls(
-            rows_read=checkpoint["rows_read"],
-            count=checkpoint["count"],
-            error_count=checkpoint["error_count"],
-            recorded_errors=checkpoint.get("recorded_errors", 0),
-            last_id=checkpoint.get("last_id"),
-            last_pk=checkpoint["pk"],
-        )
-
-    def checkpoint(self) -> dict[str, Any] | None:
-        """Counters and key at one batch boundary: everything up to ``pk`` is accounted for."""
-        if self.last_pk is None:
-            return None
-        return {
-            "pk": self.last_pk,
-            "rows_read": self.rows_read,
-            "count": self.count,
-            "error_count": self.error_count,
-            "recorded_errors": self.recorded_errors,
-            "last_id": self.last_id,
-        }
-
-    def status_fields(self) -> dict[str, Any]:
-        return {
-            "count": self.count,
-            "last_id": self.last_id,
-            "error_count": self.error_count,
-            "checkpoint": self.checkpoint(),
-        }
+class RebuildNeeded(Exception):
+    """The target's mapping conflicts and ``on_mapping_conflict`` is ``rebuild``: load a new index instead."""
 
 
 def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
@@ -139,16 +116,20 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         resumable = bool(ingestion.definition.pk_field)
         write_es = _writer_client(ctx, ingestion)
         _housekeeping(ctx, status, ingestion, write_es)
-        target = _stream(ctx, handle, ingestion, write_es, counters)
+        with caller_input(ingestion.definition.query, repr(status.params)):
+            try:
+                extra = _stream(ctx, handle, ingestion, write_es, counters, rebuild=False)
+            except RebuildNeeded:
+                log.info("run %s: the target's mapping conflicts; loading a new index", status.run_id)
+                resumable = False  # a rebuild starts over; a resume of it would start over too
+                counters = Counters()
+                extra = _stream(ctx, handle, ingestion, write_es, counters, rebuild=True)
+        target = counters.target
+        assert target is not None
         if handle.check_abort():
             raise Aborted
         target.commit()
-        done: dict[str, Any] = {
-            "total": counters.rows_read,
-            "progress": 1.0,
-            "estimated_time_remaining": 0,
-            "eta": None,
-        }
+        done: dict[str, Any] = {"total": counters.rows_read, "progress": 1.0, **extra}
         # infos stays the seed's "The job is done."; error_count and the errors report tell the rest.
         handle.finish(JobState.SUCCESSFUL, **counters.status_fields(), **done, staging_kept=False)
         return JobState.SUCCESSFUL
@@ -161,22 +142,36 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
     except RunLost as ex:
         log.warning("%s", ex)
         return handle.status.state
+    except TooManyRows as ex:
+        # Not resumable: what was written is dropped, to give the memory back.
+        return _fail(handle, counters, False, _messages(status.id, ex))
     except ConnectorError as ex:
         return _fail(handle, counters, resumable, _messages(status.id, ex))
     except Exception as ex:
         log.exception("run %s failed unexpectedly", status.run_id)
-        return _fail(
-            handle, counters, resumable, [f"Internal error while running [{status.id}]: {type(ex).__name__}: {ex}"]
-        )
+        # Its text may quote anything (a file, a value): it stays in the worker's log, scrubbed.
+        internal = f"Internal error while running [{status.id}] ({type(ex).__name__}); see the worker log for run"
+        return _fail(handle, counters, resumable, [f"{internal} [{status.run_id}]."])
     finally:
         if write_es is not None and write_es is not ctx.es:
             write_es.close()
 
 
-def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, counters: Counters) -> Target:
+def _stream(
+    ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, counters: Counters, *, rebuild: bool
+) -> dict[str, Any]:
+    """Read, convert and write every batch (then reconcile); return what the final status adds."""
     definition = ingestion.definition
-    connection = datasource_connection(ingestion, ctx.datasources, ctx.box)
-    query = render_query(ingestion, es=es, jobs=ctx.jobs, params=handle.status.params)
+    connection = datasource_connection(ingestion, ctx.datasources, ctx.box, policy_of(ctx.settings.sql))
+    found = ctx.jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
+    previous = found.status if found is not None else None
+    query = render_query(ingestion, connection, es=es, params=handle.status.params, last_success=previous)
+    server_binds = family(connection.url.get_backend_name()) == POSTGRESQL
+    begin = start(
+        definition, counters, previous, rebuild=rebuild, server_binds=server_binds, timezone=connection.timezone
+    )
+    incremental = definition.strategy == "INCREMENTAL" and not rebuild
+    soft = _soft_rule(definition, delete=incremental)
     limits = ctx.settings.ingestion
     batch_size = definition.batch_size or limits.batch_size
     max_ratio = definition.max_error_ratio if definition.max_error_ratio is not None else limits.max_error_ratio
@@ -185,36 +180,33 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
         query,
         connect_timeout_s=ctx.settings.sql.connect_timeout_s,
         exact_total=definition.count_total,
-        order_by=definition.pk_field,
-        after=counters.last_pk,
+        order=begin.order,
         batch_size=batch_size,
         batch_max_bytes=limits.batch_max_bytes,
-        render=RenderRequest(transforms=tuple(definition.transforms)),
+        render=RenderRequest(transforms=tuple(definition.transforms), soft_column=soft.column if soft else None),
     ) as source:
         check_columns(definition, source.columns)
+        limit = RowLimit(handle.status.id, limits.max_rows_per_run, allowed=handle.status.allow_large)
+        limit.check_estimate(source.total + counters.rows_read if source.total is not None else None)
         rows = source.fetch()
         encoder = JsonEncoder(connection.timezone)
-        builder: DocumentBuilder | RenderedBuilder
-        if source.rendered is not None:
-            builder = rendered_builder(
-                source.rendered,
-                pk_field=definition.pk_field,
-                transforms=definition.transforms,
-                timezone=connection.timezone,
-                encoder=encoder,
-            )
-            sample = [_rendered_sample(row, source.rendered.doc_columns) for row in rows]
-        else:
-            builder = DocumentBuilder(
-                source.columns,
-                db_types=source.db_types,
-                pk_field=definition.pk_field,
-                encoder=encoder,
-                transforms=compile_transforms(definition.transforms, timezone=connection.timezone),
-            )
-            sample = list(rows)
+        order_columns = begin.order.columns if begin.order is not None else ()
+        builder = _builder(definition, source, rows, encoder, connection.timezone, order_columns, soft)
+        sample = [builder.values(row) for row in rows] if isinstance(builder, RenderedBuilder) else list(rows)
         mapping = target_mapping(definition, source.columns, source.db_types, sample)
-        target = counters.target = _prepare_target(handle, ingestion, es, mapping, resume=counters.last_pk is not None)
+        if soft is not None:
+            mapping["properties"].pop(soft.column, None)  # the soft-delete column is never indexed
+        types = dict(zip(source.columns, source.db_types or [None] * len(source.columns), strict=True))
+        counters.position_types = [types.get(c) for c in order_columns] or None
+        target = counters.target = _prepare_target(
+            handle,
+            ingestion,
+            es,
+            mapping,
+            resume=counters.position is not None,
+            rebuild=rebuild,
+            service_prefix=ctx.settings.index_prefix,
+        )
         writer = BulkWriter(
             es,
             target.write_index,
@@ -222,30 +214,121 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
             max_retries=limits.bulk_max_retries,
             backoff_initial_s=limits.bulk_backoff_initial_s,
             backoff_max_s=limits.bulk_backoff_max_s,
-            pipeline=_register_pipeline(ctx, ingestion, es),
+            pipeline=_register_pipeline(ctx, ingestion, es, target.write_index),
             sleep=ctx.sleep,
         )
         total = source.total + counters.rows_read if source.total is not None else None
         progress = Progress(total, started_ms=handle.now_ms(), done_before=counters.rows_read)
         staging = target.write_index if isinstance(target, ReplaceTarget) else None
-        handle.update(force=True, total=total, staging_index=staging, server_rendering=source.rendered is not None)
+        tracking = len(order_columns) == 2
+        handle.update(
+            force=True,
+            total=total,
+            staging_index=staging,
+            server_rendering=source.rendered is not None,
+            last_record_types=list(source.db_types) or None,
+            watermark_types=counters.position_types if tracking else None,
+        )
         while rows:
             if handle.abort_requested.is_set():
                 raise Aborted
             if ctx.shutdown.is_set():
                 raise HandBack
-            _write_batch(ctx, handle, builder, writer, rows, counters, encoder)
+            limit.check_batch(counters.rows_read, len(rows))
+            batch = _write_batch(ctx, handle, builder, writer, rows, counters, encoder)
+            if tracking and batch.last_position is not None:
+                advance_watermark(counters, begin, batch.last_position, encoder.plain(list(batch.last_position)))
             _check_ratio(counters, max_ratio, final=False)
             handle.update(**counters.status_fields(), **progress.at(counters.rows_read, handle.now_ms()))
             rows = source.fetch()
+        if tracking and counters.watermark is None and begin.previous_watermark_json is not None:
+            counters.watermark = begin.previous_watermark_json  # nothing changed: the watermark stays
     _check_ratio(counters, max_ratio, final=True)
-    return target
+    if incremental and definition.delete is not None and definition.delete.reconcile is not None:
+        return _reconcile(ctx, handle, definition, connection, query, es, writer, counters, types, previous)
+    return {}
 
 
-def _rendered_sample(row: Sequence[Any], doc_columns: Sequence[str]) -> list[Any]:
-    """A rendered row back as column values (JSON-typed), for mapping inference."""
-    document = load_json(row[1])
-    return [document.get(c) for c in doc_columns]
+def _builder(
+    definition: IngestBody,
+    source: RowStream,
+    rows: Sequence[Any],
+    encoder: JsonEncoder,
+    timezone: str,
+    order: Sequence[str],
+    soft: SoftRule | None,
+) -> DocumentBuilder | RenderedBuilder:
+    if source.rendered is not None:
+        return rendered_builder(
+            source.rendered,
+            pk_field=definition.pk_field,
+            transforms=definition.transforms,
+            timezone=timezone,
+            encoder=encoder,
+            order=order,
+            soft=soft,
+        )
+    return DocumentBuilder(
+        source.columns,
+        db_types=source.db_types,
+        pk_field=definition.pk_field,
+        encoder=encoder,
+        transforms=compile_transforms(definition.transforms, timezone=timezone),
+        order=order,
+        soft=soft,
+    )
+
+
+def _soft_rule(definition: IngestBody, *, delete: bool) -> SoftRule | None:
+    soft = definition.delete.soft if definition.delete is not None else None
+    return SoftRule(soft.column, tuple(soft.values), delete) if soft is not None else None
+
+
+def _reconcile(
+    ctx: RunContext,
+    handle: RunHandle,
+    definition: IngestBody,
+    connection: ConnectionTarget,
+    query: RenderedQuery,
+    es: Elasticsearch,
+    writer: BulkWriter,
+    counters: Counters,
+    types: dict[str, str | None],
+    previous: RunStatus | None,
+) -> dict[str, Any]:
+    """``delete.reconcile`` when it is due (``every_runs``); return the bookkeeping of when it last ran."""
+    settings = definition.delete.reconcile if definition.delete is not None else None
+    assert settings is not None and definition.pk_field is not None
+    since = (previous.runs_since_reconcile or 0) + 1 if previous is not None else settings.every_runs
+    if since < settings.every_runs:
+        return {"runs_since_reconcile": since}
+    with store_errors(f"refreshing {definition.target}"):
+        es.indices.refresh(index=definition.target)  # the documents this run wrote are compared too
+    with target_session(connection, connect_timeout_s=ctx.settings.sql.connect_timeout_s) as conn:
+        outcome = reconcile(
+            conn,
+            es,
+            writer,
+            query=query,
+            target=definition.target,
+            key=definition.pk_field,
+            key_db_type=types.get(definition.pk_field),
+            max_delete_ratio=settings.max_delete_ratio,
+        )
+    counters.deleted += outcome.deleted
+    rejected = outcome.rejected or []
+    counters.error_count += len(rejected)
+    _record(ctx, handle, counters, rejected)
+    log.info(
+        "run %s reconciled %s: %d documents, %d gone, %d back, %d deleted",
+        handle.status.run_id,
+        definition.target,
+        outcome.documents,
+        outcome.candidates,
+        outcome.kept,
+        outcome.deleted,
+    )
+    return {"runs_since_reconcile": 0}
 
 
 def _housekeeping(ctx: RunContext, status: RunStatus, ingestion: Ingestion, es: Elasticsearch) -> None:
@@ -267,7 +350,7 @@ def _write_batch(
     rows: Sequence[Any],
     counters: Counters,
     encoder: JsonEncoder,
-) -> None:
+) -> Batch:
     batch = builder.build(rows, first_row_number=counters.rows_read + 1)
     outcome = writer.write(batch.actions, batch.sources)
     rejected_positions = {e.position for e in outcome.rejected}
@@ -276,15 +359,24 @@ def _write_batch(
     ]
     counters.rows_read += len(rows)
     counters.count += outcome.indexed
+    counters.deleted += outcome.deleted
     counters.error_count += len(rejections)
-    for position in range(len(batch.ids) - 1, -1, -1):
+    indexed = [p for p in range(len(batch.ids)) if batch.sources[p] is not None]
+    for position in reversed(indexed):
         if position not in rejected_positions:
             counters.last_id = batch.ids[position]
             break
-    if batch.last_key is not None:
-        counters.last_pk = encoder.plain(batch.last_key)
-    if batch.last_row is not None and len(batch.ids) - 1 not in rejected_positions:
-        handle.update(last_record=encoder.plain(list(batch.last_row)), last_record_timestamp=handle.now_ms())
+    if batch.last_position is not None:
+        counters.position = encoder.plain(list(batch.last_position))
+    if batch.last_row is not None and indexed and indexed[-1] not in rejected_positions:
+        counters.last_record = encoder.plain(list(batch.last_row))
+        counters.last_record_timestamp = handle.now_ms()
+    _record(ctx, handle, counters, rejections)
+    return batch
+
+
+def _record(ctx: RunContext, handle: RunHandle, counters: Counters, rejections: list[Rejection]) -> None:
+    """Add rejected rows to the run's errors report, up to its cap."""
     room = ctx.settings.ingestion.errors_report_cap - counters.recorded_errors
     if rejections and room > 0:
         counters.recorded_errors += ctx.jobs.record_rejections(
@@ -305,12 +397,33 @@ def _check_ratio(counters: Counters, max_ratio: float, *, final: bool) -> None:
 
 
 def _prepare_target(
-    handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, mapping: dict[str, Any], *, resume: bool
+    handle: RunHandle,
+    ingestion: Ingestion,
+    es: Elasticsearch,
+    mapping: dict[str, Any],
+    *,
+    resume: bool,
+    rebuild: bool,
+    service_prefix: str,
 ) -> Target:
     definition = ingestion.definition
-    if definition.strategy == "INCREMENTAL":
+    for entry, name, prefix_only in (
+        ("$.ingest.target", definition.target, False),
+        ("$.ingest.staging_prefix", definition.staging_prefix, True),
+    ):
+        try:  # checked at PUT too; a definition stored before these rules must not write there either
+            if name is not None:
+                check_index_name(name, service_prefix=service_prefix, prefix_only=prefix_only)
+        except RuleBroken as ex:
+            raise InvalidDefinition.single(entry, "index_name", str(ex)) from None
+    if definition.strategy == "INCREMENTAL" and not rebuild:
         incremental = IncrementalTarget(es, definition.target)
-        incremental.prepare(mapping, explicit=definition.mapping)
+        try:
+            incremental.prepare(mapping)
+        except MappingConflict:
+            if definition.on_mapping_conflict == "rebuild":
+                raise RebuildNeeded from None
+            raise
         return incremental
     status = handle.status
     staging = status.staging_index or staging_name(
@@ -321,13 +434,18 @@ def _prepare_target(
     return replace
 
 
-def _register_pipeline(ctx: RunContext, ingestion: Ingestion, es: Elasticsearch) -> str | None:
+def _register_pipeline(ctx: RunContext, ingestion: Ingestion, es: Elasticsearch, write_index: str) -> str | None:
+    """Register the ingestion's pipeline for this run, ``_index`` pinned to the run's write index (SPEC §14)."""
     pipeline = ingestion.definition.pipeline
     if not pipeline:
         return None
+    try:  # checked at PUT too; settings may have changed since
+        check_pipeline(pipeline, allow_scripts=ctx.settings.ingestion.allow_script_processors)
+    except RuleBroken as ex:
+        raise InvalidDefinition.single(f"$.ingest.pipeline{ex.path}", "pipeline", str(ex)) from None
     name = pipeline_id(ctx.settings.index_prefix, ingestion.id)
     try:
-        es.ingest.put_pipeline(id=name, **pipeline)
+        es.ingest.put_pipeline(id=name, **pinned_pipeline(pipeline, write_index))
     except ApiError as ex:
         raise TargetError(f"cannot register ingest pipeline [{name}]: {ex.message}") from ex
     return name
@@ -348,7 +466,7 @@ def _writer_client(ctx: RunContext, ingestion: Ingestion) -> Elasticsearch:
 def _keep_or_discard(counters: Counters, resumable: bool) -> bool:
     """Keep a REPLACE staging index that a resume can continue; delete any other. True if kept."""
     target = counters.target
-    if isinstance(target, ReplaceTarget) and resumable and counters.last_pk is not None:
+    if isinstance(target, ReplaceTarget) and resumable and counters.position is not None:
         return True
     if target is not None:
         try:
@@ -403,5 +521,5 @@ def _messages(job_id: str, ex: ConnectorError) -> list[str]:
     }.get(ex.error_type, f"The ingestion [{job_id}] failed.")
     details = [ex.reason]
     if isinstance(ex, InvalidDefinition):
-        details = [entry.rules[0].description for entry in ex.invalid] or details
+        details = [f"{entry.entry}: {entry.rules[0].description}" for entry in ex.invalid] or details
     return [context, *details]

@@ -42,8 +42,12 @@ def fire_run_uuid(ingestion_id: str, fire_time_ms: int) -> uuid.UUID:
 
 @functools.lru_cache(maxsize=1024)
 def _parsed(expression: str, timezone: str) -> Schedule:
-    """A parsed schedule, once per expression: every poll of every worker looks at every schedule."""
-    return Schedule.parse(expression, timezone=timezone)
+    """A parsed schedule, once per expression: every poll of every worker looks at every schedule.
+
+    Without the field-by-field check that PUT makes (IngestBody.parsed_schedule): a schedule
+    stored before it keeps firing as it did.
+    """
+    return Schedule.parse(expression, timezone=timezone, check_fields=False)
 
 
 class Scheduler:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection
 
 from connector.ingestion_def import Transform
 from ingestion.query_template import RenderedQuery
+from ingestion.read_order import ReadOrder
+from ingestion.sql_lexer import POSTGRESQL
 
 _AS_IS = frozenset(
     {
@@ -67,15 +68,23 @@ class RenderedSql:
 
     ``python_transforms`` are the indices of the transforms left to Python
     (their ``inputs`` are fetched as values); the others are rendered in SQL.
+    ``inputs`` also holds the query's columns that a transform output
+    replaces in the document, so that a row's values can be read back in
+    the query's column order (``columns``: ``last_record``, mapping samples).
     """
 
     query: RenderedQuery
     inputs: tuple[str, ...]
     doc_columns: tuple[str, ...]
     python_transforms: tuple[int, ...]
+    columns: tuple[str, ...] = ()
 
 
 _NUMBERS = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric"})
+# Aliases of the user's query and of the document row: names no user column is likely to have,
+# since an unqualified column of the same name would be ambiguous (row_to_json(x) with a column x).
+_QUERY = "connector_query"
+_DOC = "connector_document"
 
 
 def transform_expression(
@@ -99,7 +108,7 @@ def transform_expression(
         return None
     if not all(types.get(s, (None, True))[0] in _NUMBERS and not types[s][1] for s in sources):
         return None
-    lat, lon = (_as_float8(f"k.{quote(source)}", types[source][0]) for source in sources)
+    lat, lon = (_as_float8(f"{_QUERY}.{quote(source)}", types[source][0]) for source in sources)
     # x - x = 0 only for a finite x (NULL, NaN and ±Infinity give NULL or NaN). The object is
     # written as text (float8's text is what to_json writes): json_build_object costs more.
     point = f"""('{{"lat":' || {lat} || ',"lon":' || {lon} || '}}')::json"""
@@ -144,21 +153,29 @@ def render_sql(
     columns: Sequence[str],
     pg_types: Sequence[tuple[str | None, bool]],
     *,
-    pk_field: str | None,
-    after: Any,
+    order: ReadOrder | None,
     transforms: Sequence[Transform],
     timezone: str,
+    soft_column: str | None = None,
 ) -> RenderedSql | None:
-    """The rendering query for this result, or None when a column needs the Python path."""
+    """The rendering query for this result, or None when a column needs the Python path.
+
+    The soft-delete column is read as a value and left out of the document;
+    the order's columns other than the key (the tracking column) are read as
+    values too, for the checkpoint.
+    """
     if conn.dialect.name != "postgresql" or len(columns) != len(pg_types):
         return None
     quote = conn.dialect.identifier_preparer.quote
+    pk_field = order.key if order is not None else None
     excluded = {t.output for t in transforms}  # a transform output replaces a column of that name
+    if soft_column is not None:
+        excluded.add(soft_column)
     doc_parts = []
     for name, (pg_type, is_array) in zip(columns, pg_types, strict=True):
         if name in excluded:
             continue
-        expression = column_expression(f"k.{quote(name)}", pg_type, is_array)
+        expression = column_expression(f"{_QUERY}.{quote(name)}", pg_type, is_array)
         if expression is None:
             return None
         doc_parts.append(f"{expression} AS {quote(name)}")
@@ -170,25 +187,28 @@ def render_sql(
             python_transforms.append(index)
         else:
             doc_parts.append(f"{expression} AS {quote(transform.output)}")
-    inputs = list(dict.fromkeys(s for i in python_transforms for s in transforms[i].sources))
+    replaced = [c for c in columns if c in excluded]
+    tracking = list(order.columns[:-1]) if order is not None else []
+    sources = (s for i in python_transforms for s in transforms[i].sources)
+    inputs = list(dict.fromkeys([*sources, *replaced, *tracking]))
     if pk_field is not None:
         key_type, key_is_array = types[pk_field]
         key_template = _KEY_TEXT.get(key_type or "") if not key_is_array else None
         if key_template is None:
             return None
-        key = f"k.{quote(pk_field)}"
+        key = f"{_QUERY}.{quote(pk_field)}"
         key_text = key_template.format(c=key)
     else:
         key = key_text = "NULL"
     params = dict(query.params)
     if any(":connector_tz" in part for part in doc_parts):
         params["connector_tz"] = timezone
-    where = ""
-    if pk_field is not None and after is not None:
-        where = f" WHERE {key} > :connector_after"
-        params["connector_after"] = after
-    document = "row_to_json(x)::text" if doc_parts else "'{}'"
-    lateral = f", LATERAL (SELECT {', '.join(doc_parts)}) AS x" if doc_parts else ""
+    where = order_by = ""
+    if order is not None:
+        where, order_by, order_params = order.clause(_QUERY, quote, POSTGRESQL)
+        params.update(order_params)
+    document = f"row_to_json({_DOC})::text" if doc_parts else "'{}'"
+    lateral = f", LATERAL (SELECT {', '.join(doc_parts)}) AS {_DOC}" if doc_parts else ""
     action = f"""'{{"index":{{"_id":' || to_json({key_text})::text || '}}}}'""" if pk_field else "NULL"
     selected = [
         f"{action} AS connector_action",
@@ -196,12 +216,10 @@ def render_sql(
         f"{key} AS connector_key",
         f"{key_text} AS connector_key_text",
     ]
-    selected += [f"k.{quote(name)} AS {quote(f'connector_in_{i}')}" for i, name in enumerate(inputs)]
-    sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS k{lateral}{where}"
-    if pk_field is not None:
-        sql += f" ORDER BY {key}"
+    selected += [f"{_QUERY}.{quote(name)} AS {quote(f'connector_in_{i}')}" for i, name in enumerate(inputs)]
+    sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS {_QUERY}{lateral}{where}{order_by}"
     doc_columns = tuple(c for c in columns if c not in excluded)
-    return RenderedSql(RenderedQuery(sql, params), tuple(inputs), doc_columns, tuple(python_transforms))
+    return RenderedSql(RenderedQuery(sql, params), tuple(inputs), doc_columns, tuple(python_transforms), tuple(columns))
 
 
 def prepare_session(conn: Connection) -> None:

@@ -9,27 +9,33 @@ Driver errors are turned into domain errors with secrets scrubbed.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from pymysql.constants import FIELD_TYPE
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
 
 from connector.datasource import ConnectionTarget
+from connector.driver_options import sqlite_authorizer
 from connector.errors import DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
 from connector.ingestion_def import Transform
-from connector.redaction import scrub
+from connector.redaction import scrub, scrub_for_caller
 from ingestion.prefetch import Prefetcher
 from ingestion.query_template import RenderedQuery
+from ingestion.read_order import ReadOrder
 from ingestion.sql_json import RenderedSql, prepare_session, render_sql
+from ingestion.sql_lexer import family
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,8 @@ APPLICATION_NAME = "siren-connector"
 _PG_QUERY_CANCELED = "57014"
 _MYSQL_TIMEOUT_ERRNOS = {1969, 3024}
 _MYSQL_TYPE_NAMES: dict[Any, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
+_CURSOR_NAME = re.compile(r"\bc_[0-9a-f]{6,}_[0-9a-f]+\b")
+RAW_CURSOR_NAME = "connector_rows"
 # sqlite3's progress handler is called every N virtual machine instructions.
 _SQLITE_PROGRESS_STEPS = 10_000
 
@@ -57,24 +65,36 @@ def create_sql_engine(target: ConnectionTarget, *, connect_timeout_s: int) -> En
         connect_args.setdefault("connect_timeout", connect_timeout_s)
     if backend == "postgresql":
         connect_args.setdefault("application_name", APPLICATION_NAME)  # visible to DBAs in pg_stat_activity
-    elif backend == "sqlite":
-        connect_args.setdefault("timeout", connect_timeout_s)
-        connect_args.setdefault("check_same_thread", False)
+    if backend == "sqlite":
+        return create_engine(
+            "sqlite://",
+            creator=partial(
+                _sqlite_read_only, target.url.database or ":memory:", connect_args.get("timeout", connect_timeout_s)
+            ),
+            poolclass=NullPool,
+        )
     try:
         engine = create_engine(target.url, connect_args=connect_args, poolclass=NullPool)
     except ArgumentError as ex:
-        raise DatasourceUnavailable(f"the connection URL is not usable: {scrub(str(ex).splitlines()[0])}") from None
+        reason = scrub_for_caller(str(ex).splitlines()[0], target.url.password)
+        raise DatasourceUnavailable(f"the connection URL is not usable: {reason}") from None
     except (NoSuchModuleError, ModuleNotFoundError, ImportError) as ex:
         driver = target.url.get_driver_name()
         hint = _DRIVER_HINTS.get(driver, f"install the Python driver {driver}")
         raise DriverMissing(f"the {backend} driver [{driver}] is not installed in this service ({hint})") from ex
-    if backend == "sqlite":
-        event.listen(engine, "connect", _sqlite_read_only)
     return engine
 
 
-def _sqlite_read_only(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-    dbapi_connection.execute("PRAGMA query_only = ON")
+def _sqlite_read_only(path: str, timeout_s: float) -> sqlite3.Connection:
+    """Open a SQLite database read-only (``mode=ro``), unable to reach other files (SPEC §14).
+
+    ``path`` was checked against ``sql.sqlite_roots`` by the datasource.
+    """
+    uri = "file::memory:" if path == ":memory:" else f"file:{quote(path)}?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, timeout=timeout_s, check_same_thread=False)
+    connection.execute("PRAGMA query_only = ON")
+    connection.set_authorizer(sqlite_authorizer)
+    return connection
 
 
 @contextmanager
@@ -95,7 +115,7 @@ def read_only_session(
     except DBAPIError as ex:
         raise DatasourceUnavailable(f"cannot connect to datasource: {describe_db_error(ex.orig, secrets)}") from None
     except SQLAlchemyError as ex:
-        raise DatasourceUnavailable(f"cannot connect to datasource: {scrub(str(ex), *secrets)}") from None
+        raise DatasourceUnavailable(f"cannot connect to datasource: {scrub_for_caller(str(ex), *secrets)}") from None
     try:
         with sql_errors(secrets):
             _begin_read_only(conn, statement_timeout_s)
@@ -166,20 +186,20 @@ def estimate_rows(conn: Connection, query: RenderedQuery, *, exact: bool) -> int
         statement = f"EXPLAIN (FORMAT JSON) {sql}"
     else:
         return None
-    # A savepoint keeps a failed estimate from aborting the run's transaction.
+    # A savepoint keeps a failed estimate from aborting the run's transaction: the query
+    # itself then runs and reports the database's own error, not "transaction is aborted".
     savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else None
     try:
         rows = execute_single(conn, statement, query.params)
         value = rows[0][0] if exact else rows[0][0][0]["Plan"]["Plan Rows"]
-        return int(value)
-    except (DBAPIError, KeyError, IndexError, TypeError, ValueError):
+    except (DBAPIError, psycopg.Error, KeyError, IndexError, TypeError, ValueError) as ex:
+        log.debug("no row estimate: %s", describe_db_error(ex))
         if savepoint is not None:
             savepoint.rollback()
-            savepoint = None
         return None
-    finally:
-        if savepoint is not None:
-            savepoint.commit()
+    if savepoint is not None:
+        savepoint.commit()
+    return int(value)
 
 
 @dataclass(slots=True)
@@ -206,6 +226,7 @@ class RenderRequest:
     """What server-side rendering needs to know about the ingestion."""
 
     transforms: tuple[Transform, ...]
+    soft_column: str | None = None  # delete.soft: read as a value, never in the document
 
 
 @contextmanager
@@ -216,26 +237,26 @@ def open_rows(
     connect_timeout_s: int,
     statement_timeout_s: float | None = None,
     exact_total: bool = False,
-    order_by: str | None = None,
-    after: Any = None,
+    order: ReadOrder | None = None,
     batch_size: int = DEFAULT_FETCH_SIZE,
     batch_max_bytes: int | None = None,
     render: RenderRequest | None = None,
 ) -> Iterator[RowStream]:
     """Stream a rendered query in a read-only session; everything is closed on exit.
 
-    With ``order_by`` (the ingestion's pk_field) rows come in key order, which
-    makes the last key read a checkpoint; ``after`` then resumes past it. With
-    ``render``, PostgreSQL renders the bulk lines when the column types allow.
+    With ``order`` (``read_order``: the key, or the tracking column and the key)
+    rows come in that order from where it says, which makes the last position
+    read a checkpoint. With ``render``, PostgreSQL renders the bulk lines when
+    the column types allow.
     Batches are ``batch_size`` rows, fewer after the first one when that is
     more than about ``batch_max_bytes`` (``prefetch``).
     """
     with target_session(target, connect_timeout_s=connect_timeout_s, statement_timeout_s=statement_timeout_s) as conn:
-        ordered = keyset(conn, query, order_by, after) if order_by is not None else query
+        ordered = keyset(conn, query, order) if order is not None else query
         total = estimate_rows(conn, ordered, exact=exact_total)
         rendering = None
         if render is not None and conn.dialect.name == "postgresql":
-            rendering = _rendering(conn, query, order_by, after, render, target.timezone)
+            rendering = _rendering(conn, query, order, render, target.timezone)
         cursor: Any
         if rendering is not None:
             columns, db_types, sql = rendering[0], rendering[1], rendering[2]
@@ -269,7 +290,7 @@ def target_session(
 
 
 def _rendering(
-    conn: Connection, query: RenderedQuery, order_by: str | None, after: Any, render: RenderRequest, timezone: str
+    conn: Connection, query: RenderedQuery, order: ReadOrder | None, render: RenderRequest, timezone: str
 ) -> tuple[list[str], list[str | None], RenderedSql] | None:
     probe = stream_query(conn, query.sql, query.params, batch_size=1)
     try:
@@ -281,23 +302,21 @@ def _rendering(
         query,
         columns,
         pg_types,
-        pk_field=order_by,
-        after=after,
+        order=order,
         transforms=render.transforms,
         timezone=timezone,
+        soft_column=render.soft_column,
     )
     return (columns, db_types, sql) if sql is not None else None
 
 
-def keyset(conn: Connection, query: RenderedQuery, key: str, after: Any) -> RenderedQuery:
-    """Wrap ``query`` to return its rows ordered by ``key``, only those above ``after`` if given."""
-    column = conn.dialect.identifier_preparer.quote(key)
-    sql = f"SELECT * FROM ({query.inner}) AS connector_keyset"
-    params = dict(query.params)
-    if after is not None:
-        sql += f" WHERE {column} > :connector_after"
-        params["connector_after"] = after
-    return RenderedQuery(f"{sql} ORDER BY {column}", params)
+def keyset(conn: Connection, query: RenderedQuery, order: ReadOrder) -> RenderedQuery:
+    """Wrap ``query`` to return its rows in ``order``, from where it starts."""
+    where, order_by, params = order.clause(
+        "connector_keyset", conn.dialect.identifier_preparer.quote, family(conn.dialect.name)
+    )
+    sql = f"SELECT * FROM ({query.inner}) AS connector_keyset{where}{order_by}"
+    return RenderedQuery(sql, {**query.params, **params})
 
 
 def raw_server_cursor(conn: Connection, query: RenderedQuery, batch_size: int) -> Any:
@@ -309,9 +328,13 @@ def raw_server_cursor(conn: Connection, query: RenderedQuery, batch_size: int) -
     """
     sql, params = _driver_sql(conn, query.sql, query.params)
     raw: Any = conn.connection.dbapi_connection
-    cursor = raw.cursor(name=f"connector_{id(conn):x}")
+    cursor = raw.cursor(name=RAW_CURSOR_NAME)  # one per session: the name need not be unique
     cursor.itersize = batch_size
-    cursor.execute(sql, params)
+    try:
+        cursor.execute(sql, params)
+    except BaseException:
+        close_quietly(cursor)
+        raise
     return cursor
 
 
@@ -380,6 +403,8 @@ def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
         yield
     except DBAPIError as ex:
         raise _domain_error(ex.orig, secrets, lost=ex.connection_invalidated) from None
+    except (StatementError, ArgumentError) as ex:  # SQLAlchemy refused the statement before the database saw it
+        raise QueryFailed(scrub_for_caller(str(ex).splitlines()[0], *secrets)) from None
     except psycopg.Error as ex:  # from a raw cursor (the rendered path)
         # Class 08 (connection exception) and 57P (operator intervention) lose the connection.
         lost = ex.sqlstate is None or ex.sqlstate.startswith(("08", "57P"))
@@ -415,7 +440,9 @@ def describe_db_error(orig: BaseException | None, secrets: tuple[str, ...] = ())
     else:
         text = str(orig) if orig is not None else "unknown database error"
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return scrub("; ".join(lines[:3]) or type(orig).__name__, *secrets)
+    # Server-side cursor names carry memory addresses (SQLAlchemy's c_<id>_<n>): say "cursor" instead.
+    message = _CURSOR_NAME.sub("cursor", "; ".join(lines[:3])) or type(orig).__name__
+    return scrub_for_caller(message, *secrets)
 
 
 def pg_column_types(result: CursorResult[Any]) -> list[tuple[str | None, bool]]:

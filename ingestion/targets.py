@@ -10,6 +10,7 @@ it with the mapping if it does not exist.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -20,6 +21,7 @@ from connector.errors import ConnectorError
 
 log = logging.getLogger(__name__)
 
+_FLOAT_TYPES = frozenset({"float", "double", "half_float", "scaled_float"})
 _LOADING_SETTINGS = {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}
 
 
@@ -117,6 +119,19 @@ class ReplaceTarget:
                 return
 
 
+class MappingConflict(ConnectorError):
+    """The target maps fields with types the run's documents no longer have (SPEC §10 ``on_mapping_conflict``)."""
+
+    error_type = "mapping_conflict_exception"
+
+    def __init__(self, target: str, conflicts: list[str]) -> None:
+        super().__init__(
+            f"the mapping of [{target}] conflicts with what the query now produces: {'; '.join(conflicts)}; "
+            'nothing was written (on_mapping_conflict "rebuild" loads a new index with the new mapping)'
+        )
+        self.conflicts = conflicts
+
+
 class IncrementalTarget:
     """Upserts by id into ``target``."""
 
@@ -125,15 +140,24 @@ class IncrementalTarget:
         self.target = target
         self.write_index = target
 
-    def prepare(self, mapping: dict[str, Any], *, explicit: dict[str, Any] | None = None) -> None:
-        """Create the target with ``mapping`` if missing; else apply only the explicit mapping."""
+    def prepare(self, mapping: dict[str, Any]) -> None:
+        """Create the target with ``mapping`` if missing; else check it and add the fields it lacks.
+
+        Raises MappingConflict naming every field whose type would change.
+        """
         kind, _ = resolve(self.es, self.target)
         with store_errors(f"preparing {self.target}"):
             try:
                 if kind == "missing":
                     self.es.indices.create(index=self.target, mappings=mapping)
-                elif explicit and explicit.get("properties"):
-                    self.es.indices.put_mapping(index=self.target, properties=explicit["properties"])
+                    return
+                existing = current_properties(self.es, self.target)
+                conflicts = mapping_conflicts(existing, mapping.get("properties", {}))
+                if conflicts:
+                    raise MappingConflict(self.target, conflicts)
+                added = {k: v for k, v in mapping.get("properties", {}).items() if k not in existing}
+                if added:
+                    self.es.indices.put_mapping(index=self.target, properties=added)
             except ApiError as ex:
                 if kind == "missing" and "already exists" in _reason(ex):
                     return  # created concurrently by another run's first batch
@@ -145,6 +169,48 @@ class IncrementalTarget:
 
     def discard(self) -> None:
         """Nothing to undo: documents written so far stay (re-running is idempotent)."""
+
+
+_INTEGRAL = ("byte", "short", "integer", "long")
+_STRINGS = frozenset({"keyword", "text", "constant_keyword", "wildcard"})
+
+
+def current_properties(es: Elasticsearch, target: str) -> dict[str, Any]:
+    """The mapped fields of ``target`` (an index or the indices behind an alias), merged."""
+    found = es.indices.get_mapping(index=target).body
+    merged: dict[str, Any] = {}
+    for index_mapping in found.values():
+        merged.update(index_mapping.get("mappings", {}).get("properties", {}))
+    return merged
+
+
+def mapping_conflicts(existing: dict[str, Any], needed: dict[str, Any], prefix: str = "") -> list[str]:
+    """Fields whose type in ``needed`` the ``existing`` mapping cannot hold: "[field] is X in the target, the
+    run needs Y". Widening an integer, float to double, and text/keyword among strings are not conflicts."""
+    conflicts: list[str] = []
+    for name, wanted in needed.items():
+        have = existing.get(name)
+        if not isinstance(have, dict) or not isinstance(wanted, dict):
+            continue
+        if "properties" in wanted and "properties" in have:
+            conflicts += mapping_conflicts(have["properties"], wanted["properties"], f"{prefix}{name}.")
+            continue
+        old, new = have.get("type", "object"), wanted.get("type", "object")
+        if not _holds(old, new):
+            conflicts.append(f"[{prefix}{name}] is {old} in the target, the run needs {new}")
+    return conflicts
+
+
+def _holds(old: str, new: str) -> bool:
+    if old == new or (old in _STRINGS and new in _STRINGS):
+        return True
+    if new in _INTEGRAL and old in _INTEGRAL:
+        return _INTEGRAL.index(old) >= _INTEGRAL.index(new)
+    if new in (*_INTEGRAL, "float", "half_float") and old == "double":
+        return True
+    if new == "half_float" and old == "float":
+        return True
+    return {old, new} == {"date", "date_nanos"}
 
 
 def drop_staging(es: Elasticsearch, index: str) -> bool:
@@ -160,16 +226,58 @@ def drop_staging(es: Elasticsearch, index: str) -> bool:
     return True
 
 
+def sortable_field(es: Elasticsearch, index: str, field: str) -> tuple[str, str | None]:
+    """The field to sort ``field`` by in ``index`` (its ``keyword`` sub-field for text) and its type."""
+    with store_errors(f"reading the mapping of {index}.{field}"):
+        try:
+            found = es.indices.get_field_mapping(index=index, fields=[field, f"{field}.keyword"]).body
+        except NotFoundError:
+            return field, None
+    mappings: dict[str, Any] = {}
+    for index_mapping in found.values():
+        mappings.update(index_mapping.get("mappings", {}))
+    kind = (mappings.get(field, {}).get("mapping", {}).get(field.rsplit(".", 1)[-1]) or {}).get("type")
+    if kind == "text" and f"{field}.keyword" in mappings:
+        return f"{field}.keyword", "keyword"
+    return field, kind
+
+
 def max_value(es: Elasticsearch, index: str, field: str) -> Any:
-    """The largest numeric ``field`` value in ``index`` (None when empty or missing)."""
+    """The largest ``field`` value in ``index`` in its sort order (None when empty or missing).
+
+    Numbers, keywords (text keys, sorted by their UTF-8 bytes as Elasticsearch
+    does) and dates (returned as an aware datetime); a text field without a
+    keyword sub-field cannot be sorted and is refused with a TargetError.
+    """
+    sort_by, kind = sortable_field(es, index, field)
+    if kind == "text":
+        raise TargetError(
+            f"cannot compute max_primary_key on [{index}].{field}: a text field cannot be sorted; map it as keyword"
+        )
     with store_errors(f"reading max({field}) of {index}"):
         try:
-            resp = es.search(index=index, size=0, aggs={"max_pk": {"max": {"field": field}}})
+            resp = es.search(
+                index=index,
+                size=1,
+                sort=[{sort_by: {"order": "desc", "unmapped_type": "keyword", "missing": "_last"}}],
+                source=False,
+                query={"exists": {"field": sort_by}},
+                track_total_hits=False,
+            )
         except NotFoundError:
             return None
         except ApiError as ex:
-            raise _api_error(f"cannot compute max_primary_key on [{index}].{field} (is it numeric?)", ex) from ex
-    value = (resp.get("aggregations") or {}).get("max_pk", {}).get("value")
-    if value is None:
+            raise _api_error(f"cannot compute max_primary_key on [{index}].{field}", ex) from ex
+    hits = resp.get("hits", {}).get("hits", [])
+    if not hits or not hits[0].get("sort"):
         return None
-    return int(value) if float(value).is_integer() else value
+    value = hits[0]["sort"][0]
+    if kind in ("date", "date_nanos") and isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    if (
+        isinstance(value, float)
+        and value.is_integer()
+        and kind not in ("float", "double", "half_float", "scaled_float")
+    ):
+        return int(value)
+    return value

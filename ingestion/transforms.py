@@ -8,8 +8,9 @@ inputs are kept (a transform copies, it does not move). Functions:
 - ``concat`` (inputs...) → text joined by ``params.separator`` (default "");
 - ``split`` (text) → list split on ``params.separator`` (default ","), trimmed;
 - ``date`` (text) → ISO 8601, parsed with ``params.format`` (Java pattern such as
-  ``yyyy-MM-dd HH:mm:ss`` or a strptime pattern with ``%``), read in the
-  datasource time zone when the text has none;
+  ``yyyy-MM-dd HH:mm:ss``, read as Java reads it: ``connector/date_pattern.py``;
+  or a strptime pattern with ``%``), read in the datasource time zone when the
+  text has none;
 - ``cast`` → ``params.type`` (or ``mapping.type``).
 
 A value a transform cannot handle rejects the row with the output as field.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 import math
 import operator
 import re
@@ -28,38 +30,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connector.date_pattern import DatePatternError, check_format, compile_pattern
 from connector.ingestion_def import Transform
 from ingestion.values import UTC_ZONES
 
 Row = dict[str, Any]
 
-_JAVA_TOKENS = [
-    ("yyyy", "%Y"),
-    ("uuuu", "%Y"),
-    ("yy", "%y"),
-    ("MMMM", "%B"),
-    ("MMM", "%b"),
-    ("MM", "%m"),
-    ("dd", "%d"),
-    ("HH", "%H"),
-    ("hh", "%I"),
-    ("mm", "%M"),
-    ("ss", "%S"),
-    ("SSSSSS", "%f"),
-    ("SSS", "%f"),
-    ("EEEE", "%A"),
-    ("EEE", "%a"),
-    ("XXX", "%z"),
-    ("XX", "%z"),
-    ("X", "%z"),
-    ("ZZZ", "%z"),
-    ("Z", "%z"),
-    ("a", "%p"),
-    ("M", "%m"),
-    ("d", "%d"),
-    ("H", "%H"),
-]
-_JAVA_TOKEN_RE = re.compile("|".join(re.escape(t) for t, _ in _JAVA_TOKENS) + r"|'[^']*'")
 _INTEGER_TYPES = ("long", "integer", "short", "byte")
 
 
@@ -72,19 +48,37 @@ class TransformError(ValueError):
         self.reason = reason
 
 
-def java_to_strptime(pattern: str) -> str:
-    """Translate a Java DateTimeFormatter pattern (the common letters) to strptime."""
-    if "%" in pattern:
-        return pattern
-    table = dict(_JAVA_TOKENS)
+def date_parser(date_format: str) -> Callable[[str], dt.datetime]:
+    """The parser of a ``date`` format: strptime if it has a ``%``, else a Java pattern (``date_pattern.py``).
 
-    def token(match: re.Match[str]) -> str:
-        text = match.group(0)
-        if text.startswith("'"):
-            return text[1:-1].replace("%", "%%") or "'"
-        return table[text]
+    DatePatternError if the format cannot be used. For ISO-shaped formats, a text of the exact
+    shape is read by ``datetime.fromisoformat`` (~10x faster; the same result for such a text).
+    """
+    general: Callable[[str], dt.datetime]
+    if "%" in date_format:
+        check_format(date_format)
+        general = functools.partial(_strptime, date_format=date_format)
+    else:
+        general = compile_pattern(date_format).parse
+    key = _iso_key(date_format)
+    if key is None:
+        return general
+    length, chars_at, chars, _ = _ISO_SHAPES[key]
+    iso = dt.datetime.fromisoformat
 
-    return _JAVA_TOKEN_RE.sub(token, pattern)
+    def parse(text: str) -> dt.datetime:
+        if len(text) == length and chars_at(text) == chars and text.isascii():
+            try:
+                return iso(text)
+            except ValueError:
+                pass  # the general parser says why
+        return general(text)
+
+    return parse
+
+
+def _strptime(text: str, *, date_format: str) -> dt.datetime:
+    return dt.datetime.strptime(text, date_format)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +142,17 @@ def _compile(transform: Transform, zone: zoneinfo.ZoneInfo, positions: dict[str,
         separator = str(params.get("separator", ","))
         return lambda row: _split(first(row), separator)
     if name == "date":
-        pattern = java_to_strptime(str(params["format"])) if "format" in params else None
+        date_format = str(params["format"]) if "format" in params else None
+        try:
+            parse = date_parser(date_format) if date_format is not None else None
+        except DatePatternError as ex:  # stored before the format was checked: every value is refused
+            reason = f"cannot use the date format {date_format!r}: {ex.reason}"
+            return lambda row: _refuse(out, first(row), reason)
         naive_in = _naive_zone(zone)
-        if naive_in is None and pattern in _ISO_SHAPES:
-            return _iso_in_utc(out, first, pattern)
-        return lambda row: _date(out, first(row), pattern, naive_in)
+        key = _iso_key(date_format) if date_format is not None else None
+        if naive_in is None and key is not None and parse is not None:
+            return _iso_in_utc(out, first, key, parse)
+        return lambda row: _date(out, first(row), parse, naive_in)
     if name == "cast":
         target = str(params.get("type") or mapping_type)
         return lambda row: _cast(out, first(row), target, zone)
@@ -203,35 +203,51 @@ _ISO_SHAPES: dict[str, tuple[int, Callable[[str], tuple[str, ...]], tuple[str, .
 }
 
 
-def _parse(text: str, pattern: str | None) -> dt.datetime:
-    if pattern is None:
-        return dt.datetime.fromisoformat(text)
-    shape = _ISO_SHAPES.get(pattern)
-    if shape is not None and len(text) == shape[0] and shape[1](text) == shape[2] and text[:4].isdigit():
-        return dt.datetime.fromisoformat(text)
-    return dt.datetime.strptime(text, pattern)
+# The same shapes as Java patterns: yyyy-MM-dd HH:mm:ss is %Y-%m-%d %H:%M:%S.
+_JAVA_LETTERS = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss"}
+_ISO_KEYS = {
+    tuple(_JAVA_LETTERS.get(part, "'" + part) for part in re.split(r"(%[YmdHMS])", pattern) if part): pattern
+    for pattern in _ISO_SHAPES
+}
 
 
-def _iso_in_utc(field: str, first: Callable[[Any], Any], pattern: str) -> Callable[[Any], str | None]:
+def _iso_key(date_format: str) -> str | None:
+    """The ``_ISO_SHAPES`` key of a format with one of those shapes, else None."""
+    if "%" in date_format:
+        return date_format if date_format in _ISO_SHAPES else None
+    try:
+        return _ISO_KEYS.get(compile_pattern(date_format).tokens)
+    except DatePatternError:
+        return None
+
+
+def _refuse(field: str, value: Any, reason: str) -> None:
+    if value is not None:
+        raise TransformError(field, reason)
+
+
+def _iso_in_utc(
+    field: str, first: Callable[[Any], Any], key: str, parse: Callable[[str], dt.datetime]
+) -> Callable[[Any], str | None]:
     """``date`` of an ISO-shaped pattern read in UTC: the text, validated, rearranged.
 
     The same result as :func:`_date` (``isoformat()`` of the parsed value plus
     ``+00:00``), without formatting a datetime: that costs more than the parse
     here (1.3 µs a row). ``fromisoformat`` still checks the calendar and clock.
     """
-    length, chars_at, chars, tail = _ISO_SHAPES[pattern]
-    parse = dt.datetime.fromisoformat
+    length, chars_at, chars, tail = _ISO_SHAPES[key]
+    iso = dt.datetime.fromisoformat
 
     def apply(row: Any) -> str | None:
         value = first(row)
         if type(value) is str and len(value) == length and chars_at(value) == chars and value.isascii():
             try:
-                parse(value)
+                iso(value)
             except ValueError:
                 pass  # _date below says why
             else:
                 return value[:10] + "T" + value[11:] + tail
-        return _date(field, value, pattern, None)
+        return _date(field, value, parse, None)
 
     return apply
 
@@ -271,8 +287,8 @@ def iso_rearrangement(transform: Transform, timezone: str) -> IsoRearrangement |
         return None
     if "format" not in transform.params or timezone not in UTC_ZONES:
         return None
-    pattern = java_to_strptime(str(transform.params["format"]))
-    if pattern not in _ISO_SHAPES:
+    pattern = _iso_key(str(transform.params["format"]))
+    if pattern is None:
         return None
     tail = _ISO_SHAPES[pattern][3]
     shape = re.sub(r"%Y|%[mdHMS]|.", lambda m: _SHAPE_PARTS.get(m.group(0)) or re.escape(m.group(0)), pattern)
@@ -287,8 +303,13 @@ def _naive_zone(zone: zoneinfo.ZoneInfo) -> zoneinfo.ZoneInfo | None:
     return None if zone.key in UTC_ZONES else zone
 
 
-def _date(field: str, value: Any, pattern: str | None, zone: zoneinfo.ZoneInfo | None) -> str | None:
-    """``value`` as ISO 8601 with an offset; a naive one is read in ``zone`` (None: UTC)."""
+def _date(
+    field: str, value: Any, parse: Callable[[str], dt.datetime] | None, zone: zoneinfo.ZoneInfo | None
+) -> str | None:
+    """``value`` as ISO 8601 with an offset; a naive one is read in ``zone`` (None: UTC).
+
+    ``parse`` reads a text (None: ISO 8601, ``datetime.fromisoformat``).
+    """
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -298,7 +319,7 @@ def _date(field: str, value: Any, pattern: str | None, zone: zoneinfo.ZoneInfo |
     else:
         text = str(value).strip()
         try:
-            parsed = _parse(text, pattern)
+            parsed = parse(text) if parse is not None else dt.datetime.fromisoformat(text)
         except ValueError as ex:
             raise TransformError(field, f"cannot parse date {text!r}: {ex}") from None
     if parsed.tzinfo is None:

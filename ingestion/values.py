@@ -166,3 +166,42 @@ def load_json(data: bytes | str) -> Any:
 def _finite_or_text(text: str) -> float | str:
     number = float(text)
     return number if math.isfinite(number) else text
+
+
+# ---------------------------------------------------------------- JSON values back to bindable ones
+
+_TIMESTAMPS = frozenset({"timestamptz", "timestamp", "mysql:DATETIME", "mysql:TIMESTAMP"})
+_DATES = frozenset({"date", "mysql:DATE", "mysql:NEWDATE"})
+_DECIMALS = frozenset({"numeric", "mysql:DECIMAL", "mysql:NEWDECIMAL"})
+
+
+def moment_for(value: dt.datetime, *, server_binds: bool, timezone: str) -> dt.datetime:
+    """A moment as a database compares it: aware where the server binds typed parameters
+    (PostgreSQL: ``timestamptz``), else naive in the datasource time zone (MySQL DATETIME, SQLite text)."""
+    if server_binds or value.tzinfo is None:
+        return value
+    return value.astimezone(zoneinfo.ZoneInfo(timezone)).replace(tzinfo=None)
+
+
+def bindable(value: Any, db_type: str | None, *, server_binds: bool, timezone: str) -> Any:
+    """A value of ``last_record`` (as JSON stored it) back in its database type, to bind in a template.
+
+    Timestamps and dates were written as ISO 8601 text and numerics as JSON
+    numbers; without this, ``WHERE updated_at > {{last_record.1}}`` would
+    compare a timestamp with text.
+    """
+    if value is None or db_type is None:
+        return value
+    try:
+        if db_type in _TIMESTAMPS and isinstance(value, str):
+            moment = dt.datetime.fromisoformat(value)
+            if db_type == "timestamp" and moment.tzinfo is not None:  # PostgreSQL: naive in the datasource zone
+                return moment.astimezone(zoneinfo.ZoneInfo(timezone)).replace(tzinfo=None)
+            return moment_for(moment, server_binds=server_binds, timezone=timezone)
+        if db_type in _DATES and isinstance(value, str):
+            return dt.date.fromisoformat(value)
+        if db_type in _DECIMALS and isinstance(value, int | float) and not isinstance(value, bool):
+            return Decimal(str(value))
+    except ValueError:
+        return value
+    return value

@@ -10,6 +10,7 @@ database, all removed afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -111,18 +112,34 @@ def secret_key() -> str:
 
 
 @pytest.fixture
-def index_prefix() -> str:
-    return f".t{uuid.uuid4().hex[:10]}-"
+def test_tag() -> str:
+    """What every index and target of one test starts with (after an optional dot)."""
+    return f"t{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture
-def settings_env(es_url: str, secret_key: str, index_prefix: str) -> dict[str, str]:
-    """The environment a service process of this test runs with."""
+def index_prefix(test_tag: str) -> str:
+    """The service's own indices for this test."""
+    return f".{test_tag}-s-"
+
+
+@pytest.fixture
+def target_prefix(test_tag: str) -> str:
+    """Ingestion targets of this test: outside the service's prefix (SPEC §14), cleaned up like it."""
+    return f"{test_tag}-"
+
+
+@pytest.fixture
+def settings_env(
+    es_url: str, secret_key: str, index_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """The environment a service process of this test runs with (SQLite files under the tests' temp root)."""
     return {
         "CONNECTOR_ES_URL": es_url,
         "CONNECTOR_SECRET_KEY": secret_key,
         "CONNECTOR_INDEX_PREFIX": index_prefix,
         "CONNECTOR_WORKER_POLL_INTERVAL_S": "0.2",
+        "CONNECTOR_SQL_SQLITE_ROOTS": json.dumps([str(tmp_path_factory.getbasetemp())]),
     }
 
 
@@ -132,11 +149,11 @@ def settings(settings_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture
-def es(settings: Settings, index_prefix: str) -> Iterator[Elasticsearch]:
-    """A client for the test cluster; deletes every index the test created under its prefix."""
+def es(settings: Settings, test_tag: str) -> Iterator[Elasticsearch]:
+    """A client for the test cluster; deletes every index the test created (service indices and targets)."""
     client, _ = create_client(settings.elasticsearch)
     yield client
-    for pattern in (f"{index_prefix}*", f"{index_prefix.lstrip('.')}*"):
+    for pattern in (f".{test_tag}-*", f"{test_tag}-*"):
         found = client.indices.get(
             index=pattern, expand_wildcards="all", ignore_unavailable=True, allow_no_indices=True
         )
@@ -250,6 +267,8 @@ def mariadb(mysql_server_url: str) -> Iterator[Database]:
 def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     path = tmp_path / "test.db"
     engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    with engine.connect():
+        pass  # the service opens databases read-only: the file must exist
     yield Database(engine, f"jdbc:sqlite:{path}", f"sqlite:///{path}", "sqlite")
     engine.dispose()
 

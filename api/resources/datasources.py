@@ -61,12 +61,14 @@ class DatasourceSearch:
 class DatasourceValidate:
     scopes = ADMIN
 
-    def __init__(self, service: DatasourceService) -> None:
+    def __init__(self, service: DatasourceService, api: ApiSettings) -> None:
         self.service = service
+        self.api = api
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, ds_id: str) -> None:
         check_params(req, ())
-        resp.media = self.service.validate(ds_id)
+        body = read_json(req, limit=self.api.max_body_bytes, required=False)
+        resp.media = self.service.validate(ds_id, body)
 
 
 class DatasourceMetadata:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from api.params import bool_param, check_params, page_params, read_json
+from connector.ingestion_def import Ingestion
 from connector.job_state import INGESTION, envelope
 from connector.job_store import JOBS_PATH
 from connector.settings import ApiSettings
@@ -22,19 +25,30 @@ class IngestionItem:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, ingestion_id: str) -> None:
         check_params(req, ())
-        result = self.service.put(ingestion_id, read_json(req, limit=self.api.max_body_bytes))
-        resp.status = falcon.HTTP_201 if result == "created" else falcon.HTTP_200
-        resp.media = {"_id": ingestion_id, "result": result}
+        outcome = self.service.put(ingestion_id, read_json(req, limit=self.api.max_body_bytes))
+        resp.status = falcon.HTTP_201 if outcome.result == "created" else falcon.HTTP_200
+        resp.media = {"_id": ingestion_id, "result": outcome.result}
+        if outcome.schedule is not None:
+            resp.media.update(outcome.schedule.as_fields())
+            if outcome.schedule.warnings:
+                resp.media["warnings"] = [f"schedule: {warning}" for warning in outcome.schedule.warnings]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, ingestion_id: str) -> None:
         check_params(req, ())
         ingestion = self.service.get(ingestion_id)
         resp.media = {"_id": ingestion_id, "found": True, "_source": ingestion.public_source()}
+        resp.media.update(_schedule_fields(self.service, ingestion))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, ingestion_id: str) -> None:
         check_params(req, ())
         self.service.delete(ingestion_id)
         resp.media = {"_id": ingestion_id, "result": "deleted"}
+
+
+def _schedule_fields(service: IngestionService, ingestion: Ingestion) -> dict[str, Any]:
+    """``next_fire_times`` and ``scheduler_enabled`` beside ``_source``, when the ingestion has a schedule."""
+    outlook = service.schedule_outlook(ingestion.definition)
+    return outlook.as_fields() if outlook is not None else {}
 
 
 class IngestionSearch:
@@ -48,7 +62,8 @@ class IngestionSearch:
         check_params(req, ("from", "size", "start", "count"))
         from_, size = page_params(req, default_size=self.api.default_page_size, max_size=self.api.max_page_size)
         total, items = self.service.page(from_=from_, size=size)
-        resp.media = {"hits": {"total": total, "hits": [{"_id": i.id, "_source": i.public_source()} for i in items]}}
+        hits = [{"_id": i.id, "_source": i.public_source(), **_schedule_fields(self.service, i)} for i in items]
+        resp.media = {"hits": {"total": total, "hits": hits}}
 
     on_post = on_get
 
@@ -61,9 +76,11 @@ class IngestionRun:
         self.api = api
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, ingestion_id: str) -> None:
-        check_params(req, ("resume",))
+        check_params(req, ("resume", "allow_large"))
         body = read_json(req, limit=self.api.max_body_bytes, required=False)
-        status = self.service.run(ingestion_id, body, resume=bool_param(req, "resume"))
+        status = self.service.run(
+            ingestion_id, body, resume=bool_param(req, "resume"), allow_large=bool_param(req, "allow_large")
+        )
         resp.status = falcon.HTTP_202
         resp.location = f"{JOBS_PATH}/{INGESTION}/{ingestion_id}"
         resp.media = envelope(INGESTION, ingestion_id, status)

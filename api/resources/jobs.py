@@ -14,7 +14,7 @@ from connector.job_state import RunStatus, envelope
 from connector.settings import ApiSettings
 
 READ = {"GET": "job:read", "POST": "job:read"}
-SEARCH_FILTERS = ("type", "id", "state", "start_time_from", "start_time_to", "ended")
+SEARCH_FILTERS = ("type", "id", "state", "start_time_from", "start_time_to", "ended", "q", "sort")
 PAGING = ("from", "size", "start", "count")
 
 
@@ -110,7 +110,8 @@ class JobSearch:
 
     def _render(self, resp: falcon.Response, query: JobQuery, from_: int, size: int) -> None:
         page = self.service.search(query, from_=from_, size=size)
-        resp.media = {"hits": {"total": page.total, "hits": [{"_id": h.id, "_source": h.source} for h in page.hits]}}
+        hits = [{"_id": h.id, "_source": RunStatus.from_source(h.source).public_source()} for h in page.hits]
+        resp.media = {"hits": {"total": page.total, "hits": hits}}
 
 
 class JobRun:

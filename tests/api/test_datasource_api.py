@@ -10,41 +10,78 @@ from tests.support import assert_error
 pytestmark = pytest.mark.api
 
 DS = "/_siren/connector/datasource"
-SQLITE = {"jdbc": {"driver": "org.sqlite.JDBC", "url": "jdbc:sqlite:/tmp/none.db", "timezone": "Europe/Paris"}}
 
 
-def test_crud_round_trip(api: testing.TestClient) -> None:
-    created = api.simulate_put(f"{DS}/events", json=SQLITE)
+@pytest.fixture
+def sqlite_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A directory under the tests' sql.sqlite_roots."""
+    return str(tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture
+def sqlite_body(sqlite_dir: str) -> dict[str, dict[str, str]]:
+    return {
+        "jdbc": {"driver": "org.sqlite.JDBC", "url": f"jdbc:sqlite:{sqlite_dir}/none.db", "timezone": "Europe/Paris"}
+    }
+
+
+def test_crud_round_trip(api: testing.TestClient, sqlite_body: dict[str, dict[str, str]]) -> None:
+    created = api.simulate_put(f"{DS}/events", json=sqlite_body)
     assert created.status_code == 201
     assert created.json == {"_id": "events", "result": "created"}
     got = api.simulate_get(f"{DS}/events")
     assert got.status_code == 200
-    assert got.json == {"_id": "events", "found": True, "_source": SQLITE}
+    assert got.json == {"_id": "events", "found": True, "_source": sqlite_body}
     deleted = api.simulate_delete(f"{DS}/events")
     assert deleted.json == {"_id": "events", "result": "deleted"}
     assert_error(api.simulate_get(f"{DS}/events"), 404, "resource_not_found_exception")
 
 
-def test_put_existing_needs_overwrite(api: testing.TestClient) -> None:
-    api.simulate_put(f"{DS}/a", json=SQLITE)
-    assert_error(api.simulate_put(f"{DS}/a", json=SQLITE), 409, "resource_already_exists_exception")
-    updated = api.simulate_put(f"{DS}/a", json={"sql": {"url": "sqlite:///tmp/other.db"}}, params={"overwrite": "true"})
+def test_put_existing_needs_overwrite(
+    api: testing.TestClient,
+    sqlite_body: dict[str, dict[str, str]],
+    sqlite_dir: str,
+) -> None:
+    api.simulate_put(f"{DS}/a", json=sqlite_body)
+    assert_error(api.simulate_put(f"{DS}/a", json=sqlite_body), 409, "resource_already_exists_exception")
+    other = {"sql": {"url": f"sqlite:///{sqlite_dir}/other.db"}}
+    updated = api.simulate_put(f"{DS}/a", json=other, params={"overwrite": "true"})
     assert updated.status_code == 200
     assert updated.json["result"] == "updated"
-    assert api.simulate_get(f"{DS}/a").json["_source"] == {"sql": {"url": "sqlite:///tmp/other.db"}}
+    assert api.simulate_get(f"{DS}/a").json["_source"] == other
 
 
-def test_update_without_password_keeps_the_stored_one(api: testing.TestClient, runtime) -> None:
+def test_update_without_password_keeps_the_stored_one_for_the_same_server(api: testing.TestClient, runtime) -> None:
     body = {"sql": {"url": "postgresql+psycopg://h/db", "username": "u", "password": "Keep-Me-9"}}
     api.simulate_put(f"{DS}/p", json=body)
     stored_before = runtime.datasource_store.get("p").password
-    api.simulate_put(
-        f"{DS}/p", json={"sql": {"url": "postgresql+psycopg://h2/db", "username": "u"}}, params={"overwrite": "true"}
-    )
+    same_server = {"sql": {"url": "postgresql+psycopg://h/db", "username": "u", "timezone": "Europe/Paris"}}
+    api.simulate_put(f"{DS}/p", json=same_server, params={"overwrite": "true"})
     after = runtime.datasource_store.get("p")
-    assert after.url == "postgresql+psycopg://h2/db"
+    assert after.timezone == "Europe/Paris"
     assert after.password == stored_before
     assert runtime.box.decrypt(after.password) == "Keep-Me-9"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://h2/db",  # another host
+        "postgresql+psycopg://h:5433/db",  # another port
+        "postgresql+psycopg://h/other",  # another database
+        "mysql+pymysql://h/db",  # another kind of server
+    ],
+)
+def test_a_stored_password_never_follows_a_changed_server(api: testing.TestClient, runtime, url: str) -> None:
+    body = {"sql": {"url": "postgresql+psycopg://h/db", "username": "u", "password": "Keep-Me-9"}}
+    api.simulate_put(f"{DS}/p", json=body)
+    moved = api.simulate_put(f"{DS}/p", json={"sql": {"url": url, "username": "u"}}, params={"overwrite": "true"})
+    assert moved.status_code == 200
+    assert runtime.datasource_store.get("p").password is None
+    renamed = {"sql": {"url": "postgresql+psycopg://h/db", "username": "someone-else"}}
+    api.simulate_put(f"{DS}/p", json=body, params={"overwrite": "true"})
+    api.simulate_put(f"{DS}/p", json=renamed, params={"overwrite": "true"})
+    assert runtime.datasource_store.get("p").password is None
 
 
 def test_credentials_in_urls_are_moved_out(api: testing.TestClient, runtime) -> None:
@@ -56,16 +93,16 @@ def test_credentials_in_urls_are_moved_out(api: testing.TestClient, runtime) -> 
     assert runtime.box.decrypt(runtime.datasource_store.get("s").password) == "In-Url-8"
 
 
-def test_list_with_paging(api: testing.TestClient) -> None:
+def test_list_with_paging(api: testing.TestClient, sqlite_body: dict[str, dict[str, str]]) -> None:
     for name in ("c", "a", "b"):
-        api.simulate_put(f"{DS}/{name}", json=SQLITE)
+        api.simulate_put(f"{DS}/{name}", json=sqlite_body)
     page = api.simulate_get(f"{DS}/_search", params={"from": "1", "size": "1"})
     assert page.status_code == 200
     assert page.json["hits"]["total"] == 3
     assert [h["_id"] for h in page.json["hits"]["hits"]] == ["b"]
     everything = api.simulate_get(f"{DS}/_search").json["hits"]["hits"]
     assert [h["_id"] for h in everything] == ["a", "b", "c"]
-    assert everything[0]["_source"] == SQLITE
+    assert everything[0]["_source"] == sqlite_body
 
 
 def test_delete_force_and_unknown(api: testing.TestClient) -> None:
@@ -105,9 +142,9 @@ def test_put_bad_bodies(api: testing.TestClient, body: bytes, error_type: str, e
     assert_error(api.simulate_get(f"{DS}/bad"), 404, "resource_not_found_exception")
 
 
-def test_put_bad_id(api: testing.TestClient) -> None:
-    assert_error(api.simulate_put(f"{DS}/-bad", json=SQLITE), 400, "validation_exception", "id")
-    assert_error(api.simulate_put(f"{DS}/{'x' * 129}", json=SQLITE), 400, "validation_exception", "id")
+def test_put_bad_id(api: testing.TestClient, sqlite_body: dict[str, dict[str, str]]) -> None:
+    assert_error(api.simulate_put(f"{DS}/-bad", json=sqlite_body), 400, "validation_exception", "id")
+    assert_error(api.simulate_put(f"{DS}/{'x' * 129}", json=sqlite_body), 400, "validation_exception", "id")
 
 
 def test_oversized_body(api: testing.TestClient, settings) -> None:
@@ -119,9 +156,12 @@ def test_oversized_body(api: testing.TestClient, settings) -> None:
     )
 
 
-def test_unknown_query_parameter(api: testing.TestClient) -> None:
+def test_unknown_query_parameter(api: testing.TestClient, sqlite_body: dict[str, dict[str, str]]) -> None:
     assert_error(
-        api.simulate_put(f"{DS}/a", json=SQLITE, params={"overwite": "true"}), 400, "validation_exception", "overwite"
+        api.simulate_put(f"{DS}/a", json=sqlite_body, params={"overwite": "true"}),
+        400,
+        "validation_exception",
+        "overwite",
     )
 
 

@@ -103,7 +103,13 @@ class Seeds:
         assert ingestion.status_code in (200, 201), ingestion.text
 
     def ids(self, operation: schemathesis.APIOperation) -> dict[str, str]:
-        known = {"ds_id": DS_ID, "ingestion_id": INGESTION_ID, "job_id": INGESTION_ID, "run_id": self.run_id}
+        known = {
+            "ds_id": DS_ID,
+            "ingestion_id": INGESTION_ID,
+            "job_id": INGESTION_ID,
+            "run_id": self.run_id,
+            "asset": "app.js",  # a file of the web page (any version is served)
+        }
         return {p.name: known[p.name] for p in operation.path_parameters if p.name in known}
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from falcon import testing
 
+from connector.ingestion_def import IngestBody, Ingestion
 from tests.support import assert_error
 
 pytestmark = pytest.mark.api
@@ -54,10 +56,13 @@ def test_every_siren_field_is_accepted_and_passwords_hidden(api: testing.TestCli
         "transforms": [{**GOOD["transforms"][0], "params": {}}],
         "count_total": False,
     }
+    assert set(got) == {"_id", "found", "_source", "next_fire_times", "scheduler_enabled"}
     updated = api.simulate_put(f"{BASE}/ingestion/events", json={"ingest": {**GOOD, "batch_size": 20}})
-    assert updated.json == {"_id": "events", "result": "updated"}
+    assert {k: updated.json[k] for k in ("_id", "result")} == {"_id": "events", "result": "updated"}
+    assert set(updated.json) == {"_id", "result", "next_fire_times", "scheduler_enabled"}  # hourly: no warning
     listed = api.simulate_get(f"{BASE}/ingestion/_search").json["hits"]
     assert listed["total"] == 1 and listed["hits"][0]["_source"]["ingest"]["batch_size"] == 20
+    assert set(listed["hits"][0]) == {"_id", "_source", "next_fire_times", "scheduler_enabled"}
     assert_error(api.simulate_delete(f"{BASE}/datasource/ds"), 409, "resource_conflict_exception")
     assert api.simulate_delete(f"{BASE}/ingestion/events").json["result"] == "deleted"
     assert api.simulate_delete(f"{BASE}/datasource/ds").status_code == 200
@@ -78,8 +83,9 @@ def test_enable_schedule_synonym(api: testing.TestClient, datasource: None) -> N
         ({"staging_prefix": "UPPER"}, "$.ingest.staging_prefix"),
         ({"strategy": "INCREMENTAL", "pk_field": None}, "$.ingest"),
         ({"strategy": "MERGE"}, "$.ingest.strategy"),
-        ({"schedule": "0 0 25 * * ?"}, "$.ingest"),
-        ({"schedule": "every hour"}, "$.ingest"),
+        ({"schedule": "0 0 25 * * ?"}, "$.ingest.schedule"),
+        ({"schedule": "every hour"}, "$.ingest.schedule"),
+        ({"schedule": "0 0 12 1 1 ? 2020"}, "$.ingest.schedule"),
         ({"schedule": None}, "$.ingest"),
         ({"enable_schedule": False}, "$.ingest"),
         ({"batch_size": 0}, "$.ingest.batch_size"),
@@ -99,6 +105,14 @@ def test_enable_schedule_synonym(api: testing.TestClient, datasource: None) -> N
         ),
         ({"transforms": [{"input": [{"source": "a", "value": 1}], "output": "p"}]}, "$.ingest.transforms[0].input[0]"),
         ({"transforms": [{"input": [{"source": "a"}], "output": "p", "transform": "cast"}]}, "$.ingest.transforms[0]"),
+        (
+            {
+                "transforms": [
+                    {"input": [{"source": "a"}], "output": "p", "transform": "date", "params": {"format": "Q"}}
+                ]
+            },
+            "$.ingest.transforms[0].params.format",
+        ),
         ({"ds_credentials": {"user": "x"}}, "$.ingest.ds_credentials.user"),
         ({"unknown_field": 1}, "$.ingest.unknown_field"),
         ({"timezone": "Nowhere/City"}, "$.ingest.timezone"),
@@ -212,3 +226,64 @@ def test_run_body_is_validated(api: testing.TestClient, sqlite_db) -> None:
         400,
         "parse_exception",
     )
+
+
+@pytest.mark.parametrize(
+    ("date_format", "letter", "why"),
+    [
+        ("YYYY-MM-dd", "Y", 'pattern letter "Y" (week-based year; for the calendar year use y) is not supported'),
+        ("dd/MM/yyyy hh:mm", "h", 'pattern letter "h" (clock hour 1-12) needs a (AM/PM)'),
+        ("yyyy-MM-dd HH:mm zzzz", "z", 'pattern letter "z" (full zone name, zzzz) is not supported'),
+        ("yyyy-MM-dd[ HH:mm]", "[", "optional sections [...] are not supported"),
+        ("%Y-%m-%d %Q", "%Q", "strptime directive %Q is not supported"),
+    ],
+)
+def test_date_formats_are_checked_before_storing(
+    api: testing.TestClient, datasource: None, date_format: str, letter: str, why: str
+) -> None:
+    good = {"input": [{"source": "t"}], "output": "when", "transform": "date", "params": {"format": "yyyy-MM-dd"}}
+    bad = {**good, "output": "other", "params": {"format": date_format}}
+    body = {"ingest": {**GOOD, "transforms": [good, bad]}}
+    error = assert_error(
+        api.simulate_put(f"{BASE}/ingestion/dates", json=body),
+        400,
+        "validation_exception",
+        "$.ingest.transforms[1].params.format",
+    )
+    (entry,) = error["invalid"]
+    (rule,) = entry["rules"]
+    assert (rule["rule"], rule["params"]) == ("date_format", [letter])
+    assert rule["description"].startswith(why)
+    assert api.simulate_get(f"{BASE}/ingestion/dates").status_code == 404
+
+
+def test_java_letters_users_write_are_accepted(api: testing.TestClient, datasource: None) -> None:
+    formats = ["dd/MM/yyyy hh:mm a", "yyyy-MM-dd HH:mm:ss z", "yyyy-MM-dd'T'HH:mm:ss.SSSSSSSSSXXX", "yyyy-DDD VV"]
+    transforms = [
+        {"input": [{"source": "t"}], "output": f"o{i}", "transform": "date", "params": {"format": f}}
+        for i, f in enumerate(formats)
+    ]
+    assert (
+        api.simulate_put(f"{BASE}/ingestion/dates", json={"ingest": {**GOOD, "transforms": transforms}}).status_code
+        == 201
+    )
+
+
+def test_a_definition_stored_before_a_stricter_check_still_loads(api: testing.TestClient, runtime) -> None:
+    """Schedules and date formats refused today may be stored already: they load, and the schedule fires as it did."""
+    body = {
+        **{k: v for k, v in GOOD.items() if k not in ("ds_credentials", "es_credentials")},
+        "schedule": "0 0 12 ? * 0",  # Quartz numbers days of week 1-7: 0 is refused now
+        "transforms": [
+            {"input": [{"source": "t"}], "output": "when", "transform": "date", "params": {"format": "YYYY-MM-dd"}}
+        ],
+    }
+    definition = IngestBody.model_validate(body, context={"stored": True})
+    runtime.ingestion_store.create(Ingestion("old", definition))
+    got = api.simulate_get(f"{BASE}/ingestion/old")
+    assert got.status_code == 200, got.text
+    assert got.json["_source"]["ingest"]["schedule"] == "0 0 12 ? * 0"
+    fires = [dt.datetime.fromisoformat(fire) for fire in got.json["next_fire_times"]]
+    assert len(fires) == 5 and all(fire.isoweekday() == 7 and fire.hour == 12 for fire in fires)  # croniter's 0
+    (hit,) = api.simulate_get(f"{BASE}/ingestion/_search").json["hits"]["hits"]
+    assert hit["next_fire_times"] == got.json["next_fire_times"]

@@ -12,11 +12,13 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from api import params
 from api.app import BASE, Services, create_app
+from api.auth import ANY_SCOPE
 from api.openapi import build_spec
 from api.operations import ROUTES
 from api.params import COMMON_PARAMS
-from api.resources import datasources, health, ingestions, jobs
+from api.resources import datasources, health, ingestions, jobs, whoami
 from api.resources import openapi as openapi_resource
+from api.ui import resources as ui_resources
 from connector.settings import load_settings
 
 pytestmark = pytest.mark.api
@@ -74,7 +76,8 @@ def test_every_operation_documents_its_scope_and_errors() -> None:
                 assert "401" not in op["responses"]
             else:
                 scope = route.resource.scopes[method]
-                assert op["security"] == [{"bearerAuth": [scope]}, {"basicAuth": [scope]}]
+                roles = [] if scope == ANY_SCOPE else [scope]  # any authenticated caller: no role needed
+                assert op["security"] == [{"bearerAuth": roles}, {"basicAuth": roles}]
                 assert {"400", "401", "403"} <= set(op["responses"])
             for status, response in op["responses"].items():
                 if int(status) >= 400 and "$ref" in response:
@@ -130,7 +133,7 @@ def test_documented_query_parameters_are_exactly_what_each_resource_checks(
         checked.append(frozenset(allowed))
         params.check_params(req, allowed)
 
-    for module in (datasources, ingestions, jobs, health, openapi_resource):
+    for module in (datasources, ingestions, jobs, health, openapi_resource, whoami, ui_resources):
         monkeypatch.setattr(module, "check_params", spy)
     for method, path, query in _requests(build_spec(base=BASE)):
         checked.clear()

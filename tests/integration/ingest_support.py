@@ -83,3 +83,10 @@ def slow_table(db: Database, name: str, rows: int, *, pause_every: int = 100, pa
         f"SELECT id, name, CASE WHEN id % {pause_every} = 0 THEN pg_sleep({pause_s})::text END AS pause "
         f"FROM {name} ORDER BY id"
     )
+
+
+def bookkeeping(runtime: Any, run: dict[str, Any]) -> Any:
+    """The stored run behind a status, with what the service keeps beside it (checkpoint, flags)."""
+    stored = runtime.jobs.get_run(run["run_id"])
+    assert stored is not None, run
+    return stored.status

@@ -25,11 +25,17 @@ def _rows(db: Database, first: int, last: int) -> None:
 
 @pytest.mark.parametrize("strategy", ["REPLACE", "INCREMENTAL"])
 def test_batches_cut_by_bytes_keep_every_row_once(
-    api: testing.TestClient, worker, any_db: Database, es: Elasticsearch, index_prefix: str, strategy: str
+    api: testing.TestClient,
+    worker,
+    any_db: Database,
+    es: Elasticsearch,
+    index_prefix: str,
+    strategy: str,
+    target_prefix: str,
 ) -> None:
     any_db.execute("CREATE TABLE wide (id INTEGER PRIMARY KEY, body TEXT)")
     _rows(any_db, 1, 300)
-    target = f"{index_prefix.lstrip('.')}wide"
+    target = f"{target_prefix}wide"
     query = "SELECT * FROM wide"
     if strategy == "INCREMENTAL":
         query += " {{#max_primary_key}}WHERE id > {{max_primary_key}}{{/max_primary_key}}"

@@ -106,23 +106,16 @@ def test_sample_bad_sql_and_bad_body(api: testing.TestClient, any_db: Database) 
     )
     dup = api.simulate_post(f"{DS}/db/_sample", json={"query": "SELECT 1 AS a, 2 AS a"})
     assert_error(dup, 400, "validation_exception", "$.query")
+    unbound = api.simulate_post(f"{DS}/db/_sample", json={"query": "SELECT 1 AS a WHERE 1 = :x"})
+    assert_error(unbound, 400, "sql_exception")  # the database's own message; once a 500
 
 
-def test_statement_timeout(
-    api: testing.TestClient, any_db: Database, es_url: str, secret_key: str, index_prefix: str, es
-) -> None:
+def test_statement_timeout(api: testing.TestClient, any_db: Database, settings_env: dict[str, str], es) -> None:
     from api.app import create_app
     from api.runtime import Runtime
     from connector.settings import load_settings
 
-    settings = load_settings(
-        environ={
-            "CONNECTOR_ES_URL": es_url,
-            "CONNECTOR_SECRET_KEY": secret_key,
-            "CONNECTOR_INDEX_PREFIX": index_prefix,
-            "CONNECTOR_SQL_STATEMENT_TIMEOUT_S": "0.5",
-        }
-    )
+    settings = load_settings(environ={**settings_env, "CONNECTOR_SQL_STATEMENT_TIMEOUT_S": "0.5"})
     runtime = Runtime.build(settings)
     client = testing.TestClient(create_app(settings, runtime.services()))
     slow = {

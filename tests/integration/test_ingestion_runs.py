@@ -12,6 +12,7 @@ from falcon import testing
 from tests.conftest import Database
 from tests.integration.ingest_support import (
     BASE,
+    bookkeeping,
     count,
     define,
     ids,
@@ -36,10 +37,16 @@ def _items(db: Database, rows: int, *, start_id: int = 1) -> None:
 
 @pytest.mark.parametrize("strategy", ["REPLACE", "INCREMENTAL"])
 def test_rows_equal_documents_equal_count(
-    api: testing.TestClient, worker, any_db: Database, es: Elasticsearch, index_prefix: str, strategy: str
+    api: testing.TestClient,
+    worker,
+    any_db: Database,
+    es: Elasticsearch,
+    index_prefix: str,
+    strategy: str,
+    target_prefix: str,
 ) -> None:
     _items(any_db, 237)
-    target = f"{index_prefix.lstrip('.')}items"
+    target = f"{target_prefix}items"
     define(
         api,
         any_db,
@@ -64,10 +71,10 @@ def test_rows_equal_documents_equal_count(
 
 
 def test_incremental_second_run_reads_only_new_rows(
-    api: testing.TestClient, worker, any_db: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, any_db: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
     _items(any_db, 100)
-    target = f"{index_prefix.lstrip('.')}inc"
+    target = f"{target_prefix}inc"
     query = "SELECT * FROM items {{#max_primary_key}}WHERE id > {{max_primary_key}}{{/max_primary_key}} ORDER BY id"
     define(api, any_db, "inc", query=query, target=target, strategy="INCREMENTAL", pk_field="id", batch_size=40)
     first = run(api, "inc")
@@ -82,10 +89,10 @@ def test_incremental_second_run_reads_only_new_rows(
 
 
 def test_replace_swaps_alias_and_drops_the_old_index(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
     _items(pg, 60)
-    target = f"{index_prefix.lstrip('.')}swap"
+    target = f"{target_prefix}swap"
     define(api, pg, "swap", query="SELECT * FROM items", target=target, pk_field="id", batch_size=25)
     first = run(api, "swap")
     old_index = first["staging_index"]
@@ -99,9 +106,9 @@ def test_replace_swaps_alias_and_drops_the_old_index(
 
 
 def test_replace_over_a_concrete_index(
-    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
-    target = f"{index_prefix.lstrip('.')}concrete"
+    target = f"{target_prefix}concrete"
     es.indices.create(index=target)
     es.index(index=target, id="stale", document={"x": 1}, refresh=True)
     _items(sqlite_db, 5)
@@ -113,10 +120,10 @@ def test_replace_over_a_concrete_index(
 
 
 def test_replace_target_untouched_while_loading_and_after_a_failure(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str, target_prefix: str, runtime
 ) -> None:
     slow = slow_table(pg, "items", 2000)
-    target = f"{index_prefix.lstrip('.')}safe"
+    target = f"{target_prefix}safe"
     define(api, pg, "safe", query="SELECT * FROM items WHERE id <= 40", target=target, pk_field="id", batch_size=20)
     assert run(api, "safe")["count"] == 40
     # Slow, then a division by zero at id 1500, after many batches.
@@ -135,15 +142,16 @@ def test_replace_target_untouched_while_loading_and_after_a_failure(
     assert count(es, target) == 40
     assert list(es.indices.get_alias(name=target)) != [staging]
     # The staging index is kept (not live) so that _run?resume=true can continue from the checkpoint...
-    assert final["staging_kept"] is True and es.indices.exists(index=staging)
-    assert final["checkpoint"]["pk"] == final["checkpoint"]["count"] == final["count"]
+    assert bookkeeping(runtime, final).staging_kept is True and es.indices.exists(index=staging)
+    checkpoint = bookkeeping(runtime, final).checkpoint
+    assert checkpoint["pk"] == checkpoint["count"] == final["count"]
     # ...and a new run from the start drops it.
     define(api, pg, "safe", query="SELECT * FROM items WHERE id <= 200", target=target, pk_field="id", batch_size=50)
     again = run(api, "safe")
     assert (again["state"], again["count"]) == ("successful", 200)
     assert not es.indices.exists(index=staging)
     assert count(es, target) == 200
-    assert "staging_kept" not in status_of_run(api, final)
+    assert not bookkeeping(runtime, status_of_run(api, final)).staging_kept
 
 
 def status_of_run(api: testing.TestClient, run: dict) -> dict:
@@ -151,10 +159,10 @@ def status_of_run(api: testing.TestClient, run: dict) -> dict:
 
 
 def test_abort_while_loading(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str, target_prefix: str, runtime
 ) -> None:
     slow = slow_table(pg, "items", 2000)
-    target = f"{index_prefix.lstrip('.')}abort"
+    target = f"{target_prefix}abort"
     define(api, pg, "abort", query=slow, target=target, pk_field="id", batch_size=20)
     start(api, "abort")
     loading = wait_until(
@@ -165,7 +173,7 @@ def test_abort_while_loading(
     assert aborting.json["status"]["is_aborting"] is True
     assert aborting.json["status"]["state"] in ("aborting", "aborted")
     again = api.simulate_post(f"{BASE}/jobs/ingestion/abort/_abort")
-    assert again.status_code in (200, 409)
+    assert again.status_code == 200
     final = wait_final(api, "abort", timeout=20)
     assert final["state"] == "aborted"
     assert final["is_aborting"] is True and final["is_running"] is False
@@ -174,8 +182,8 @@ def test_abort_while_loading(
     assert final["count"] - loading["count"] <= 600
     assert final["last_id"] == str(final["count"])
     assert not es.indices.exists(index=target)  # REPLACE: nothing swapped in
-    assert final["staging_kept"] is True and es.indices.exists(index=loading["staging_index"])
-    assert api.simulate_post(f"{BASE}/jobs/ingestion/abort/_abort").status_code == 409
+    assert bookkeeping(runtime, final).staging_kept is True and es.indices.exists(index=loading["staging_index"])
+    assert api.simulate_post(f"{BASE}/jobs/ingestion/abort/_abort").json["status"] == final  # idempotent
     # Resume: rows above the checkpoint only, into the kept staging index; exact in the end.
     define(api, pg, "abort", query="SELECT * FROM items", target=target, pk_field="id", batch_size=500)
     resumed = api.simulate_post(f"{BASE}/ingestion/abort/_run", params={"resume": "true"})
@@ -187,9 +195,9 @@ def test_abort_while_loading(
     assert ids(es, target) == sorted(str(i) for i in range(1, 2001))
 
 
-def test_abort_a_queued_run(api: testing.TestClient, any_db: Database, index_prefix: str) -> None:
+def test_abort_a_queued_run(api: testing.TestClient, any_db: Database, index_prefix: str, target_prefix: str) -> None:
     _items(any_db, 3)
-    define(api, any_db, "queued", query="SELECT * FROM items", target=f"{index_prefix.lstrip('.')}q", pk_field="id")
+    define(api, any_db, "queued", query="SELECT * FROM items", target=f"{target_prefix}q", pk_field="id")
     start(api, "queued")
     conflict = assert_error(api.simulate_post(f"{BASE}/ingestion/queued/_run"), 409, "resource_conflict_exception")
     assert "already has a queued run" in conflict["reason"]
@@ -200,11 +208,17 @@ def test_abort_a_queued_run(api: testing.TestClient, any_db: Database, index_pre
 
 
 def test_rejected_rows_are_counted_and_recorded(
-    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str, runtime
+    api: testing.TestClient,
+    worker,
+    sqlite_db: Database,
+    es: Elasticsearch,
+    index_prefix: str,
+    runtime,
+    target_prefix: str,
 ) -> None:
     sqlite_db.execute("CREATE TABLE m (id INTEGER, n TEXT)")
     sqlite_db.execute("INSERT INTO m VALUES (1, '10'), (2, 'abc'), (3, '30'), (4, 'x4'), (5, '50'), (NULL, '60')")
-    target = f"{index_prefix.lstrip('.')}rej"
+    target = f"{target_prefix}rej"
     define(
         api,
         sqlite_db,
@@ -231,11 +245,11 @@ def test_rejected_rows_are_counted_and_recorded(
 
 
 def test_rejections_above_the_ratio_fail_the_run(
-    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
     sqlite_db.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, n TEXT)")
     sqlite_db.execute("INSERT INTO m VALUES (1, '10'), (2, 'abc')")
-    target = f"{index_prefix.lstrip('.')}ratio"
+    target = f"{target_prefix}ratio"
     define(
         api,
         sqlite_db,
@@ -252,10 +266,10 @@ def test_rejections_above_the_ratio_fail_the_run(
 
 
 def test_hostile_run_params_are_bound(
-    api: testing.TestClient, worker, any_db: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, any_db: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
     _items(any_db, 10)
-    target = f"{index_prefix.lstrip('.')}params"
+    target = f"{target_prefix}params"
     define(
         api,
         any_db,
@@ -270,14 +284,16 @@ def test_hostile_run_params_are_bound(
     assert any_db.scalar("SELECT count(*) FROM items") == 10
 
 
-def test_transforms(api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str) -> None:
+def test_transforms(
+    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
+) -> None:
     sqlite_db.execute(
         "CREATE TABLE p (id INTEGER PRIMARY KEY, lat REAL, lon REAL, first TEXT, last TEXT, tags TEXT, born TEXT, score TEXT)"
     )
     sqlite_db.execute(
         "INSERT INTO p VALUES (1, 53.27, -9.05, 'Ada', 'Lovelace', 'math, poetry', '10/12/1815 08:30', '7')"
     )
-    target = f"{index_prefix.lstrip('.')}tx"
+    target = f"{target_prefix}tx"
     transforms = [
         {"input": [{"source": "lat"}, {"source": "lon"}], "output": "location", "transform": "geo_point"},
         {
@@ -311,7 +327,14 @@ def test_transforms(api: testing.TestClient, worker, sqlite_db: Database, es: El
 
 
 def test_postgresql_types_round_trip(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, es_url: str, index_prefix: str
+    api: testing.TestClient,
+    worker,
+    pg: Database,
+    es: Elasticsearch,
+    es_url: str,
+    index_prefix: str,
+    target_prefix: str,
+    runtime,
 ) -> None:
     pg.execute(
         "CREATE TABLE t (id bigint PRIMARY KEY, n numeric(30,10), f double precision, r real, d date, ts timestamp,"
@@ -323,11 +346,13 @@ def test_postgresql_types_round_trip(
         " '2024-01-02 03:04:05+02', '12:34:56', '1 day 02:03:04', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\x00ff',"
         " '{1,2,3}', '{a,b}', '{\"k\": [1, 2]}', '{\"x\": {\"y\": true}}', true, NULL, 'héllo ✓', 9007199254740993)"
     )
-    target = f"{index_prefix.lstrip('.')}pgtypes"
+    target = f"{target_prefix}pgtypes"
     define(api, pg, "pgtypes", query="SELECT * FROM t", target=target, pk_field="id")
     final = run(api, "pgtypes")
     assert final["state"] == "successful"
-    assert final["server_rendering"] is True  # PostgreSQL rendered these documents (ingestion/sql_json.py)
+    assert (
+        bookkeeping(runtime, final).server_rendering is True
+    )  # PostgreSQL rendered these documents (ingestion/sql_json.py)
     doc = raw_source(es_url, target, "1")
     assert doc["n"] == Decimal("12345678901234567890.0123456789")
     assert doc["f"] is None and doc["r"] == Decimal("1.5")
@@ -345,17 +370,24 @@ def test_postgresql_types_round_trip(
 
 
 def test_postgresql_types_rendered_in_python_when_needed(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, es_url: str, index_prefix: str
+    api: testing.TestClient,
+    worker,
+    pg: Database,
+    es: Elasticsearch,
+    es_url: str,
+    index_prefix: str,
+    target_prefix: str,
+    runtime,
 ) -> None:
     """A column type PostgreSQL cannot render like the Python path (a range): the Python path does it all."""
     pg.execute("CREATE TABLE r (id int PRIMARY KEY, span int4range, n numeric, ts timestamp)")
     pg.execute("INSERT INTO r VALUES (1, '[2,5)', 1.50, '2024-07-01 12:00:00'), (2, NULL, 'NaN', NULL)")
-    target = f"{index_prefix.lstrip('.')}pgrange"
+    target = f"{target_prefix}pgrange"
     api.simulate_put(f"{BASE}/datasource/paris", json={"jdbc": {"url": pg.jdbc_url, "timezone": "Europe/Paris"}})
     define(api, pg, "pgrange", datasource="paris", query="SELECT * FROM r", target=target, pk_field="id")
     final = run(api, "pgrange")
     assert (final["state"], final["count"]) == ("successful", 2)
-    assert "server_rendering" not in final
+    assert not bookkeeping(runtime, final).server_rendering
     assert raw_source(es_url, target, "1") == {
         "id": 1,
         "span": {"gte": 2, "lt": 5},
@@ -366,14 +398,21 @@ def test_postgresql_types_rendered_in_python_when_needed(
     # Without the range, the same values rendered by PostgreSQL come out identical.
     define(api, pg, "pgrange", datasource="paris", query="SELECT id, n, ts FROM r", target=target, pk_field="id")
     rendered = run(api, "pgrange")
-    assert rendered["server_rendering"] is True
+    assert bookkeeping(runtime, rendered).server_rendering is True
     assert raw_source(es_url, target, "1") == {"id": 1, "n": Decimal("1.50"), "ts": "2024-07-01T12:00:00+02:00"}
     assert raw_source(es_url, target, "2") == {"id": 2, "n": None, "ts": None}
 
 
 @pytest.mark.parametrize("timezone", ["UTC", "Europe/Paris"])
 def test_time_with_time_zone(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, es_url: str, index_prefix: str, timezone: str
+    api: testing.TestClient,
+    worker,
+    pg: Database,
+    es: Elasticsearch,
+    es_url: str,
+    index_prefix: str,
+    timezone: str,
+    target_prefix: str,
 ) -> None:
     """timetz has no SQL rendering here: the Python path writes it with its offset, in any datasource zone."""
     pg.execute("CREATE TABLE tz (id int PRIMARY KEY, t timetz)")
@@ -382,7 +421,7 @@ def test_time_with_time_zone(
     sample = api.simulate_post(f"{BASE}/datasource/tz/_sample", json={"query": "SELECT * FROM tz ORDER BY id"})
     assert sample.status_code == 200, sample.text
     assert [row["t"] for row in sample.json["rows"]] == ["10:30:00+02:00", None]
-    target = f"{index_prefix.lstrip('.')}timetz"
+    target = f"{target_prefix}timetz"
     define(api, pg, "timetz", datasource="tz", query="SELECT * FROM tz", target=target, pk_field="id")
     final = run(api, "timetz")
     assert (final["state"], final["count"]) == ("successful", 2), final.get("error")
@@ -391,7 +430,14 @@ def test_time_with_time_zone(
 
 
 def test_transforms_rendered_by_postgresql_match_the_python_path(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, es_url: str, index_prefix: str
+    api: testing.TestClient,
+    worker,
+    pg: Database,
+    es: Elasticsearch,
+    es_url: str,
+    index_prefix: str,
+    target_prefix: str,
+    runtime,
 ) -> None:
     pg.execute("CREATE TABLE g (id int PRIMARY KEY, lat float8, lon numeric, day text, r real, span int4range)")
     pg.execute(
@@ -411,7 +457,7 @@ def test_transforms_rendered_by_postgresql_match_the_python_path(
     ]
     documents = {}
     for name, columns in (("rendered", "id, lat, lon, day, r"), ("python", "id, lat, lon, day, r, span")):
-        target = f"{index_prefix.lstrip('.')}{name}"
+        target = f"{target_prefix}{name}"
         define(
             api,
             pg,
@@ -423,7 +469,7 @@ def test_transforms_rendered_by_postgresql_match_the_python_path(
             max_error_ratio=1.0,
         )
         final = run(api, name)
-        assert (final["state"], final.get("server_rendering", False)) == ("successful", name == "rendered")
+        assert (final["state"], bookkeeping(runtime, final).server_rendering) == ("successful", name == "rendered")
         # Row 4 (latitude 95) is refused by the mapping or the transform; row 5 (month 13) by the date
         # transform; row 6 by the double mapping of lon.
         assert (final["count"], final["error_count"]) == (3, 3)
@@ -444,7 +490,7 @@ def test_transforms_rendered_by_postgresql_match_the_python_path(
 
 
 def test_iso_dates_checked_per_batch_match_the_python_path(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, runtime, index_prefix: str
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, runtime, index_prefix: str, target_prefix: str
 ) -> None:
     """On the rendered path ISO-shaped dates in UTC are checked per batch and rearranged; other rows are parsed."""
     pg.execute("CREATE TABLE dd (id int PRIMARY KEY, d1 text, d2 varchar(40), span int4range)")
@@ -470,11 +516,11 @@ def test_iso_dates_checked_per_batch_match_the_python_path(
     ]
     documents, rejected = {}, {}
     for name, columns in (("rendered", "id, d1, d2"), ("python", "id, d1, d2, span")):
-        target = f"{index_prefix.lstrip('.')}dd{name}"
+        target = f"{target_prefix}dd{name}"
         define(api, pg, f"dd{name}", query=f"SELECT {columns} FROM dd", target=target, pk_field="id",
                transforms=transforms, max_error_ratio=1.0, batch_size=7)  # fmt: skip
         final = run(api, f"dd{name}")
-        assert (final["state"], final.get("server_rendering", False)) == ("successful", name == "rendered")
+        assert (final["state"], bookkeeping(runtime, final).server_rendering) == ("successful", name == "rendered")
         assert (final["count"], final["error_count"]) == (25, 4)
         es.indices.refresh(index=target)
         hits = es.search(index=target, size=100)["hits"]["hits"]
@@ -500,7 +546,13 @@ def _sql_text(value: str | None) -> str:
 
 
 def test_mariadb_types_round_trip(
-    api: testing.TestClient, worker, mariadb: Database, es: Elasticsearch, es_url: str, index_prefix: str
+    api: testing.TestClient,
+    worker,
+    mariadb: Database,
+    es: Elasticsearch,
+    es_url: str,
+    index_prefix: str,
+    target_prefix: str,
 ) -> None:
     mariadb.execute(
         "CREATE TABLE t (id BIGINT PRIMARY KEY, n DECIMAL(30,10), f DOUBLE, d DATE, ts DATETIME(6), tm TIME, b BLOB,"
@@ -510,7 +562,7 @@ def test_mariadb_types_round_trip(
         "INSERT INTO t VALUES (1, 12345678901234567890.0123456789, 2.5, '2024-02-29', '2024-01-02 03:04:05.123456',"
         " '-01:02:03', x'00ff', TRUE, 'green', NULL, 'héllo ✓')"
     )
-    target = f"{index_prefix.lstrip('.')}mytypes"
+    target = f"{target_prefix}mytypes"
     api.simulate_put(f"{BASE}/datasource/my", json={"jdbc": {"url": mariadb.jdbc_url, "timezone": "Europe/Paris"}})
     define(api, mariadb, "mytypes", datasource="my", query="SELECT * FROM t", target=target, pk_field="id")
     assert run(api, "mytypes")["state"] == "successful"
@@ -524,11 +576,11 @@ def test_mariadb_types_round_trip(
 
 
 def test_sqlite_types_round_trip(
-    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
     sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, i INTEGER, r REAL, s TEXT, b BLOB, nul TEXT)")
     sqlite_db.execute("INSERT INTO t VALUES (1, -5, 2.25, 'héllo', x'00ff', NULL)")
-    target = f"{index_prefix.lstrip('.')}sltypes"
+    target = f"{target_prefix}sltypes"
     define(api, sqlite_db, "sltypes", query="SELECT * FROM t", target=target, pk_field="id")
     assert run(api, "sltypes")["state"] == "successful"
     assert es.get(index=target, id="1")["_source"] == {
@@ -542,24 +594,24 @@ def test_sqlite_types_round_trip(
 
 
 def test_without_pk_field_every_row_is_a_document(
-    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
     sqlite_db.execute("CREATE TABLE dup (v TEXT)")
     sqlite_db.execute("INSERT INTO dup VALUES ('a'), ('a'), ('b')")
-    target = f"{index_prefix.lstrip('.')}nopk"
+    target = f"{target_prefix}nopk"
     define(api, sqlite_db, "nopk", query="SELECT v FROM dup", target=target)
     final = run(api, "nopk")
     assert (final["state"], final["count"]) == ("successful", 3)
     assert count(es, target) == 3
 
 
-def test_database_down_is_a_clean_error(api: testing.TestClient, worker, index_prefix: str) -> None:
+def test_database_down_is_a_clean_error(api: testing.TestClient, worker, index_prefix: str, target_prefix: str) -> None:
     api.simulate_put(
         f"{BASE}/datasource/down", json={"jdbc": {"url": "jdbc:postgresql://127.0.0.1:1/none?connectTimeout=1"}}
     )
     api.simulate_put(
         f"{BASE}/ingestion/down",
-        json={"ingest": {"datasource": "down", "query": "SELECT 1 AS id", "target": f"{index_prefix.lstrip('.')}down"}},
+        json={"ingest": {"datasource": "down", "query": "SELECT 1 AS id", "target": f"{target_prefix}down"}},
     )
     final = run(api, "down")
     assert final["state"] == "error"
@@ -568,10 +620,10 @@ def test_database_down_is_a_clean_error(api: testing.TestClient, worker, index_p
 
 
 def test_validate_is_a_dry_run(
-    api: testing.TestClient, sqlite_db: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, sqlite_db: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
     _items(sqlite_db, 20)
-    target = f"{index_prefix.lstrip('.')}dry"
+    target = f"{target_prefix}dry"
     define(
         api,
         sqlite_db,

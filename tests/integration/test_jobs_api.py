@@ -51,8 +51,10 @@ def check_seed_status(
     return status
 
 
-def test_seed_003_contract(api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str) -> None:
-    target = f"{index_prefix.lstrip('.')}contract"
+def test_seed_003_contract(
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
+) -> None:
+    target = f"{target_prefix}contract"
     slow = slow_table(pg, "s", 2000)
     define(api, pg, "postgres-events", query=slow, target=target, pk_field="id", batch_size=20)
     # running
@@ -71,11 +73,14 @@ def test_seed_003_contract(api: testing.TestClient, worker, pg: Database, es: El
     )
     assert running["status"]["is_running"] is True
     # aborted (seed: is_running false, is_aborting true, end_time, count, last_id kept)
-    api.simulate_post(f"{BASE}/jobs/ingestion/postgres-events/_abort")
+    first = api.simulate_post(f"{BASE}/jobs/ingestion/postgres-events/_abort")
+    # The answer waits for the final state, as in seed 003's example (api.abort_wait_s).
+    assert first.status_code == 200
+    assert (first.json["status"]["state"], first.json["status"]["is_aborting"]) == ("aborted", True)
     final = wait_final(api, "postgres-events")
-    aborted = api.simulate_post(f"{BASE}/jobs/ingestion/postgres-events/_abort")
-    assert aborted.status_code == 409  # already ended: the final state comes with the conflict
-    assert aborted.json["job"]["status"]["state"] == "aborted"
+    again = api.simulate_post(f"{BASE}/jobs/ingestion/postgres-events/_abort")
+    assert again.status_code == 200  # idempotent: the same final state
+    assert again.json["status"] == final
     envelope = api.simulate_get(f"{BASE}/jobs/ingestion/postgres-events").json
     status_ = check_seed_status(
         envelope,
@@ -97,6 +102,9 @@ def test_seed_003_contract(api: testing.TestClient, worker, pg: Database, es: El
         present={"start_time", "end_time", "last_id"},
     )
     assert (done["is_running"], done["count"], done["last_id"]) == (False, 2000, "2000")
+    ended = api.simulate_post(f"{BASE}/jobs/ingestion/postgres-events/_abort")
+    assert ended.status_code == 409  # a run that ended otherwise: the conflict carries its final state
+    assert ended.json["job"]["status"]["state"] == "successful"
     # error (seed: error messages, count 0, no last_id)
     api.simulate_put(
         f"{BASE}/datasource/down", json={"jdbc": {"url": "jdbc:postgresql://127.0.0.1:1/x?connectTimeout=1"}}
@@ -130,10 +138,12 @@ def test_seed_003_contract(api: testing.TestClient, worker, pg: Database, es: El
     assert [h["_source"]["ingestion"]["state"] for h in history["hits"]] == ["successful", "aborted"]  # newest first
 
 
-def test_job_types_and_active_jobs(api: testing.TestClient, pg: Database, index_prefix: str) -> None:
+def test_job_types_and_active_jobs(
+    api: testing.TestClient, pg: Database, index_prefix: str, target_prefix: str
+) -> None:
     pg.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-    define(api, pg, "a", query="SELECT * FROM t", target=f"{index_prefix.lstrip('.')}a")
-    define(api, pg, "b", query="SELECT * FROM t", target=f"{index_prefix.lstrip('.')}b")
+    define(api, pg, "a", query="SELECT * FROM t", target=f"{target_prefix}a")
+    define(api, pg, "b", query="SELECT * FROM t", target=f"{target_prefix}b")
     start(api, "a")
     start(api, "b")
     api.simulate_post(f"{BASE}/jobs/ingestion/b/_abort")
@@ -269,7 +279,7 @@ def test_deep_paging_past_the_result_window(api: testing.TestClient, es: Elastic
 
 
 def test_run_history_and_errors_report(
-    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
     sqlite_db.execute("CREATE TABLE m (id INTEGER, n TEXT)")
     sqlite_db.execute("INSERT INTO m VALUES (1, '1'), (2, 'two'), (3, '3'), (NULL, '4'), (5, 'five, \"quoted\"')")
@@ -278,7 +288,7 @@ def test_run_history_and_errors_report(
         sqlite_db,
         "rep",
         query="SELECT * FROM m",
-        target=f"{index_prefix.lstrip('.')}rep",
+        target=f"{target_prefix}rep",
         pk_field="id",
         mapping={"properties": {"n": {"type": "long"}}},
         max_error_ratio=1.0,
@@ -318,14 +328,16 @@ def test_run_history_and_errors_report(
     )
 
 
-def test_progress_and_eta_while_running(api: testing.TestClient, worker, pg: Database, index_prefix: str) -> None:
+def test_progress_and_eta_while_running(
+    api: testing.TestClient, worker, pg: Database, index_prefix: str, target_prefix: str
+) -> None:
     slow = slow_table(pg, "s", 2000)
     define(
         api,
         pg,
         "eta",
         query=slow,
-        target=f"{index_prefix.lstrip('.')}eta",
+        target=f"{target_prefix}eta",
         pk_field="id",
         batch_size=20,
     )

@@ -16,11 +16,11 @@ PIPELINE = {"description": "tag the source", "processors": [{"set": {"field": "s
 
 @pytest.mark.needs_pipelines
 def test_pipeline_is_applied(
-    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, sqlite_db: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
     sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
     sqlite_db.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
-    target = f"{index_prefix.lstrip('.')}piped"
+    target = f"{target_prefix}piped"
     define(api, sqlite_db, "piped", query="SELECT * FROM t", target=target, pk_field="id", pipeline=PIPELINE)
     final = run(api, "piped")
     assert (final["state"], final["count"]) == ("successful", 2), final
@@ -35,12 +35,13 @@ def test_without_pipeline_support_the_run_fails_clearly(
     es: Elasticsearch,
     index_prefix: str,
     pipelines_supported: bool,
+    target_prefix: str,
 ) -> None:
     if pipelines_supported:
         pytest.skip("this cluster has ingest pipelines; test_pipeline_is_applied covers it")
     sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
     sqlite_db.execute("INSERT INTO t VALUES (1)")
-    target = f"{index_prefix.lstrip('.')}nopipe"
+    target = f"{target_prefix}nopipe"
     define(api, sqlite_db, "nopipe", query="SELECT * FROM t", target=target, pk_field="id", pipeline=PIPELINE)
     final = run(api, "nopipe")
     assert final["state"] == "error"

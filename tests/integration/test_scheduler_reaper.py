@@ -29,11 +29,11 @@ class Clock:
         self.now += seconds
 
 
-def _scheduled(api: testing.TestClient, db: Database, index_prefix: str, **changes: object) -> None:
+def _scheduled(api: testing.TestClient, db: Database, target_prefix: str, **changes: object) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)")
     body = {
         "query": "SELECT * FROM t",
-        "target": f"{index_prefix.lstrip('.')}sched",
+        "target": f"{target_prefix}sched",
         "pk_field": "id",
         "schedule": "0 */10 * * * ?",
         "enable_scheduler": True,
@@ -54,9 +54,9 @@ def _scheduler(runtime, clock: Clock, **overrides: float) -> Scheduler:
 
 
 def test_fire_times_once_skip_while_running_and_schedule_changes(
-    api: testing.TestClient, sqlite_db: Database, es: Elasticsearch, index_prefix: str, runtime
+    api: testing.TestClient, sqlite_db: Database, es: Elasticsearch, target_prefix: str, runtime
 ) -> None:
-    _scheduled(api, sqlite_db, index_prefix)
+    _scheduled(api, sqlite_db, target_prefix)
     defined_at = runtime.ingestion_store.get("sched").updated_at / 1000
     clock = Clock(dt.datetime.fromtimestamp(defined_at, dt.UTC))
     one, two = _scheduler(runtime, clock), _scheduler(runtime, clock)
@@ -76,10 +76,10 @@ def test_fire_times_once_skip_while_running_and_schedule_changes(
     assert "previous run was still running" in entries[1]["infos"]
     # Disable: nothing fires. Re-enable with another schedule: takes effect, without back-filling.
     api.simulate_post(f"{BASE}/jobs/ingestion/sched/_abort")
-    _scheduled(api, sqlite_db, index_prefix, enable_scheduler=False)
+    _scheduled(api, sqlite_db, target_prefix, enable_scheduler=False)
     clock.now = runtime.ingestion_store.get("sched").updated_at / 1000 + 3600
     assert one.tick() == []
-    _scheduled(api, sqlite_db, index_prefix, schedule="30 * * * * ?")
+    _scheduled(api, sqlite_db, target_prefix, schedule="30 * * * * ?")
     changed_ms = runtime.ingestion_store.get("sched").updated_at
     first_boundary = changed_ms - changed_ms % 60_000 + 30_000
     if first_boundary < changed_ms:
@@ -92,9 +92,9 @@ def test_fire_times_once_skip_while_running_and_schedule_changes(
 
 
 def test_missed_fire_times_fire_once_within_the_grace(
-    api: testing.TestClient, sqlite_db: Database, es: Elasticsearch, index_prefix: str, runtime
+    api: testing.TestClient, sqlite_db: Database, es: Elasticsearch, target_prefix: str, runtime
 ) -> None:
-    _scheduled(api, sqlite_db, index_prefix)
+    _scheduled(api, sqlite_db, target_prefix)
     defined_at = runtime.ingestion_store.get("sched").updated_at / 1000
     clock = Clock(dt.datetime.fromtimestamp(defined_at, dt.UTC))
     clock.advance(5 * 600)  # five fire times passed with no scheduler running
@@ -111,10 +111,10 @@ def test_missed_fire_times_fire_once_within_the_grace(
 
 
 def test_reaper_takes_over_runs_without_heartbeat(
-    api: testing.TestClient, sqlite_db: Database, es: Elasticsearch, index_prefix: str, runtime
+    api: testing.TestClient, sqlite_db: Database, es: Elasticsearch, index_prefix: str, runtime, target_prefix: str
 ) -> None:
     sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-    define(api, sqlite_db, "lost", query="SELECT * FROM t", target=f"{index_prefix.lstrip('.')}lost", pk_field="id")
+    define(api, sqlite_db, "lost", query="SELECT * FROM t", target=f"{target_prefix}lost", pk_field="id")
     queued = runtime.jobs.current_run("ingestion", "lost")
     assert queued is None
     api.simulate_post(f"{BASE}/ingestion/lost/_run")

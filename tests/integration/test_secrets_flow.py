@@ -36,12 +36,13 @@ def test_no_secret_in_any_response_log_or_document(
     index_prefix: str,
     caplog: pytest.LogCaptureFixture,
     service_log: io.StringIO,
+    target_prefix: str,
 ) -> None:
     user, db_password = mariadb_user
     caplog.set_level(logging.DEBUG)
     mariadb.execute("CREATE TABLE s (id INTEGER PRIMARY KEY, v TEXT)")
     mariadb.execute("INSERT INTO s VALUES (1, 'a'), (2, 'b'), (3, 'c')")
-    target = f"{index_prefix.lstrip('.')}secret"
+    target = f"{target_prefix}secret"
     responses = []
 
     def call(method: str, path: str, body: object = None, **params: str) -> dict:

@@ -15,7 +15,17 @@ from elasticsearch import Elasticsearch
 from falcon import testing
 
 from tests.conftest import Database
-from tests.integration.ingest_support import BASE, count, define, ids, slow_table, start, status, wait_final
+from tests.integration.ingest_support import (
+    BASE,
+    bookkeeping,
+    count,
+    define,
+    ids,
+    slow_table,
+    start,
+    status,
+    wait_final,
+)
 from tests.support import ServiceProcess, wait_until
 
 pytestmark = pytest.mark.slow
@@ -50,9 +60,11 @@ def test_kill_9_mid_run_is_reaped_then_resumed_exactly(
     index_prefix: str,
     tmp_path: Path,
     kill_at: int,
+    target_prefix: str,
+    runtime,
 ) -> None:
     query = slow_table(pg, "big", 2000, pause_every=100, pause_s=0.15)
-    target = f"{index_prefix.lstrip('.')}crash"
+    target = f"{target_prefix}crash"
     define(api, pg, "crash", query=query, target=target, pk_field="id", batch_size=50)
     victim = _worker(settings_env, tmp_path, "victim")
     start(api, "crash")
@@ -69,8 +81,9 @@ def test_kill_9_mid_run_is_reaped_then_resumed_exactly(
         detected_after = time.monotonic() - killed_at
         assert detected_after <= LEASE_S + 5, detected_after
         assert "stopped sending heartbeats" in reaped["infos"] and loading["worker"] in reaped["infos"]
-        assert reaped["staging_kept"] is True and reaped["checkpoint"]["pk"] >= kill_at - 50
-        assert count(es, reaped["staging_index"]) >= reaped["checkpoint"]["count"]
+        kept = bookkeeping(runtime, reaped)
+        assert kept.staging_kept is True and kept.checkpoint is not None and kept.checkpoint["pk"] >= kill_at - 50
+        assert count(es, reaped["staging_index"]) >= kept.checkpoint["count"]
         resumed = api.simulate_post(f"{BASE}/ingestion/crash/_run", params={"resume": "true"})
         assert resumed.status_code == 202, resumed.text
         final = wait_final(api, "crash", timeout=60)
@@ -89,9 +102,11 @@ def test_sigterm_hands_the_run_back_and_another_worker_finishes_it(
     es: Elasticsearch,
     index_prefix: str,
     tmp_path: Path,
+    target_prefix: str,
+    runtime,
 ) -> None:
     query = slow_table(pg, "big", 2000, pause_every=100, pause_s=0.15)
-    target = f"{index_prefix.lstrip('.')}term"
+    target = f"{target_prefix}term"
     define(api, pg, "term", query=query, target=target, pk_field="id", batch_size=50)
     first = _worker(settings_env, tmp_path, "first")
     queued = start(api, "term")["status"]
@@ -99,7 +114,8 @@ def test_sigterm_hands_the_run_back_and_another_worker_finishes_it(
     assert first.stop(signal.SIGTERM) == 0
     handed = status(api, "term")
     assert handed["state"] == "queued" and "handed back" in handed["infos"], handed
-    assert handed["checkpoint"]["pk"] >= 400 and handed["run_id"] == queued["run_id"]
+    checkpoint = bookkeeping(runtime, handed).checkpoint
+    assert checkpoint is not None and checkpoint["pk"] >= 400 and handed["run_id"] == queued["run_id"]
     second = _worker(settings_env, tmp_path, "second")
     try:
         final = wait_final(api, "term", timeout=60)
@@ -119,9 +135,10 @@ def test_paused_elasticsearch_shorter_than_the_lease_is_survived(
     index_prefix: str,
     tmp_path: Path,
     es_process: int,
+    target_prefix: str,
 ) -> None:
     query = slow_table(pg, "big", 2000, pause_every=100, pause_s=0.1)
-    target = f"{index_prefix.lstrip('.')}pause"
+    target = f"{target_prefix}pause"
     define(api, pg, "pause", query=query, target=target, pk_field="id", batch_size=50)
     env = {"CONNECTOR_WORKER_LEASE_S": "8"}
     runner = ServiceProcess(["worker"], {**settings_env, **FAST_CRASH_ENV, **env}, tmp_path / "runner.log")
@@ -143,10 +160,10 @@ def test_paused_elasticsearch_shorter_than_the_lease_is_survived(
 
 
 def test_killed_database_backend_is_a_clean_error(
-    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, index_prefix: str, target_prefix: str
 ) -> None:
     query = slow_table(pg, "big", 2000, pause_every=100, pause_s=0.2)
-    target = f"{index_prefix.lstrip('.')}dbkill"
+    target = f"{target_prefix}dbkill"
     define(api, pg, "dbkill", query="SELECT * FROM big WHERE id <= 10", target=target, pk_field="id")
     start(api, "dbkill")
     assert wait_final(api, "dbkill")["count"] == 10
@@ -177,10 +194,11 @@ def test_two_schedulers_three_workers_one_run_per_fire_time(
     index_prefix: str,
     tmp_path: Path,
     runtime,
+    target_prefix: str,
 ) -> None:
     sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
     sqlite_db.execute("INSERT INTO t VALUES (1), (2), (3)")
-    target = f"{index_prefix.lstrip('.')}cron"
+    target = f"{target_prefix}cron"
     define(
         api,
         sqlite_db,

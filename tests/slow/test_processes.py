@@ -27,7 +27,7 @@ def test_serve_starts_and_answers(settings_env: dict[str, str], es, tmp_path: Pa
         put = http.request(
             "PUT",
             f"http://127.0.0.1:{port}/_siren/connector/datasource/x",
-            body=b'{"sql": {"url": "sqlite:///tmp/x.db"}}',
+            body=b'{"sql": {"url": "postgresql+psycopg://db.example/x"}}',
             headers={"Content-Type": "application/json"},
         )
         assert put.status == 201
@@ -135,7 +135,7 @@ def test_chunked_body_over_the_limit_is_413(settings_env: dict[str, str], es, tm
         )
         assert resp.status == 413
         assert orjson.loads(resp.data)["error"]["type"] == "content_too_long_exception"
-        small = (part for part in (b'{"sql": {"url": ', b'"sqlite:///tmp/x.db"}}'))
+        small = (part for part in (b'{"sql": {"url": ', b'"postgresql+psycopg://db.example/x"}}'))
         ok = http.request(
             "PUT",
             f"http://127.0.0.1:{port}/_siren/connector/datasource/small",

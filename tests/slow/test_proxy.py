@@ -209,7 +209,7 @@ def test_the_elasticsearch_client_works_through_the_service(
 ) -> None:
     client, cluster = create_client(load_settings(environ={"CONNECTOR_ES_URL": proxied.url}).elasticsearch)
     try:
-        assert cluster.distribution  # GET / answered by the cluster, through the service
+        assert cluster.distribution  # GET / answered by the cluster through the service, not the web page
         client.indices.create(index=index_name, mappings={"properties": {"n": {"type": "integer"}}})
         assert client.indices.exists(index=index_name)  # HEAD
         assert not client.indices.exists(index=index_name + "-nope")
@@ -402,11 +402,13 @@ def test_connector_mode_without_proxy_does_not_forward(es_url: str, secret_key: 
     proc = ServiceProcess(["serve", "--bind", f"127.0.0.1:{port}"], env, tmp_path / "s.log")
     try:
         proc.wait_http(f"http://127.0.0.1:{port}{BASE}/_health")
-        http = urllib3.PoolManager()
-        for path in ("/", "/_cluster/health", "/_search"):
+        http = urllib3.PoolManager(retries=False)
+        for path in ("/_cluster/health", "/_search", "/my-index/_doc/1"):
             resp = http.request("GET", f"http://127.0.0.1:{port}{path}")
             assert resp.status == 404
             assert orjson.loads(resp.data)["error"]["type"] == "resource_not_found_exception"
+        root = http.request("GET", f"http://127.0.0.1:{port}/", redirect=False)
+        assert root.status == 307 and root.headers["Location"] == "_siren/connector/_ui/"  # the web page
     finally:
         proc.stop()
     wait_until(lambda: proc.process.poll() is not None)

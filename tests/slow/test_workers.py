@@ -14,7 +14,7 @@ from elasticsearch import Elasticsearch
 from falcon import testing
 
 from tests.conftest import Database
-from tests.integration.ingest_support import BASE, count, define, slow_table, start, wait_final
+from tests.integration.ingest_support import BASE, bookkeeping, count, define, slow_table, start, wait_final
 from tests.support import ServiceProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -44,12 +44,13 @@ def test_two_worker_processes_execute_each_of_20_runs_once(
     index_prefix: str,
     runtime,
     tmp_path: Path,
+    target_prefix: str,
 ) -> None:
     sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
     sqlite_db.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, 'v{i}')" for i in range(1, 26)))
     names = [f"job{i:02d}" for i in range(20)]
     for name in names:
-        define(api, sqlite_db, name, query="SELECT * FROM t", target=f"{index_prefix.lstrip('.')}{name}", pk_field="id")
+        define(api, sqlite_db, name, query="SELECT * FROM t", target=f"{target_prefix}{name}", pk_field="id")
         start(api, name)  # all 20 queued before any worker runs
     env = {**settings_env, "CONNECTOR_WORKER_MAX_CONCURRENT_RUNS": "3"}
     workers = [ServiceProcess(["worker"], env, tmp_path / f"worker{i}.log") for i in range(2)]
@@ -66,11 +67,16 @@ def test_two_worker_processes_execute_each_of_20_runs_once(
     es.indices.refresh(index=runtime.names.job_log)
     log = es.search(index=runtime.names.job_log, size=100, query={"match_all": {}})
     assert log["hits"]["total"]["value"] == 20
-    assert all(count(es, f"{index_prefix.lstrip('.')}{name}") == 25 for name in names)
+    assert all(count(es, f"{target_prefix}{name}") == 25 for name in names)
 
 
 def test_serve_runs_the_api_and_a_worker(
-    settings_env: dict[str, str], sqlite_db: Database, es: Elasticsearch, index_prefix: str, tmp_path: Path
+    settings_env: dict[str, str],
+    sqlite_db: Database,
+    es: Elasticsearch,
+    index_prefix: str,
+    tmp_path: Path,
+    target_prefix: str,
 ) -> None:
     sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
     sqlite_db.execute("INSERT INTO t VALUES " + ", ".join(f"({i})" for i in range(1, 101)))
@@ -82,7 +88,7 @@ def test_serve_runs_the_api_and_a_worker(
     try:
         proc.wait_http(f"{base}/_health")
         assert call("PUT", "/datasource/lite", {"jdbc": {"url": sqlite_db.jdbc_url}})[0] == 201
-        target = f"{index_prefix.lstrip('.')}served"
+        target = f"{target_prefix}served"
         assert (
             call(
                 "PUT",
@@ -105,7 +111,13 @@ def test_serve_runs_the_api_and_a_worker(
 
 
 def test_abort_across_processes(
-    settings_env: dict[str, str], pg: Database, es: Elasticsearch, index_prefix: str, tmp_path: Path
+    settings_env: dict[str, str],
+    pg: Database,
+    es: Elasticsearch,
+    index_prefix: str,
+    tmp_path: Path,
+    target_prefix: str,
+    runtime,
 ) -> None:
     """The run executes in a `connector worker` process; the abort goes to a separate API process."""
     slow_query = slow_table(pg, "t", 2000)
@@ -119,7 +131,7 @@ def test_abort_across_processes(
     base = f"http://127.0.0.1:{port}{BASE}"
     call = json_client(base)
 
-    target = f"{index_prefix.lstrip('.')}xabort"
+    target = f"{target_prefix}xabort"
     try:
         api_proc.wait_http(f"{base}/_health")
         call("PUT", "/datasource/pg", {"jdbc": {"url": pg.jdbc_url}})
@@ -156,5 +168,5 @@ def test_abort_across_processes(
     assert 40 <= final["count"] < 2000 and final["last_id"] == str(final["count"])
     assert f":{worker_proc.process.pid}:" in final["worker"]  # executed by the worker process
     assert count(es, target) == 50  # REPLACE: the target still holds the first run's documents
-    assert final["staging_kept"] is True  # kept for a resume; the target was never touched
+    assert bookkeeping(runtime, final).staging_kept is True  # kept for a resume; the target was never touched
     assert "ingestion.worker" in worker_proc.output and "Traceback" not in worker_proc.output + api_proc.output

@@ -275,6 +275,137 @@ def test_invalid_expression(expression: str) -> None:
     assert str(caught.value).startswith(f"invalid cron expression {expression!r}")
 
 
+@pytest.mark.parametrize(
+    ("expression", "field", "value", "reason"),
+    [
+        ("0 0 12 32 * ?", "day-of-month", "32", "value out of range 1-31"),
+        ("0 0 12 1,15,32 * ?", "day-of-month", "1,15,32", "value 32 out of range 1-31"),
+        ("0 0 12 5-40 * ?", "day-of-month", "5-40", "value 40 out of range 1-31"),
+        ("60 0 0 * * ?", "second", "60", "value out of range 0-59"),
+        ("0 60 * * * ?", "minute", "60", "value out of range 0-59"),
+        ("0 0 24 * * ?", "hour", "24", "value out of range 0-23"),
+        ("0 0 12 ? 13 ?", "month", "13", "value out of range 1-12"),
+        ("0 0 12 ? JANUARY ?", "month", "JANUARY", "unknown name (use JAN-DEC or 1-12)"),
+        ("0 0 12 ? * 8", "day-of-week", "8", "value out of range 1-7 (1 = SUN, 7 = SAT)"),
+        # Quartz numbers days 1-7 from Sunday: a classic 0 would silently have meant Sunday
+        ("0 0 12 ? * 0-4", "day-of-week", "0-4", "value 0 out of range 1-7 (1 = SUN, 7 = SAT)"),
+        ("0 0 12 ? * FRY", "day-of-week", "FRY", "unknown name (use SUN-SAT or 1-7)"),
+        ("0 0 12 ? * 9L", "day-of-week", "9L", "weekday 9 out of range 1-7 (1 = SUN, 7 = SAT)"),
+        ("0 0 12 ? * FRIL", "day-of-week", "FRIL", "last weekday takes a number 1-7 before L"),
+        ("0 0 12 ? * 2#6", "day-of-week", "2#6", "occurrence 6 out of range 1-5"),
+        ("0 0 12 ? * 2#0,3", "day-of-week", "2#0,3", "occurrence 0 out of range 1-5"),
+        ("0 0 12 L-31 * ?", "day-of-month", "L-31", "offset from the last day out of range 0-30"),
+        ("0 0 12 L,15 * ?", "day-of-month", "L,15", '"L" stands alone, not in a list'),
+        ("0 0 12 1W,15 * ?", "day-of-month", "1W,15", 'nearest weekday "1W" takes a single day, not a list'),
+        ("0 0 12 32W * ?", "day-of-month", "32W", "day 32 out of range 1-31"),
+        ("0 0 12 ?,1 * ?", "day-of-month", "?,1", '"?" stands alone, not in a list'),
+        ("0 ? 12 * * ?", "minute", "?", '"?" is only for day-of-month or day-of-week; use "*" in the minute field'),
+        ("0 */0 * * * ?", "minute", "*/0", "step 0 out of range 1-59"),
+        # every 90 minutes cannot be written in cron: */90 would fire once an hour
+        ("0 */90 * * * ?", "minute", "*/90", "step 90 out of range 1-59"),
+        ("0 0 */x * * ?", "hour", "*/x", "step x is not a number 1-23"),
+        ("0 0 12 * * ? 1969", "year", "1969", "value out of range 1970-2099"),
+        ("0 0 12 * * ? abc", "year", "abc", 'not a valid value: expected 1970-2099, "*", a range a-b, a step'),
+        ("1, * * * *", "minute", "1,", "empty item in the list"),
+        ("a b c d e", "minute", "a", "not a valid value: expected 0-59"),
+        ("0 0 * * 8", "day-of-week", "8", "value out of range 0-7"),
+        ("0 0 LW * *", "day-of-month", "LW", 'not a valid value: expected 1-31, "*", a range a-b, a step */n or a/n, '),
+    ],
+)
+def test_errors_name_the_field_its_text_and_the_rule(expression: str, field: str, value: str, reason: str) -> None:
+    with pytest.raises(CronError) as caught:
+        Schedule.parse(expression)
+    assert str(caught.value).startswith(f'invalid cron expression {expression!r}: {field} field "{value}": {reason}')
+    assert (caught.value.field, caught.value.value) == (field, value)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "0 0 12 ? * 1#1,7L",
+        "0 0 12 ? * MON-FRI",
+        "0 0 12 ? * mon-fri",
+        "0 0 22-2 * * ?",  # ranges wrap around, as in Quartz
+        "0 0 12 LW * ?",
+        "0 0 12 L-30 * ?",
+        "0 0 12 ? JAN,JUL MON#1",
+        "0 0 12 * * ? 2026-2027",
+        "0 0 12 * * ? *",
+        "0 0/59 * * * ?",
+        "0 0 12 ? * L",
+        "0 0 * * L5",  # classic (croniter): last Friday
+        "0 0 * * 5#2",
+        "0 0 * * 0,7",
+        "0 0 15W * *",
+        "0 0 ? * ?",
+    ],
+)
+def test_valid_forms_pass_the_field_check(expression: str) -> None:
+    assert Schedule.parse(expression).expression == expression
+
+
+@pytest.mark.parametrize(
+    ("expression", "warnings"),
+    [
+        ("0 0 3 * * ?", []),
+        ("0 3 * * *", []),
+        ("0 0 * * * ?", []),
+        ("0 30 * * * ?", []),  # hourly at :30, written the Quartz way (with "?")
+        ("0 0 3 * * *", []),  # 03:00 daily, written the Spring way
+        ("0 */15 * * * ?", ["fires 4 times an hour (every 15 minutes): more often than hourly"]),
+        ("*/20 * * * *", ["fires 3 times an hour (every 20 minutes): more often than hourly"]),
+        ("*/30 * 9-17 * * ?", ["fires 120 times an hour (every 30 seconds): more often than hourly"]),
+        ("* * * * * ?", ["fires 3600 times an hour (every second): more often than hourly"]),
+        ("30 * * * * ?", ["fires 60 times an hour (every minute): more often than hourly"]),
+        ("0 0,10,30 * * * ?", ["fires 3 times an hour: more often than hourly"]),
+        (
+            "0 3 * * * *",
+            [
+                "fires at minute 3 of every hour (6 fields are Quartz: second minute hour day-of-month month "
+                'day-of-week); for 03:00 daily write "0 0 3 * * ?" (or the 5 fields "0 3 * * *")'
+            ],
+        ),
+        (
+            "30 8 * * * *",
+            [
+                "fires at minute 8, second 30, of every hour (6 fields are Quartz: second minute hour day-of-month "
+                'month day-of-week); for 08:30 daily write "0 30 8 * * ?" (or the 5 fields "30 8 * * *")'
+            ],
+        ),
+        (
+            "0 3,15 * * * *",
+            [
+                "fires 2 times an hour: more often than hourly",
+                "fires at minutes 3,15 of every hour (6 fields are Quartz: second minute hour day-of-month month "
+                'day-of-week); for 03:00 and 15:00 daily write "0 0 3,15 * * ?" (or the 5 fields "0 3,15 * * *")',
+            ],
+        ),
+        (
+            "0 3 * * 1-5 *",
+            [
+                "fires at minute 3 of every hour of the days it allows (6 fields are Quartz: second minute hour "
+                'day-of-month month day-of-week); for the 5-field reading write the 5 fields "0 3 * * 1-5" alone'
+            ],
+        ),
+        ("0 45 * * * *", []),  # 45 cannot be an hour: read as "every hour at :45"
+    ],
+)
+def test_warnings(expression: str, warnings: list[str]) -> None:
+    assert Schedule.parse(expression).warnings() == warnings
+
+
+def test_fire_times_are_in_the_schedule_zone() -> None:
+    schedule = Schedule.parse("0 30 2 * * ?", timezone="Europe/Paris")
+    fires = schedule.fire_times(utc(2026, 3, 27, 12), 3)
+    assert [f.isoformat() for f in fires] == [
+        "2026-03-28T02:30:00+01:00",
+        "2026-03-29T03:30:00+02:00",  # skipped by the jump: fires after it
+        "2026-03-30T02:30:00+02:00",
+    ]
+    assert Schedule.parse("0 0 12 1 1 ? 2027").fire_times(utc(2026, 1, 1), 5) == [utc(2027, 1, 1, 12)]
+    assert Schedule.parse("0 0 12 1 1 ? 2027").fire_times(utc(2027, 1, 1, 12), 5) == []
+
+
 @pytest.mark.parametrize("timezone", ["Mars/Olympus_Mons", "", "not a zone", "../etc/passwd"])
 def test_unknown_time_zone(timezone: str) -> None:
     with pytest.raises(CronError) as caught:
@@ -295,3 +426,11 @@ def test_quartz_last_alone_in_day_of_week_is_saturday() -> None:
 def test_last_day_offset_above_30_is_rejected(expression: str) -> None:
     with pytest.raises(CronError):
         Schedule.parse(expression)
+
+
+@pytest.mark.parametrize("expression", ["0 0 12 ? * 0", "0 */90 * * * ?"])
+def test_stored_schedules_parse_without_the_field_check(expression: str) -> None:
+    """What the field check refuses today was accepted before: a stored schedule keeps firing as croniter reads it."""
+    with pytest.raises(CronError):
+        Schedule.parse(expression)
+    assert Schedule.parse(expression, check_fields=False).next_after(JUNE_2024) is not None

@@ -61,7 +61,7 @@ def test_sqlserver_credentials() -> None:
     [
         ("jdbc:oracle:thin:@h:1521:x", "unsupported JDBC URL for [oracle]"),
         ("postgresql://h/db", "must start with jdbc:"),
-        ("jdbc:postgresql://h/db?sslfactory=x", "unsupported PostgreSQL JDBC property 'sslfactory'"),
+        ("jdbc:postgresql://h/db?sslfactory=x", "only org.postgresql.ssl.NonValidatingFactory"),
         ("jdbc:postgresql://h:port/db", "port must be a number"),
         ("jdbc:postgresql://h1,h2/db", "several hosts"),
         ("jdbc:postgresql://h/db?ssl=maybe", "ssl must be true or false"),
@@ -79,3 +79,34 @@ def test_errors(jdbc: str, message: str | None) -> None:
     with pytest.raises(JdbcUrlError) as caught:
         translate(jdbc)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "properties", "expected"),
+    [
+        (
+            "jdbc:postgresql://h/db",
+            {"socketTimeout": "30", "loginTimeout": "5", "tcpKeepAlive": "true", "sslmode": "require"},
+            {"tcp_user_timeout": 30000, "connect_timeout": 5, "keepalives": 1, "sslmode": "require"},
+        ),
+        ("jdbc:postgresql://h/db", {"sslfactory": "org.postgresql.ssl.NonValidatingFactory"}, {"sslmode": "require"}),
+        ("jdbc:postgresql://h/db", {"prepareThreshold": "0", "reWriteBatchedInserts": "true"}, {}),
+        (
+            "jdbc:mysql://h/db",
+            {"socketTimeout": "60000", "connectTimeout": "5000", "useSSL": "false", "tcpKeepAlive": "true"},
+            {"charset": "utf8mb4", "read_timeout": 60, "write_timeout": 60, "connect_timeout": 5, "ssl_disabled": True},
+        ),
+        ("jdbc:mariadb://h/db", {"verifyServerCertificate": "true"}, {"charset": "utf8mb4", "ssl_verify_cert": True}),
+    ],
+)
+def test_properties_copied_from_siren_configs_map_to_the_driver(
+    url: str, properties: dict[str, str], expected: dict[str, object]
+) -> None:
+    assert translate(url, properties).connect_args == expected
+
+
+@pytest.mark.parametrize("name", ["allowMultiQueries", "allowLoadLocalInfile", "sessionVariables", "autoDeserialize"])
+def test_mysql_properties_that_loosen_the_session_are_refused_by_name(name: str) -> None:
+    with pytest.raises(JdbcUrlError) as caught:
+        translate("jdbc:mysql://h/db", {name: "true"})
+    assert caught.value.prop == name

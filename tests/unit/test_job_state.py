@@ -224,10 +224,10 @@ def test_full_fields_in_seed_order() -> None:
         "resume_of",
         "last_record",
         "last_record_timestamp",
-        "checkpoint",
         "params",
         "links",
     ]
+    assert not {"checkpoint", "staging_kept", "server_rendering", "last_record_types"} & set(fields)
     assert fields["is_running"] is True
     assert fields["is_aborting"] is True
     assert fields["state"] == "aborting"
@@ -280,10 +280,18 @@ def test_fields_copy_mutable_values() -> None:
     assert "y" not in status.links
 
 
-def test_to_source_is_under_the_job_type() -> None:
+def test_to_source_is_under_the_job_type_with_bookkeeping_beside_it() -> None:
     status = run(R)
-    assert status.to_source() == {"ingestion": status.fields()}
-    assert list(RunStatus(id="j", run_id="r", state=R, type="reindex").to_source()) == ["reindex"]
+    assert status.to_source() == {"ingestion": status.fields(), "connector": {}}
+    kept = full_status().with_progress(staging_kept=True, server_rendering=True, last_record_types=["int4", None])
+    assert kept.to_source()["connector"] == {
+        "checkpoint": {"rows": 42},
+        "staging_kept": True,
+        "server_rendering": True,
+        "last_record_types": ["int4", None],
+    }
+    assert kept.public_source() == {"ingestion": kept.fields()}
+    assert list(RunStatus(id="j", run_id="r", state=R, type="reindex").to_source()) == ["reindex", "connector"]
 
 
 @pytest.mark.parametrize(
@@ -296,8 +304,14 @@ def test_to_source_is_under_the_job_type() -> None:
 )
 def test_source_round_trip(status: RunStatus) -> None:
     source = status.to_source()
-    assert list(source) == ["ingestion"]
+    assert list(source) == ["ingestion", "connector"]
     assert RunStatus.from_source(source) == status
+
+
+def test_documents_with_bookkeeping_inside_the_status_are_still_read() -> None:
+    older = {"ingestion": {**run(R).fields(), "checkpoint": {"pk": 3}, "staging_kept": True}}
+    status = RunStatus.from_source(older)
+    assert (status.checkpoint, status.staging_kept) == ({"pk": 3}, True)
 
 
 def test_from_source_ignores_unknown_fields() -> None:

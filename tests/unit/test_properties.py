@@ -17,12 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.cron import Schedule
+from connector.date_pattern import compile_pattern
 from connector.errors import InvalidDefinition
 from connector.ingestion_def import Transform
 from connector.jdbc_url import _MSSQL_PROPS, _MY_PROPS, _PG_PROPS, JdbcUrlError, translate
 from connector.job_query import parse_time
 from ingestion.query_template import TemplateError, render
-from ingestion.transforms import TransformError, _date, compile_transforms, iso_rearrangement, java_to_strptime
+from ingestion.transforms import TransformError, _date, compile_transforms, iso_rearrangement
 
 pytestmark = pytest.mark.unit
 
@@ -137,13 +138,22 @@ def parse(value: str | int, *, end_of_day: bool = False) -> int:
     return parse_time(value, entry="start_time_from", end_of_day=end_of_day)
 
 
+EPOCH_MS_RANGE = (-62135596800000, 253402300799999)  # years 1 to 9999
+
+
 @given(st.integers(min_value=-(2**62), max_value=2**62))
-def test_epoch_ms_is_the_identity(value: int) -> None:
-    assert parse(value) == value
+def test_epoch_ms_is_the_identity_within_the_years_1_to_9999(value: int) -> None:
+    if EPOCH_MS_RANGE[0] <= value <= EPOCH_MS_RANGE[1]:
+        assert parse(value) == value
+    else:
+        with pytest.raises(InvalidDefinition):
+            parse(value)
 
 
 @given(st.integers(min_value=10**8, max_value=10**15) | st.integers(min_value=-(10**15), max_value=-(10**8)))
 def test_epoch_ms_text_is_the_identity(value: int) -> None:
+    if not EPOCH_MS_RANGE[0] <= value <= EPOCH_MS_RANGE[1]:
+        return
     assert parse(str(value)) == value
     assert parse(f" {value} ") == value
 
@@ -454,14 +464,22 @@ def test_values_are_bound_never_spliced(parts: list[tuple[str, Any]], values: di
 
 
 # Pieces of Mustache and of the renderer's own markers (U+001F B<n> U+001F), shuffled into any order.
-_PIECES = ["{{a}}", "{{#a}}", "{{/a}}", "{{^b}}", "{{/b}}", "{{", "}}", "'", "''", "\x1f", "B", "M", "0", "7", ":p0"]
+_PIECES = [
+    "{{a}}", "{{#a}}", "{{/a}}", "{{^b}}", "{{/b}}", "{{", "}}", "{{{a}}}", "{{> p}}", "{{=| |=}}", "{{a.b}}",
+    "'", "''", '"', "`", "[", "]", "$$", "$q$", "E'", "/*", "*/", "--", "#", "\n", "\\", "::", ":x",
+    "\x1f", "B", "M", "0", "7", ":p0", " ",
+]  # fmt: skip
 any_template = st.lists(st.sampled_from(_PIECES) | st.text(max_size=5), max_size=12).map("".join)
 
 
-@given(any_template, st.dictionaries(st.sampled_from(NAMES), scalars))
-def test_any_template_renders_or_is_refused_as_invalid(template: str, values: dict[str, Any]) -> None:
+@given(
+    any_template,
+    st.dictionaries(st.sampled_from(NAMES), scalars),
+    st.sampled_from(["postgresql", "mysql", "sqlite", "generic"]),
+)
+def test_any_template_renders_or_is_refused_as_invalid(template: str, values: dict[str, Any], dialect: str) -> None:
     try:
-        out = render(template, values)
+        out = render(template, values, dialect=dialect)
     except TemplateError as ex:
         assert ex.invalid[0].entry == "$.query"
         return
@@ -498,13 +516,13 @@ _near_iso = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(pattern=st.sampled_from(_ISO_PATTERNS), text=_near_iso)
 def test_iso_fast_path_is_the_general_date_transform(pattern: str, text: str) -> None:
-    """The UTC fast paths for ISO-shaped patterns give what the general parser gives, or the same error."""
+    """The UTC fast paths for ISO-shaped patterns give what the Java pattern parser gives, or the same error."""
     transform = Transform.model_validate(
         {"input": [{"source": "t"}], "output": "when", "transform": "date", "params": {"format": pattern}}
     )
     (fast,) = compile_transforms([transform], timezone="UTC")
     try:
-        expected: Any = _date("when", text, java_to_strptime(pattern), None)
+        expected: Any = _date("when", text, compile_pattern(pattern).parse, None)
     except TransformError as ex:
         expected = ex.reason
     try:

@@ -4,7 +4,8 @@ import logging
 
 import pytest
 
-from connector.redaction import MASK, ScrubbingFilter, remember_secret, scrub
+from connector.job_service import csv_cell
+from connector.redaction import MASK, ScrubbingFilter, caller_input, remember_secret, scrub, scrub_for_caller
 
 pytestmark = pytest.mark.unit
 
@@ -35,3 +36,27 @@ def test_log_filter_scrubs_message_args_and_traceback(caplog: pytest.LogCaptureF
     text = record.getMessage()
     assert "Kx7-logged" not in text
     assert "boom" in text and MASK in text
+
+
+def test_secrets_are_masked_as_whole_values_only() -> None:
+    remember_secret("xist")
+    assert scrub("relation does not exist; password xist given") == f"relation does not exist; password {MASK} given"
+    assert scrub("user:xist@host") == f"user:{MASK}@host"
+
+
+def test_messages_for_callers_mask_the_connections_secrets_but_not_what_the_caller_wrote() -> None:
+    remember_secret("Global-Secret-1")
+    message = 'relation "Own-Secret-2" does not exist; Global-Secret-1'
+    # Other secrets of the process are not the caller's business, and not in its messages either.
+    assert scrub_for_caller(message, "Own-Secret-2") == f'relation "{MASK}" does not exist; Global-Secret-1'
+    with caller_input('SELECT * FROM "Own-Secret-2"'):
+        # A guess the caller typed is echoed as typed: masking it would confirm the guess.
+        assert scrub_for_caller(message, "Own-Secret-2") == message
+
+
+@pytest.mark.parametrize("cell", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_kept_as_text(cell: str) -> None:
+    assert csv_cell(cell) == "'" + cell
+    assert csv_cell("plain") == "plain"
+    assert csv_cell(None) == ""
+    assert csv_cell(-5) == -5  # numbers are numbers, not formulas

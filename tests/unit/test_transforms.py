@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from connector.ingestion_def import Transform
-from ingestion.transforms import TransformError, apply_transforms, compile_transforms, java_to_strptime
+from ingestion.transforms import TransformError, apply_transforms, compile_transforms
 
 pytestmark = pytest.mark.unit
 
@@ -33,25 +33,41 @@ GEO = {"input": [{"source": "lat"}, {"source": "lon"}], "output": "loc", "transf
 
 
 @pytest.mark.parametrize(
-    ("java", "strptime"),
+    ("pattern", "timezone", "value", "expected"),
     [
-        ("dd/MM/yyyy HH:mm", "%d/%m/%Y %H:%M"),
-        ("yyyy-MM-dd'T'HH:mm:ss", "%Y-%m-%dT%H:%M:%S"),
-        ("yyyy-MM-dd HH:mm:ss.SSSXXX", "%Y-%m-%d %H:%M:%S.%f%z"),
-        ("yyyy-MM-dd HH:mm:ss.SSSSSSZ", "%Y-%m-%d %H:%M:%S.%f%z"),
-        ("uuuu/M/d H:mm", "%Y/%m/%d %H:%M"),
-        ("dd.MM.yy", "%d.%m.%y"),
-        ("EEE, d MMM yyyy", "%a, %d %b %Y"),
-        ("EEEE d MMMM yyyy", "%A %d %B %Y"),
-        ("hh:mm a", "%I:%M %p"),
-        ("'at' HH'h'", "at %Hh"),
-        ("HH 'o''clock'", "%H oclock"),
-        ("''", "'"),
-        ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M"),
+        # Java letters that once went to strptime untranslated: now read as Java reads them
+        ("dd/MM/yyyy hh:mm a", "Europe/Paris", "14/07/2024 09:30 PM", "2024-07-14T21:30:00+02:00"),
+        ("d/M/yyyy h:mm a", "UTC", "4/7/2024 12:30 AM", "2024-07-04T00:30:00+00:00"),
+        ("yyyy-MM-dd HH:mm:ss z", "Europe/Paris", "2024-07-14 09:30:00 PDT", "2024-07-14T09:30:00-07:00"),
+        ("yyyy-MM-dd HH:mm:ss VV", "UTC", "2024-07-14 09:30:00 Asia/Tokyo", "2024-07-14T09:30:00+09:00"),
+        ("yyyy-DDD HH:mm", "Asia/Tokyo", "2024-196 09:30", "2024-07-14T09:30:00+09:00"),
+        ("EEE, d MMM yyyy HH:mm:ss Z", "UTC", "Sun, 14 Jul 2024 09:30:00 -0400", "2024-07-14T09:30:00-04:00"),
+        ("EEEE d MMMM yyyy", "UTC", "Sunday 14 July 2024", "2024-07-14T00:00:00+00:00"),
+        (
+            "yyyy-MM-dd'T'HH:mm:ss.SSSSSSSSSX",
+            "UTC",
+            "2024-07-14T09:30:00.123456789Z",
+            "2024-07-14T09:30:00.123456+00:00",
+        ),
+        ("yyyy-MM-dd HH:mm:ss.SSSXXX", "UTC", "2024-07-14 09:30:00.120+05:30", "2024-07-14T09:30:00.120000+05:30"),
+        ("%d/%m/%Y %I:%M %p", "UTC", "14/07/2024 09:30 PM", "2024-07-14T21:30:00+00:00"),
     ],
 )
-def test_java_to_strptime(java: str, strptime: str) -> None:
-    assert java_to_strptime(java) == strptime
+def test_date_with_java_letters(pattern: str, timezone: str, value: str, expected: str) -> None:
+    spec = {"input": [{"source": "t"}], "output": "when", "transform": "date", "params": {"format": pattern}}
+    assert one(spec, {"t": value}, timezone) == expected
+
+
+def test_a_stored_format_that_is_now_refused_rejects_each_value() -> None:
+    """A definition stored before formats were checked still loads; its rows say why they are rejected."""
+    spec = {"input": [{"source": "t"}], "output": "when", "transform": "date", "params": {"format": "YYYY-MM-dd"}}
+    transform = Transform.model_validate(spec, context={"stored": True})
+    (compiled,) = compile_transforms([transform], timezone="UTC")
+    assert compiled.apply({"t": None}) is None
+    with pytest.raises(TransformError) as caught:
+        compiled.apply({"t": "2024-07-14"})
+    assert caught.value.field == "when"
+    assert caught.value.reason.startswith("cannot use the date format 'YYYY-MM-dd': pattern letter \"Y\"")
 
 
 def test_copy_keeps_input_and_value() -> None:

@@ -1,0 +1,173 @@
+"""Jobs in the browser: live progress, Abort, a 409 shown as a sentence, the history's filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.ui.conftest import BROWSER_ZONE, ITEMS, UiService, sign_in, unique
+
+pytestmark = pytest.mark.ui
+
+
+def progress_of(page: Page, selector: str) -> float:
+    value = page.get_attribute(f"{selector} [role=progressbar]", "aria-valuenow")
+    return float(value) if value else 0.0
+
+
+def test_running_job_moves_and_abort_stops_it(
+    page: Page, ui_service: UiService, shot: Callable[[Page, str], Path]
+) -> None:
+    job = unique("ui-slow")
+    ui_service.put_ingestion(job, query="SELECT slow_id(id) AS id, name, price FROM items", batch_size=50)
+    sign_in(page, ui_service, ui_service.admin_token, at=f"jobs/ingestion/{job}")
+    expect(page.locator(".title-badge")).to_have_text("never ran")
+    shot(page, "job-never-ran")
+
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator(".flash-success")).to_contain_text(f"Run of {job} queued")
+    expect(page.locator(".title-badge [data-state]")).to_have_text("running", timeout=20_000)
+
+    # The jobs page: the run's row, its bar and its document count move while we watch.
+    page.click("#nav >> text=Jobs")
+    row = f'table.active-jobs tr[data-job="{job}"]'
+    page.wait_for_function(
+        "sel => Number(document.querySelector(sel + ' [role=progressbar]')?.getAttribute('aria-valuenow')) > 0",
+        arg=row,
+        timeout=20_000,
+    )
+    first = progress_of(page, row)
+    first_count = int(page.get_attribute(f"{row} td[data-count]", "data-count") or 0)
+    page.wait_for_function(
+        "([sel, before]) => Number(document.querySelector(sel + ' [role=progressbar]')"
+        "?.getAttribute('aria-valuenow')) > before",
+        arg=[row, first],
+        timeout=20_000,
+    )
+    assert progress_of(page, row) > first
+    assert int(page.get_attribute(f"{row} td[data-count]", "data-count") or 0) > first_count
+    expect(page.locator(f"{row} td").nth(4)).to_contain_text("docs/s")  # the rate
+    expect(page.locator(f"{row} td").nth(6)).not_to_have_text("—")  # the worker
+    shot(page, "jobs-running")
+
+    # A second run while this one is active: the API's 409, said in words.
+    page.goto(f"{ui_service.ui}#/ingestions/{job}")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator(".flash-error")).to_contain_text("Conflict:")
+    shot(page, "ingestion-run-conflict")
+
+    page.goto(f"{ui_service.ui}#/jobs/ingestion/{job}")
+    expect(page.locator(".live .progress-cell")).to_be_visible()
+    expect(page.locator('[data-figure="rate"] .figure-value')).to_contain_text("docs/s")
+    shot(page, "job-running")
+    page.get_by_role("button", name="Abort", exact=True).click()
+    dialog = page.locator("dialog.confirm")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(f"Abort the run of {job}?")
+    dialog.get_by_role("button", name="Abort run").click()
+    expect(page.locator(".title-badge [data-state]")).to_have_text("aborted", timeout=20_000)
+    expect(page.locator('[data-field="state"]')).to_have_text("aborted")
+    expect(page.get_by_role("button", name="Abort", exact=True)).to_be_disabled()
+    expect(page.get_by_role("button", name="Run", exact=True)).to_be_enabled()
+    shot(page, "job-aborted")
+
+    _, envelope = ui_service.api("GET", f"jobs/ingestion/{job}")
+    status = envelope["status"]
+    assert status["state"] == "aborted"
+    assert 0 < status["count"] < ITEMS
+    expect(page.locator('[data-field="count"]')).to_have_text(f"{status['count']:,}")
+
+    # Resume sends _run?resume=true; without pk_field there is no checkpoint, and the 409 says so.
+    page.get_by_role("button", name="Resume", exact=True).click()
+    expect(page.locator(".flash-error")).to_contain_text("cannot resume: without pk_field")
+    expect(page.locator(".title-badge [data-state]")).to_have_text("aborted")
+
+
+def test_history_filters_narrow_the_list(page: Page, ui_service: UiService, shot: Callable[[Page, str], Path]) -> None:
+    good, bad = unique("ui-hist-ok"), unique("ui-hist-bad")
+    ui_service.put_ingestion(good, query="SELECT * FROM cities", strategy="INCREMENTAL", pk_field="id")
+    ui_service.put_ingestion(bad, query="SELECT 1 / (id - 3) AS ratio, id FROM cities", pk_field="id")
+    assert ui_service.run_to_end(good)["state"] == "successful"
+    assert ui_service.run_to_end(good)["state"] == "successful"
+    failed = ui_service.run_to_end(bad)
+    assert failed["state"] == "error"
+
+    sign_in(page, ui_service, ui_service.admin_token)
+    history = page.locator("table.history tbody tr[data-run]")
+    page.fill("input[name=id]", f"{good},{bad}")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(history).to_have_count(3)
+    expect(page.locator(".pager-text")).to_have_text("Showing 1\N{EN DASH}3 of 3")
+    shot(page, "history-by-id")
+
+    page.check("input[name=state][value=error]")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(history).to_have_count(1)
+    expect(history.first).to_have_attribute("data-job", bad)
+    expect(history.first.locator("[data-state]")).to_have_text("error")
+    assert "state=error" in page.url  # the filters are in the address: a link shows the same list
+
+    # A time range that ends before these runs started: nothing matches.
+    page.uncheck("input[name=state][value=error]")
+    yesterday = (dt.datetime.now() - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    page.fill("input[name=until]", yesterday)
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("table.history tbody tr.empty")).to_have_text("No run matches these filters.")
+    page.fill("input[name=until]", "")
+    page.select_option("select[name=ended]", "false")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("table.history tbody tr.empty")).to_be_visible()
+    page.select_option("select[name=ended]", "true")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(history).to_have_count(3)
+
+    # Times are the browser's (UTC+05:30), with the UTC instant on hover.
+    started = history.first.locator("time").first
+    instant = dt.datetime.fromisoformat(started.get_attribute("datetime") or "")
+    local = instant.astimezone(ZoneInfo(BROWSER_ZONE))
+    expect(started).to_contain_text(local.strftime("%H:%M:%S"))
+    expect(started).to_have_attribute("title", instant.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+    # The failed run's page: the database's own message, in full.
+    history.filter(has=page.locator('[data-state="error"]')).get_by_role("link", name=bad).click()
+    panel = page.locator(".error-panel")
+    expect(panel).to_contain_text("division by zero")
+    for message in failed["error"]:
+        expect(panel).to_contain_text(message)
+    expect(page.get_by_role("button", name="Resume", exact=True)).to_be_enabled()
+    for seed_field in ("version", "id", "is_running", "start_time", "end_time", "infos", "state", "count"):
+        expect(page.locator(f'[data-field="{seed_field}"]')).not_to_have_text("—")
+    shot(page, "job-error")
+
+
+def test_errors_report_view_and_download(page: Page, ui_service: UiService, shot: Callable[[Page, str], Path]) -> None:
+    job = unique("ui-rejects")
+    # A NULL key rejects its row; max_error_ratio 1 lets the run succeed with it in the report.
+    ui_service.put_ingestion(
+        job, query="SELECT NULLIF(id, 3) AS id, name FROM cities", pk_field="id", max_error_ratio=1.0
+    )
+    run = ui_service.run_to_end(job)
+    assert (run["state"], run["error_count"]) == ("successful", 1)
+
+    sign_in(page, ui_service, ui_service.admin_token, at=f"jobs/ingestion/{job}")
+    report = page.locator(".report-view")
+    page.get_by_role("button", name="View", exact=True).click()
+    expect(report.locator("tbody tr")).to_have_count(1)
+    expect(report).to_contain_text("primary key is NULL")
+    shot(page, "job-rejected-rows")
+
+    with page.expect_download() as csv:
+        page.get_by_role("button", name="Download CSV").click()
+    assert csv.value.suggested_filename == f"{run['run_id']}-errors.csv"
+    text = Path(csv.value.path()).read_text()
+    assert text.splitlines()[0].startswith("seq,")
+    assert "primary key is NULL" in text
+    with page.expect_download() as ndjson:
+        page.get_by_role("button", name="Download NDJSON").click()
+    assert ndjson.value.suggested_filename == f"{run['run_id']}-errors.ndjson"
+    assert "primary key is NULL" in Path(ndjson.value.path()).read_text()
