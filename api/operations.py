@@ -73,6 +73,13 @@ def query_parameters(api: ApiSettings) -> dict[str, tuple[dict[str, Any], str]]:
     size = {"type": "integer", "minimum": 0, "maximum": api.max_page_size}
     return {
         "pretty": (_BOOL, "given with any value: indent the JSON response"),
+        "human": (_BOOL, "accepted as by Elasticsearch; responses have nothing to humanise"),
+        "error_trace": (_BOOL, "accepted as by Elasticsearch; stack traces are never sent"),
+        "filter_path": (
+            _TEXT,
+            "Elasticsearch response filtering of a successful response: a comma list of dotted paths, "
+            "`*` within a field name, `**` for any depth, `-path` to exclude (e.g. `hits.total`)",
+        ),
         "overwrite": (_BOOL, "replace an existing definition (else 409)"),
         "force": (_BOOL, "delete even while ingestions use the datasource"),
         "resume": (_BOOL, "continue the last failed or aborted run from its checkpoint"),
@@ -101,6 +108,9 @@ def query_parameters(api: ApiSettings) -> dict[str, tuple[dict[str, Any], str]]:
         "format": ({"type": "string", "enum": ["ndjson", "csv"], "default": "ndjson"}, "report format"),
     }
 
+
+# Every operation with a JSON response takes these (api.middleware.ResponseFormat).
+RESPONSE_PARAMETERS = ("pretty", "human", "error_trace", "filter_path")
 
 # ---------------------------------------------------------------- operations
 

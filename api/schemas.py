@@ -427,9 +427,11 @@ class WhoAmIResult(_Out):
 
 
 class HealthReport(_Out):
+    """The service's health; the details only for an authenticated caller."""
+
     status: Literal["green", "red"]
-    elasticsearch: ElasticsearchHealth
-    missing_indices: list[str] | None = omitted()
+    elasticsearch: ElasticsearchHealth | None = omitted("only for an authenticated caller")
+    missing_indices: list[str] | None = omitted("only for an authenticated caller")
 
 
 ErrorBody.model_rebuild()

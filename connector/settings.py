@@ -47,6 +47,18 @@ DEFAULT_PAGE_SIZE = 10
 DEFAULT_MAX_QUERY_STRING_BYTES = 8 * 1024
 DEFAULT_GUNICORN_WORKERS = 2
 DEFAULT_GUNICORN_THREADS = 4
+# Slow clients (SPEC §14): a request's head must arrive within this, from its first byte
+# (from the connection's opening for a new one)...
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+# ...and its body, up to max_body_bytes, within this once the head is in; a body read on a
+# request thread (larger, or streamed by the proxy) may block it this long in all, plus 1 s per 16 kB.
+DEFAULT_BODY_TIMEOUT_S = 30.0
+# A response must be taken by the client within this, plus 1 s per 16 kB; then the connection closes.
+DEFAULT_SEND_TIMEOUT_S = 10.0
+DEFAULT_HEALTH_TIMEOUT_S = 2.0  # _health answers 503 rather than wait longer for Elasticsearch
+# Proxy mode (SPEC §13): how long a forwarded request waits for Elasticsearch's next bytes;
+# generous, since searches of a search platform may legitimately run for minutes.
+DEFAULT_ES_PROXY_TIMEOUT_S = 300.0
 DEFAULT_ABORT_WAIT_S = 5.0  # how long _abort waits for the run's final state before answering "aborting"
 
 DEFAULT_SQL_CONNECT_TIMEOUT_S = 10
@@ -143,6 +155,13 @@ class ApiSettings(_Section):
     max_page_size: int = Field(DEFAULT_MAX_PAGE_SIZE, gt=0)
     gunicorn_workers: int = Field(DEFAULT_GUNICORN_WORKERS, gt=0)
     gunicorn_threads: int = Field(DEFAULT_GUNICORN_THREADS, gt=0)
+    header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0)
+    body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0)
+    send_timeout_s: float = Field(DEFAULT_SEND_TIMEOUT_S, gt=0)
+    health_timeout_s: float = Field(DEFAULT_HEALTH_TIMEOUT_S, gt=0)
+    # Forward every request outside /_siren/connector/ and /metrics to elasticsearch.url.
+    es_proxy: bool = False
+    es_proxy_timeout_s: float = Field(DEFAULT_ES_PROXY_TIMEOUT_S, gt=0)
     abort_wait_s: float = Field(DEFAULT_ABORT_WAIT_S, ge=0)
 
 

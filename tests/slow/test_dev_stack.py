@@ -112,7 +112,7 @@ def test_dev_killed_with_sigkill_keeps_what_it_saved_and_leaves_no_worker(dev_di
             return saved.is_file() and '"state":"successful"' in saved.read_text()
 
         wait_until(snapshot_has_the_run, timeout=30, interval=0.2, what="the periodic snapshot")
-        workers = _children(first.proc.process.pid, "api.cli worker")
+        workers = _descendants(first.proc.process.pid, "api.cli worker")
         assert len(workers) == 1
         os.kill(first.proc.process.pid, signal.SIGKILL)  # the stack only, not its process group
         first.proc.process.wait(10)
@@ -127,9 +127,21 @@ def test_dev_killed_with_sigkill_keeps_what_it_saved_and_leaves_no_worker(dev_di
         second.proc.stop()
 
 
-def _children(pid: int, needle: str) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
-    return [int(line.split()[0]) for line in out.stdout.splitlines() if needle in line]
+def _descendants(pid: int, needle: str) -> list[int]:
+    """Processes below ``pid`` whose command line holds ``needle`` (workers are the supervisor's children)."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=False)
+    parents, commands = {}, {}
+    for line in out.stdout.splitlines():
+        child, parent, args = line.split(None, 2)
+        parents[int(child)], commands[int(child)] = int(parent), args
+    found = []
+    for child, args in commands.items():
+        ancestor = parents.get(child)
+        while ancestor not in (None, 0, 1, pid):
+            ancestor = parents.get(ancestor)
+        if ancestor == pid and needle in args:
+            found.append(child)
+    return found
 
 
 def _alive(pid: int) -> bool:
