@@ -284,6 +284,21 @@ class Watermark(_Out):
     pk: Any = Field(description="its pk_field value: ties on the tracking value are ordered by it")
 
 
+class PartitionOut(_Out):
+    """One key range of a partitioned run (SPEC §15)."""
+
+    k: int = Field(description="0-based; ranges are in key order")
+    state: str = Field(description="queued, running, done, error or aborted")
+    count: int = Field(description="documents indexed from this range")
+    rows_read: int
+    worker: str | None = omitted("the worker executing it")
+    total: int | None = omitted("rows in the range when the run planned it")
+    error_count: int | None = omitted("rows rejected")
+    deleted: int | None = omitted("documents deleted (change sync)")
+    last_id: str | None = omitted()
+    error: list[str] | None = omitted("what failed, then why")
+
+
 class JobRunStatus(_Out):
     """A run's status document: seed 003 names first, then the extensions of seeds 000-002."""
 
@@ -318,6 +333,7 @@ class JobRunStatus(_Out):
     last_record: list[Any] | None = omitted("the last indexed row's values, in the query's column order")
     last_record_timestamp: int | None = omitted("epoch ms")
     watermark: Watermark | None = omitted("where the next run of a tracking column reads from")
+    partitions: list[PartitionOut] | None = omitted("a partitioned run's key ranges (ingest.partitions)")
     params: dict[str, Any] | None = omitted("given to _run")
     links: dict[str, str] | None = omitted("self, job, ingestion, errors")
 

@@ -97,6 +97,7 @@ RUN_STATUS_PROPERTIES: dict[str, Any] = {
     "last_record_timestamp": _EPOCH_MS,
     "deleted": {"type": "long"},
     "watermark": _OPAQUE,
+    "partitions": _OPAQUE,
     # Before they moved to the bookkeeping object (kept so older documents stay readable).
     "checkpoint": _OPAQUE,
     "staging_kept": {"type": "boolean"},
@@ -112,6 +113,7 @@ RUN_BOOKKEEPING_PROPERTIES: dict[str, Any] = {
     "allow_large": {"type": "boolean"},
     "watermark_types": {"type": "keyword", "index": False, "doc_values": False},
     "runs_since_reconcile": {"type": "long"},
+    "partitioning": _OPAQUE,
 }
 
 JOB_LOG_MAPPING: dict[str, Any] = {
@@ -173,6 +175,8 @@ JOB_PARTITIONS_MAPPING: dict[str, Any] = {
         "error_count": {"type": "long"},
         "recorded_errors": {"type": "long"},
         "last_id": _KEYWORD,
+        "last_record": _OPAQUE,
+        "last_record_timestamp": _EPOCH_MS,
         "total": {"type": "long"},
         "error": {"type": "text"},
     },

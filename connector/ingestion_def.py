@@ -11,6 +11,7 @@ from connector.cron import CronError, Schedule
 from connector.datasource import check_timezone
 from connector.date_pattern import DatePatternError, check_format
 from connector.index_rules import RuleBroken, check_index_name, check_pipeline
+from connector.partition_store import MAX_PARTITIONS
 from connector.validation import custom_error
 
 Strategy = Literal["REPLACE", "INCREMENTAL"]
@@ -147,6 +148,8 @@ class IngestBody(_Strict):
     tracking_overlap: float | None = Field(None, ge=0, le=10**12)  # none: 0
     delete: Deletes | None = None
     on_mapping_conflict: Literal["fail", "rebuild"] | None = None  # none: fail
+    # Scale (SPEC §15): one run over this many key ranges of pk_field, claimed by any workers.
+    partitions: int | None = Field(None, ge=1, le=MAX_PARTITIONS)
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -219,6 +222,12 @@ class IngestBody(_Strict):
             )
         if self.tracking_column and self.tracking_column == self.pk_field:
             raise custom_error("distinct", "tracking_column must differ from pk_field", within="tracking_column")
+        if self.partitions is not None and self.partitions > 1 and not self.pk_field:
+            raise custom_error(
+                "requires",
+                "partitions needs pk_field: a run is split into ranges of its values",
+                within="partitions",
+            )
         if self.tracking_overlap and not self.tracking_column:
             raise custom_error("requires", "tracking_overlap needs tracking_column", within="tracking_overlap")
         if self.delete is not None and self.delete.reconcile is not None and self.strategy != "INCREMENTAL":
@@ -242,6 +251,11 @@ class IngestBody(_Strict):
         if duplicates:
             raise ValueError(f"several transforms write the same output {duplicates}")
         return self
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether a run is split into key ranges (``partitions`` above 1)."""
+        return self.partitions is not None and self.partitions > 1
 
     @property
     def scheduler_enabled(self) -> bool:

@@ -69,6 +69,7 @@ BOOKKEEPING = (
     "allow_large",
     "watermark_types",
     "runs_since_reconcile",
+    "partitioning",
 )
 
 
@@ -112,6 +113,7 @@ class RunStatus:
     resume_of: str | None = None
     last_record: list[Any] | None = None
     last_record_timestamp: int | None = None
+    partitions: list[dict[str, Any]] | None = None  # a partitioned run's key ranges: k, state, count, ... (SPEC §15)
     # Bookkeeping, stored beside the status (BOOKKEEPING), never in it:
     allow_large: bool = False  # started with allow_large: ingestion.max_rows_per_run does not apply
     watermark_types: list[str | None] | None = None  # database types of the watermark's value and pk
@@ -120,6 +122,8 @@ class RunStatus:
     staging_kept: bool = False  # a failed REPLACE run's staging index, kept for resume
     server_rendering: bool = False  # the database rendered the documents (ingestion/sql_json.py)
     last_record_types: list[str | None] | None = None  # database type of each value of last_record
+    # A partitioned run's plan (ingestion/partitioned.py): key, write_index, pipeline, rebuild, watermark, stop.
+    partitioning: dict[str, Any] | None = None
 
     @property
     def is_running(self) -> bool:
@@ -182,6 +186,7 @@ class RunStatus:
             "last_record",
             "last_record_timestamp",
             "watermark",
+            "partitions",
         ):
             value = getattr(self, name)
             if value is not None:

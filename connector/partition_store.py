@@ -56,6 +56,8 @@ class Partition:
     error_count: int = 0
     recorded_errors: int = 0
     last_id: str | None = None
+    last_record: list[Any] | None = None
+    last_record_timestamp: int | None = None
     total: int | None = None
     error: list[str] = field(default_factory=list)
 
@@ -97,7 +99,7 @@ class Partition:
 
 
 def partition_id(run_id: str, k: int) -> str:
-    return f"{run_id}/{k}"
+    return f"{run_id}:{k}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +140,13 @@ class PartitionStore:
         fresh = (self.docs.get(hit.id) for hit in page.hits)
         return [StoredPartition.of(doc) for doc in fresh if doc is not None]
 
-    def queued(self, *, limit: int) -> list[StoredPartition]:
-        """Queued partitions of any run, oldest runs first (for workers to claim)."""
+    def queued(self, *, limit: int, run_id: str | None = None) -> list[StoredPartition]:
+        """Queued partitions of any run (or of ``run_id``), oldest runs first (for workers to claim)."""
+        query: dict[str, Any] = {"term": {"state": PartitionState.QUEUED.value}}
+        if run_id is not None:
+            query = {"bool": {"filter": [query, {"term": {"run_id": run_id}}]}}
         page = self.docs.search(
-            query={"term": {"state": PartitionState.QUEUED.value}},
+            query=query,
             sort=[{"run_id": "asc"}, {"k": "asc"}],
             size=limit,
             track_total_hits=False,

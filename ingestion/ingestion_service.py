@@ -25,7 +25,8 @@ from connector.job_store import JobStore, NewRun
 from connector.settings import Settings
 from connector.validation import check_id, parse_model
 from ingestion.documents import DocumentBuilder, SoftRule
-from ingestion.query_template import ParamValue, check_template, render
+from ingestion.partitions import orderable
+from ingestion.query_template import ParamValue, check_template, render, variables_used
 from ingestion.run_plan import check_columns, datasource_connection, datasource_endpoint, render_query, target_mapping
 from ingestion.run_state import Counters, start
 from ingestion.sql_lexer import POSTGRESQL, family
@@ -105,6 +106,13 @@ class IngestionService:
         }
         definition = parse_model(PutIngestionBody, body, context=context).ingest
         self._check_limits(definition)
+        if definition.partitioned and "max_primary_key" in variables_used(definition.query):
+            raise InvalidDefinition.single(
+                "$.ingest.partitions",
+                "max_primary_key",
+                "a partitioned query cannot use {{max_primary_key}}: it moves while the ranges are written; "
+                "use tracking_column to read what changed",
+            )
         outlook = self.schedule_outlook(definition)
         if outlook is not None and not outlook.next_fire_times:
             raise InvalidDefinition.single(
@@ -187,7 +195,7 @@ class IngestionService:
                 connect_timeout_s=self.settings.sql.connect_timeout_s,
                 statement_timeout_s=self.settings.sql.statement_timeout_s,
             ) as conn:
-                columns, _ = result_columns(conn, query.sql, query.params)
+                columns, db_types = result_columns(conn, query.sql, query.params)
         except (DatasourceUnavailable, DriverMissing):
             return
         except QueryFailed as ex:
@@ -195,6 +203,15 @@ class IngestionService:
                 "$.ingest.query", "sql", f"the datasource rejects the query: {ex.reason}"
             ) from None
         check_columns(definition, columns)
+        if definition.partitioned and definition.pk_field in columns and db_types:
+            key_type = db_types[columns.index(definition.pk_field)]
+            if not orderable(key_type):
+                raise InvalidDefinition.single(
+                    "$.ingest.partitions",
+                    "orderable",
+                    f"partitions needs a pk_field that can be split into ranges; [{definition.pk_field}] is "
+                    f"{(key_type or '').removeprefix('mysql:')}",
+                )
 
     def get(self, ingestion_id: str) -> Ingestion:
         return self.store.get(ingestion_id)
@@ -281,6 +298,26 @@ class IngestionService:
             raise Conflict(
                 f"nothing to resume: the last run of [{ingestion_id}] is {status.state.value}",
                 body=envelope(INGESTION, ingestion_id, status),
+            )
+        if bool(status.partitioning) != definition.partitioned:
+            was = "a partitioned run" if status.partitioning else "not partitioned"
+            raise Conflict(
+                f"cannot resume [{ingestion_id}]: run [{status.run_id}] was {was} and ingest.partitions has changed "
+                "since; run it again without resume"
+            )
+        if status.partitioning:  # its partitions hold the checkpoints (ingestion/partitioned.py)
+            if status.staging_index and not status.staging_kept:
+                raise Conflict(
+                    f"cannot resume [{ingestion_id}]: the staging index of run [{status.run_id}] was not kept; "
+                    "run it again without resume"
+                )
+            return replace(
+                new,
+                trigger="resume",
+                resume_of=status.run_id,
+                staging_index=status.staging_index,
+                params=new.params if params_given else dict(status.params),
+                allow_large=new.allow_large or status.allow_large,
             )
         checkpoint = status.checkpoint
         if definition.strategy == "REPLACE" and checkpoint and not status.staging_kept:

@@ -6,7 +6,8 @@ column values of the last row read, as JSON, with their database types so
 that a resumed run binds them as the database compares them. The watermark
 (SPEC §10, status field ``watermark``) is the position of the last row of
 the tracking order; the next run of the ingestion reads after the last
-successful run's watermark.
+successful run's watermark (a partitioned run's: the last position when it
+was planned, ``ingestion/partitioned.py``).
 """
 
 from __future__ import annotations

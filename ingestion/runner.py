@@ -22,12 +22,14 @@ that ``_run?resume=true`` can continue it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from elasticsearch import ApiError, Elasticsearch
 from pydantic import SecretStr
@@ -45,16 +47,18 @@ from connector.ingestion_def import IngestBody, Ingestion
 from connector.ingestion_store import IngestionStore
 from connector.job_state import INGESTION, JobState, RunStatus
 from connector.job_store import JobStore, Rejection
+from connector.partition_store import PartitionStore
 from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
 from ingestion.documents import Batch, DocumentBuilder, RenderedBuilder, SoftRule, rendered_builder
 from ingestion.progress import Progress
 from ingestion.query_template import RenderedQuery
+from ingestion.read_order import KeyRange
 from ingestion.reconcile import reconcile
 from ingestion.row_limit import RowLimit, TooManyRows
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
-from ingestion.run_state import Counters, Target, advance_watermark, start
+from ingestion.run_state import Counters, Start, Target, advance_watermark, start
 from ingestion.sql_lexer import POSTGRESQL, family
 from ingestion.sql_source import RenderRequest, RowStream, open_rows, target_session
 from ingestion.targets import (
@@ -101,6 +105,25 @@ class RunContext:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
 
+    @property
+    def partitions(self) -> PartitionStore:
+        """The ranges of partitioned runs (``ingestion/partitioned.py``)."""
+        return PartitionStore(self.es, self.jobs.names.job_partitions)
+
+
+class Handle(Protocol):
+    """What the copy loop writes progress to: a run's status (``RunHandle``) or a partition's."""
+
+    abort_requested: threading.Event
+    seq_base: int  # where this executor's rows start in the run's errors report
+
+    @property
+    def status(self) -> RunStatus: ...
+
+    def now_ms(self) -> int: ...
+
+    def update(self, *, force: bool = False, **changes: Any) -> None: ...
+
 
 class RebuildNeeded(Exception):
     """The target's mapping conflicts and ``on_mapping_conflict`` is ``rebuild``: load a new index instead."""
@@ -115,8 +138,8 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
     try:
         ingestion = ctx.ingestions.get(status.id)
         resumable = bool(ingestion.definition.pk_field)
-        write_es = _writer_client(ctx, ingestion)
-        _housekeeping(ctx, status, ingestion, write_es)
+        write_es = writer_client(ctx, ingestion)
+        housekeeping(ctx, status, ingestion, write_es)
         try:
             extra = _stream(ctx, handle, ingestion, write_es, counters, rebuild=False)
         except RebuildNeeded:
@@ -144,9 +167,9 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         return handle.status.state
     except TooManyRows as ex:
         # Not resumable: what was written is dropped, to give the memory back.
-        return _fail(handle, counters, False, _messages(status.id, ex))
+        return _fail(handle, counters, False, failure_messages(status.id, ex))
     except ConnectorError as ex:
-        return _fail(handle, counters, resumable, _messages(status.id, ex, rows_read=counters.rows_read))
+        return _fail(handle, counters, resumable, failure_messages(status.id, ex, rows_read=counters.rows_read))
     except Exception as ex:
         log.exception("run %s failed unexpectedly", status.run_id)
         # Its text may quote anything (a file, a value): it stays in the worker's log, scrubbed.
@@ -157,96 +180,202 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
             write_es.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one execution reads and by which rules, planned from the definition (and the last success)."""
+
+    definition: IngestBody
+    connection: ConnectionTarget
+    query: RenderedQuery
+    previous: RunStatus | None  # the last successful run
+    begin: Start
+    soft: SoftRule | None
+    incremental: bool  # upserts (and deletes) into the target, not a new index
+    batch_size: int
+    max_ratio: float
+
+    @property
+    def tracking(self) -> bool:
+        return self.begin.order is not None and len(self.begin.order.columns) == 2
+
+    @property
+    def order_columns(self) -> tuple[str, ...]:
+        return self.begin.order.columns if self.begin.order is not None else ()
+
+
+def plan_reading(
+    ctx: RunContext,
+    ingestion: Ingestion,
+    es: Elasticsearch,
+    *,
+    params: dict[str, Any],
+    counters: Counters,
+    rebuild: bool,
+    keys: KeyRange | None = None,
+) -> Reading:
+    """Connection, rendered query and read order of an execution (``keys``: a partition's range)."""
+    definition = ingestion.definition
+    connection = datasource_connection(ingestion, ctx.datasources, ctx.box, policy_of(ctx.settings.sql))
+    found = ctx.jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
+    previous = found.status if found is not None else None
+    query = render_query(ingestion, connection, es=es, params=params, last_success=previous)
+    server_binds = family(connection.url.get_backend_name()) == POSTGRESQL
+    begin = start(
+        definition, counters, previous, rebuild=rebuild, server_binds=server_binds, timezone=connection.timezone
+    )
+    if keys is not None and begin.order is not None:
+        begin = dataclasses.replace(begin, order=dataclasses.replace(begin.order, keys=keys))
+    incremental = definition.strategy == "INCREMENTAL" and not rebuild
+    limits = ctx.settings.ingestion
+    return Reading(
+        definition,
+        connection,
+        query,
+        previous,
+        begin,
+        _soft_rule(definition, delete=incremental),
+        incremental,
+        definition.batch_size or limits.batch_size,
+        definition.max_error_ratio if definition.max_error_ratio is not None else limits.max_error_ratio,
+    )
+
+
+def open_reading(
+    ctx: RunContext, reading: Reading, *, batch_size: int | None = None
+) -> AbstractContextManager[RowStream]:
+    """The rows of ``reading`` in its order, from where it starts."""
+    definition = reading.definition
+    return open_rows(
+        reading.connection,
+        reading.query,
+        connect_timeout_s=ctx.settings.sql.connect_timeout_s,
+        exact_total=definition.count_total,
+        order=reading.begin.order,
+        batch_size=batch_size or reading.batch_size,
+        batch_max_bytes=ctx.settings.ingestion.batch_max_bytes,
+        render=RenderRequest(
+            transforms=tuple(definition.transforms), soft_column=reading.soft.column if reading.soft else None
+        ),
+    )
+
+
+@dataclass(slots=True)
+class Opened:
+    """A row stream with its first batch, the builder for it and the types of its columns."""
+
+    source: RowStream
+    rows: Sequence[Any]
+    builder: DocumentBuilder | RenderedBuilder
+    encoder: JsonEncoder
+    types: dict[str, str | None]
+
+    def mapping(self, definition: IngestBody, soft: SoftRule | None) -> dict[str, Any]:
+        """The mapping for a new target, from the columns' types and the first batch."""
+        builder, rows, source = self.builder, self.rows, self.source
+        sample = [builder.values(row) for row in rows] if isinstance(builder, RenderedBuilder) else list(rows)
+        mapping = target_mapping(definition, source.columns, source.db_types, sample)
+        if soft is not None:
+            mapping["properties"].pop(soft.column, None)  # the soft-delete column is never indexed
+        return mapping
+
+
+def first_batch(reading: Reading, source: RowStream, counters: Counters) -> Opened:
+    """Check the columns, read the first batch and build its converter; set the checkpoint's types."""
+    check_columns(reading.definition, source.columns)
+    rows = source.fetch()
+    encoder = JsonEncoder(reading.connection.timezone)
+    builder = _builder(
+        reading.definition, source, rows, encoder, reading.connection.timezone, reading.order_columns, reading.soft
+    )
+    types = dict(zip(source.columns, source.db_types or [None] * len(source.columns), strict=True))
+    counters.position_types = [types.get(c) for c in reading.order_columns] or None
+    return Opened(source, rows, builder, encoder, types)
+
+
 def _stream(
     ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasticsearch, counters: Counters, *, rebuild: bool
 ) -> dict[str, Any]:
     """Read, convert and write every batch (then reconcile); return what the final status adds."""
     definition = ingestion.definition
-    connection = datasource_connection(ingestion, ctx.datasources, ctx.box, policy_of(ctx.settings.sql))
-    found = ctx.jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
-    previous = found.status if found is not None else None
-    query = render_query(ingestion, connection, es=es, params=handle.status.params, last_success=previous)
-    server_binds = family(connection.url.get_backend_name()) == POSTGRESQL
-    begin = start(
-        definition, counters, previous, rebuild=rebuild, server_binds=server_binds, timezone=connection.timezone
-    )
-    incremental = definition.strategy == "INCREMENTAL" and not rebuild
-    soft = _soft_rule(definition, delete=incremental)
+    reading = plan_reading(ctx, ingestion, es, params=handle.status.params, counters=counters, rebuild=rebuild)
     limits = ctx.settings.ingestion
-    batch_size = definition.batch_size or limits.batch_size
-    max_ratio = definition.max_error_ratio if definition.max_error_ratio is not None else limits.max_error_ratio
-    with open_rows(
-        connection,
-        query,
-        connect_timeout_s=ctx.settings.sql.connect_timeout_s,
-        exact_total=definition.count_total,
-        order=begin.order,
-        batch_size=batch_size,
-        batch_max_bytes=limits.batch_max_bytes,
-        render=RenderRequest(transforms=tuple(definition.transforms), soft_column=soft.column if soft else None),
-    ) as source:
-        check_columns(definition, source.columns)
+    with open_reading(ctx, reading) as source:
+        opened = first_batch(reading, source, counters)
         limit = RowLimit(handle.status.id, limits.max_rows_per_run, allowed=handle.status.allow_large)
         limit.check_estimate(source.total + counters.rows_read if source.total is not None else None)
-        rows = source.fetch()
-        encoder = JsonEncoder(connection.timezone)
-        order_columns = begin.order.columns if begin.order is not None else ()
-        builder = _builder(definition, source, rows, encoder, connection.timezone, order_columns, soft)
-        sample = [builder.values(row) for row in rows] if isinstance(builder, RenderedBuilder) else list(rows)
-        mapping = target_mapping(definition, source.columns, source.db_types, sample)
-        if soft is not None:
-            mapping["properties"].pop(soft.column, None)  # the soft-delete column is never indexed
-        types = dict(zip(source.columns, source.db_types or [None] * len(source.columns), strict=True))
-        counters.position_types = [types.get(c) for c in order_columns] or None
-        target = counters.target = _prepare_target(
+        target = counters.target = prepare_target(
             handle,
             ingestion,
             es,
-            mapping,
+            opened.mapping(definition, reading.soft),
             resume=counters.position is not None,
             rebuild=rebuild,
             service_prefix=ctx.settings.index_prefix,
         )
-        writer = BulkWriter(
-            es,
-            target.write_index,
-            max_bytes=limits.bulk_max_bytes,
-            max_retries=limits.bulk_max_retries,
-            backoff_initial_s=limits.bulk_backoff_initial_s,
-            backoff_max_s=limits.bulk_backoff_max_s,
-            pipeline=_register_pipeline(ctx, ingestion, es, target.write_index),
-            sleep=ctx.sleep,
-        )
+        writer = new_writer(ctx, es, target.write_index, register_pipeline(ctx, ingestion, es, target.write_index))
         total = source.total + counters.rows_read if source.total is not None else None
         progress = Progress(total, started_ms=handle.now_ms(), done_before=counters.rows_read)
         staging = target.write_index if isinstance(target, ReplaceTarget) else None
-        tracking = len(order_columns) == 2
         handle.update(
             force=True,
             total=total,
             staging_index=staging,
             server_rendering=source.rendered is not None,
             last_record_types=list(source.db_types) or None,
-            watermark_types=counters.position_types if tracking else None,
+            watermark_types=counters.position_types if reading.tracking else None,
         )
-        while rows:
-            if handle.abort_requested.is_set():
-                raise Aborted
-            if ctx.shutdown.is_set():
-                raise HandBack
-            limit.check_batch(counters.rows_read, len(rows))
-            batch = _write_batch(ctx, handle, builder, writer, rows, counters, encoder)
-            if tracking and batch.last_position is not None:
-                advance_watermark(counters, begin, batch.last_position, encoder.plain(list(batch.last_position)))
-            _check_ratio(counters, max_ratio, final=False)
-            handle.update(**counters.status_fields(), **progress.at(counters.rows_read, handle.now_ms()))
-            rows = source.fetch()
-        if tracking and counters.watermark is None and begin.previous_watermark_json is not None:
-            counters.watermark = begin.previous_watermark_json  # nothing changed: the watermark stays
-    _check_ratio(counters, max_ratio, final=True)
-    if incremental and definition.delete is not None and definition.delete.reconcile is not None:
-        return _reconcile(ctx, handle, definition, connection, query, es, writer, counters, types, previous)
+        copy_rows(ctx, handle, reading, opened, writer, counters, limit, progress)
+        if reading.tracking and counters.watermark is None and reading.begin.previous_watermark_json is not None:
+            counters.watermark = reading.begin.previous_watermark_json  # nothing changed: the watermark stays
+    check_ratio(counters, reading.max_ratio, final=True)
+    if reading.incremental and definition.delete is not None and definition.delete.reconcile is not None:
+        return reconcile_deletes(ctx, handle, reading, es, writer, counters, opened.types)
     return {}
+
+
+def new_writer(ctx: RunContext, es: Elasticsearch, index: str, pipeline: str | None) -> BulkWriter:
+    limits = ctx.settings.ingestion
+    return BulkWriter(
+        es,
+        index,
+        max_bytes=limits.bulk_max_bytes,
+        max_retries=limits.bulk_max_retries,
+        backoff_initial_s=limits.bulk_backoff_initial_s,
+        backoff_max_s=limits.bulk_backoff_max_s,
+        pipeline=pipeline,
+        sleep=ctx.sleep,
+    )
+
+
+def copy_rows(
+    ctx: RunContext,
+    handle: Handle,
+    reading: Reading,
+    opened: Opened,
+    writer: BulkWriter,
+    counters: Counters,
+    limit: RowLimit,
+    progress: Progress,
+    *,
+    between: Callable[[], None] | None = None,
+) -> None:
+    """Convert and write every batch of ``opened``, accounting for each; stop between batches when asked."""
+    rows = opened.rows
+    while rows:
+        if handle.abort_requested.is_set():
+            raise Aborted
+        if ctx.shutdown.is_set():
+            raise HandBack
+        limit.check_batch(counters.rows_read, len(rows))
+        batch = _write_batch(ctx, handle, opened.builder, writer, rows, counters, opened.encoder)
+        if reading.tracking and batch.last_position is not None:
+            last = batch.last_position
+            advance_watermark(counters, reading.begin, last, opened.encoder.plain(list(last)))
+        check_ratio(counters, reading.max_ratio, final=False)
+        handle.update(**counters.status_fields(), **progress.at(counters.rows_read, handle.now_ms()))
+        if between is not None:
+            between()
+        rows = opened.source.fetch()
 
 
 def _builder(
@@ -284,19 +413,17 @@ def _soft_rule(definition: IngestBody, *, delete: bool) -> SoftRule | None:
     return SoftRule(soft.column, tuple(soft.values), delete) if soft is not None else None
 
 
-def _reconcile(
+def reconcile_deletes(
     ctx: RunContext,
     handle: RunHandle,
-    definition: IngestBody,
-    connection: ConnectionTarget,
-    query: RenderedQuery,
+    reading: Reading,
     es: Elasticsearch,
     writer: BulkWriter,
     counters: Counters,
     types: dict[str, str | None],
-    previous: RunStatus | None,
 ) -> dict[str, Any]:
     """``delete.reconcile`` when it is due (``every_runs``); return the bookkeeping of when it last ran."""
+    definition, previous = reading.definition, reading.previous
     settings = definition.delete.reconcile if definition.delete is not None else None
     assert settings is not None and definition.pk_field is not None
     since = (previous.runs_since_reconcile or 0) + 1 if previous is not None else settings.every_runs
@@ -304,12 +431,12 @@ def _reconcile(
         return {"runs_since_reconcile": since}
     with store_errors(f"refreshing {definition.target}"):
         es.indices.refresh(index=definition.target)  # the documents this run wrote are compared too
-    with target_session(connection, connect_timeout_s=ctx.settings.sql.connect_timeout_s) as conn:
+    with target_session(reading.connection, connect_timeout_s=ctx.settings.sql.connect_timeout_s) as conn:
         outcome = reconcile(
             conn,
             es,
             writer,
-            query=query,
+            query=reading.query,
             target=definition.target,
             key=definition.pk_field,
             key_db_type=types.get(definition.pk_field),
@@ -332,7 +459,7 @@ def _reconcile(
     return {"runs_since_reconcile": 0}
 
 
-def _housekeeping(ctx: RunContext, status: RunStatus, ingestion: Ingestion, es: Elasticsearch) -> None:
+def housekeeping(ctx: RunContext, status: RunStatus, ingestion: Ingestion, es: Elasticsearch) -> None:
     """Take over the staging index of the run being resumed; drop staging kept by older runs."""
     for kept in ctx.jobs.kept_staging(job_id=status.id):
         if kept.status.run_id == status.run_id:
@@ -345,7 +472,7 @@ def _housekeeping(ctx: RunContext, status: RunStatus, ingestion: Ingestion, es: 
 
 def _write_batch(
     ctx: RunContext,
-    handle: RunHandle,
+    handle: Handle,
     builder: DocumentBuilder | RenderedBuilder,
     writer: BulkWriter,
     rows: Sequence[Any],
@@ -378,16 +505,16 @@ def _write_batch(
     return batch
 
 
-def _record(ctx: RunContext, handle: RunHandle, counters: Counters, rejections: list[Rejection]) -> None:
-    """Add rejected rows to the run's errors report, up to its cap."""
+def _record(ctx: RunContext, handle: Handle, counters: Counters, rejections: list[Rejection]) -> None:
+    """Add rejected rows to the run's errors report, up to its cap (a partition's own share of it)."""
     room = ctx.settings.ingestion.errors_report_cap - counters.recorded_errors
     if rejections and room > 0:
         counters.recorded_errors += ctx.jobs.record_rejections(
-            handle.status, counters.recorded_errors, rejections[:room]
+            handle.status, handle.seq_base + counters.recorded_errors, rejections[:room]
         )
 
 
-def _check_ratio(counters: Counters, max_ratio: float, *, final: bool) -> None:
+def check_ratio(counters: Counters, max_ratio: float, *, final: bool) -> None:
     if not counters.error_count or not counters.rows_read:
         return
     ratio = counters.error_count / counters.rows_read
@@ -399,7 +526,7 @@ def _check_ratio(counters: Counters, max_ratio: float, *, final: bool) -> None:
         )
 
 
-def _prepare_target(
+def prepare_target(
     handle: RunHandle,
     ingestion: Ingestion,
     es: Elasticsearch,
@@ -452,7 +579,7 @@ def _check_covered(es: Elasticsearch, target: str, service_prefix: str) -> None:
             ) from None
 
 
-def _register_pipeline(ctx: RunContext, ingestion: Ingestion, es: Elasticsearch, write_index: str) -> str | None:
+def register_pipeline(ctx: RunContext, ingestion: Ingestion, es: Elasticsearch, write_index: str) -> str | None:
     """Register the ingestion's pipeline for this run, ``_index`` pinned to the run's write index (SPEC §14)."""
     pipeline = ingestion.definition.pipeline
     if not pipeline:
@@ -469,7 +596,7 @@ def _register_pipeline(ctx: RunContext, ingestion: Ingestion, es: Elasticsearch,
     return name
 
 
-def _writer_client(ctx: RunContext, ingestion: Ingestion) -> Elasticsearch:
+def writer_client(ctx: RunContext, ingestion: Ingestion) -> Elasticsearch:
     credentials = ingestion.definition.es_credentials
     if not credentials or not credentials.username:
         return ctx.es
@@ -528,7 +655,7 @@ def _hand_back(handle: RunHandle, counters: Counters, resumable: bool) -> JobSta
     return JobState.QUEUED
 
 
-def _messages(job_id: str, ex: ConnectorError, *, rows_read: int = 0) -> list[str]:
+def failure_messages(job_id: str, ex: ConnectorError, *, rows_read: int = 0) -> list[str]:
     """The seed-003 ``error`` list: what failed, then why."""
     if isinstance(ex, ConnectionLost):  # it had connected: say so, and how far it got
         return [f"Lost the connection to the datasource of [{job_id}] after {rows_read} rows.", ex.reason]

@@ -325,12 +325,12 @@ def _rendering(
     return (columns, db_types, sql) if sql is not None else None
 
 
-def keyset(conn: Connection, query: RenderedQuery, order: ReadOrder) -> RenderedQuery:
-    """Wrap ``query`` to return its rows in ``order``, from where it starts."""
+def keyset(conn: Connection, query: RenderedQuery, order: ReadOrder, *, sort: bool = True) -> RenderedQuery:
+    """Wrap ``query`` to return its rows in ``order``, from where it starts (``sort=False``: in no order)."""
     where, order_by, params = order.clause(
         "connector_keyset", conn.dialect.identifier_preparer.quote, family(conn.dialect.name)
     )
-    sql = f"SELECT * FROM ({query.inner}) AS connector_keyset{where}{order_by}"
+    sql = f"SELECT * FROM ({query.inner}) AS connector_keyset{where}{order_by if sort else ''}"
     return RenderedQuery(sql, {**query.params, **params})
 
 

@@ -1,7 +1,8 @@
 """Own the worker: claim queued runs with a conditional write, execute them, heartbeat.
 
 Any number of workers on any number of hosts poll the job log for queued
-runs. Claiming is the conditional write ``queued -> running`` naming the
+runs, and the partitions index for queued key ranges of partitioned runs
+(``partitioned``). Claiming is the conditional write ``queued -> running`` naming the
 version that was read, so exactly one worker wins each run; the others get a
 version conflict and move on. Each claimed run executes on its own thread
 with a heartbeat thread beside it (``heartbeat_interval_s``). Each poll also
@@ -26,10 +27,12 @@ from connector.errors import ConnectorError
 from connector.job_state import JobState
 from connector.job_store import StoredRun
 from connector.log_setup import run_context
+from connector.partition_store import StoredPartition
 from ingestion import run_log
+from ingestion.partitioned import claim, execute, execute_partition
 from ingestion.reaper import Reaper
 from ingestion.run_handle import RunHandle, RunLost
-from ingestion.runner import RunContext, execute_run
+from ingestion.runner import RunContext
 from ingestion.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -73,7 +76,7 @@ class Worker:
         log.info("worker %s stopped", self.name)
 
     def tick(self) -> list[str]:
-        """Claim as many queued runs as there are free slots; return the claimed run ids."""
+        """Claim queued runs, then queued ranges of partitioned runs, while slots are free; return their ids."""
         free = self.settings.max_concurrent_runs - len(self.active_runs)
         if free <= 0:
             return []
@@ -85,6 +88,10 @@ class Worker:
             if mine is not None:
                 self._start(mine)
                 claimed.append(mine.status.run_id)
+        if len(claimed) < free:
+            for partition in claim(self.ctx, self.name, limit=free - len(claimed)):
+                self._start_partition(partition)
+                claimed.append(partition.partition.id)
         return claimed
 
     def _claim(self, run: StoredRun) -> StoredRun | None:
@@ -104,6 +111,27 @@ class Worker:
             self._active = {k: t for k, t in self._active.items() if t.is_alive()}
             self._active[run.status.run_id] = thread
         thread.start()
+
+    def _start_partition(self, claimed: StoredPartition) -> None:
+        partition = claimed.partition
+        thread = threading.Thread(
+            target=self._execute_partition, args=(claimed,), name=f"part-{partition.id}", daemon=True
+        )
+        with self._lock:
+            self._active = {k: t for k, t in self._active.items() if t.is_alive()}
+            self._active[partition.id] = thread
+        thread.start()
+
+    def _execute_partition(self, claimed: StoredPartition) -> None:
+        partition = claimed.partition
+        with run_context(job_id=partition.job_id, run_id=partition.run_id, worker=self.name):
+            log.info("partition %d of %d of run %s started", partition.k, partition.n, partition.run_id)
+            try:
+                state = execute_partition(self.ctx, claimed, worker=self.name)
+            except Exception:  # it ends the range itself; this is a last resort for the thread
+                log.exception("partition %s: unexpected error", partition.id)
+                return
+            log.info("partition %d of run %s ended %s", partition.k, partition.run_id, state.value)
 
     def _execute(self, run: StoredRun) -> None:
         status = run.status
@@ -128,7 +156,7 @@ class Worker:
             metrics.run_started(status.id)
             started = time.monotonic()
             try:
-                state = execute_run(self.ctx, handle)
+                state = execute(self.ctx, handle)
             finally:
                 done.set()
                 beat.join()
