@@ -41,7 +41,7 @@ import contextvars
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -522,15 +522,19 @@ def _first_error(parts: Sequence[Partition]) -> list[str]:
 # ---------------------------------------------------------------- one range
 
 
-def claim(ctx: RunContext, worker: str, *, limit: int) -> list[StoredPartition]:
-    """Claim up to ``limit`` queued ranges of any run for ``worker`` (conditional writes)."""
+def claim(ctx: RunContext, worker: str, *, limit: int, skip_runs: Collection[str] = ()) -> list[StoredPartition]:
+    """Claim up to ``limit`` queued ranges for ``worker`` (conditional writes), one per run, none of ``skip_runs``."""
     claimed: list[StoredPartition] = []
-    for queued in ctx.partitions.queued(limit=limit * 4):
+    taken = set(skip_runs)
+    for queued in ctx.partitions.queued(limit=(limit + len(taken)) * 4):
         if len(claimed) >= limit:
             break
+        if queued.partition.run_id in taken:
+            continue
         mine = _claim(ctx, [queued], worker)
         if mine is not None:
             claimed.append(mine)
+            taken.add(mine.partition.run_id)
     return claimed
 
 

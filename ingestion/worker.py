@@ -48,6 +48,7 @@ class Worker:
         self.settings = ctx.settings.worker
         self.name = name or default_worker_name()
         self._active: dict[str, threading.Thread] = {}
+        self._run_of: dict[str, str] = {}  # a range's id -> its run's
         self._lock = threading.Lock()
         self.reaper = Reaper(ctx.jobs, ctx.es, self.settings, name=self.name, clock=ctx.clock)
         self.scheduler = Scheduler(ctx.jobs, ctx.ingestions, self.settings, clock=ctx.clock)
@@ -89,10 +90,19 @@ class Worker:
                 self._start(mine)
                 claimed.append(mine.status.run_id)
         if len(claimed) < free:
-            for partition in claim(self.ctx, self.name, limit=free - len(claimed)):
+            # One range of a run per worker: other processes take the others (a coordinator executes
+            # the rest of its run's ranges one after the other, so one worker alone still ends it).
+            busy = self.busy_runs
+            for partition in claim(self.ctx, self.name, limit=free - len(claimed), skip_runs=busy):
                 self._start_partition(partition)
                 claimed.append(partition.partition.id)
         return claimed
+
+    @property
+    def busy_runs(self) -> set[str]:
+        """Runs this worker coordinates or executes a range of."""
+        with self._lock:
+            return {self._run_of.get(key, key) for key, thread in self._active.items() if thread.is_alive()}
 
     def _claim(self, run: StoredRun) -> StoredRun | None:
         now = self.ctx.jobs.now_ms()
@@ -119,7 +129,9 @@ class Worker:
         )
         with self._lock:
             self._active = {k: t for k, t in self._active.items() if t.is_alive()}
+            self._run_of = {k: r for k, r in self._run_of.items() if k in self._active}
             self._active[partition.id] = thread
+            self._run_of[partition.id] = partition.run_id
         thread.start()
 
     def _execute_partition(self, claimed: StoredPartition) -> None:
