@@ -53,7 +53,7 @@ from connector.job_state import JobState, RunStatus
 from connector.partition_store import Partition, PartitionState, PartitionStore, StoredPartition
 from connector.redaction import scrub
 from ingestion.partition_handle import PartitionHandle, PartitionLost
-from ingestion.partitions import key_ranges
+from ingestion.partitions import Split, key_ranges
 from ingestion.progress import Progress
 from ingestion.read_order import KeyRange
 from ingestion.row_limit import RowLimit, TooManyRows
@@ -70,6 +70,7 @@ from ingestion.runner import (
     execute_run,
     failure_messages,
     first_batch,
+    housekeeping,
     new_writer,
     open_reading,
     plan_reading,
@@ -129,6 +130,7 @@ def coordinate(ctx: RunContext, handle: RunHandle, ingestion: Ingestion) -> JobS
         elif status.resume_of is not None:
             plan, target = _resume(ctx, handle, ingestion, es)
         else:
+            housekeeping(ctx, status, ingestion, es)
             plan, target = _plan(ctx, handle, ingestion, es)
         _ensure_partitions(store, handle.status, plan)
         parts = _drive(ctx, handle, plan)
@@ -205,11 +207,47 @@ def _plan(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elastics
             rebuild = True
             continue
         break
+    shown = {
+        "total": split.total,
+        "server_rendering": rendered,
+        "last_record_types": db_types or None,
+        "watermark_types": counters.position_types if reading.tracking else None,
+    }
+    try:
+        plan = _write_plan(ctx, handle, ingestion, es, reading, target, split, watermark, opened.types, rebuild, shown)
+    except BaseException:
+        target.discard()  # nothing was written to it yet (INCREMENTAL: nothing to undo)
+        raise
+    log.info(
+        "run %s split into %d ranges of %s: %s rows",
+        status.run_id,
+        len(split.ranges),
+        definition.pk_field,
+        "/".join(str(r) for r in split.rows),
+    )
+    return plan, target
+
+
+def _write_plan(
+    ctx: RunContext,
+    handle: RunHandle,
+    ingestion: Ingestion,
+    es: Elasticsearch,
+    reading: Reading,
+    target: Target,
+    split: Split,
+    watermark: list[Any] | None,
+    types: dict[str, str | None],
+    rebuild: bool,
+    shown: dict[str, Any],
+) -> dict[str, Any]:
+    """Register the pipeline and write the plan to the run with ``shown`` (before any range exists)."""
+    definition = ingestion.definition
+    assert definition.pk_field is not None
     encoder = JsonEncoder(reading.connection.timezone)
-    key_type = opened.types.get(definition.pk_field)
     plan: dict[str, Any] = {
         "key": definition.pk_field,
-        "key_type": key_type,
+        "key_type": types.get(definition.pk_field),
         "ranges": [
             [encoder.plain([r.low])[0], encoder.plain([r.high])[0], rows]
             for r, rows in zip(split.ranges, split.rows, strict=True)
@@ -221,23 +259,9 @@ def _plan(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elastics
         "watermark": encoder.plain(watermark) if watermark is not None else None,
         "stop": False,
     }
-    handle.update(
-        force=True,
-        partitioning=plan,
-        total=split.total,
-        staging_index=target.write_index if isinstance(target, ReplaceTarget) else None,
-        server_rendering=rendered,
-        last_record_types=db_types or None,
-        watermark_types=counters.position_types if reading.tracking else None,
-    )
-    log.info(
-        "run %s split into %d ranges of %s: %s rows",
-        status.run_id,
-        len(split.ranges),
-        definition.pk_field,
-        "/".join(str(r) for r in split.rows),
-    )
-    return plan, target
+    staging = target.write_index if isinstance(target, ReplaceTarget) else None
+    handle.update(force=True, partitioning=plan, staging_index=staging, **shown)
+    return plan
 
 
 def _largest(conn: Any, reading: Reading) -> list[Any] | None:
