@@ -182,6 +182,7 @@ function definition(ingest, nextFireTimes) {
     ["Target", h("span.mono", ingest.target)],
     ["Strategy", strategy(ingest)],
     ["Primary key", ingest.pk_field ? h("span.mono", ingest.pk_field) : null],
+    ...partitions(ingest),
     ["Batch size", ingest.batch_size ? number(ingest.batch_size) : h("span.muted", "service default")],
     ["Staging prefix", ingest.staging_prefix ? h("span.mono", ingest.staging_prefix) : null],
     ["Schedule", schedule(ingest, nextFireTimes)],
@@ -191,6 +192,17 @@ function definition(ingest, nextFireTimes) {
     ["Database user", credentials(ingest.ds_credentials) || h("span.muted", "the datasource's")],
     ["Elasticsearch user", credentials(ingest.es_credentials) || h("span.muted", "the service's")],
   ]);
+}
+
+/** The partitions row (SPEC §15), when the definition sets them. */
+function partitions(ingest) {
+  const n = ingest.partitions;
+  if (n === undefined || n === null) return [];
+  const value =
+    n > 1
+      ? h("span", number(n), h("span.muted", " key ranges of "), h("span.mono", ingest.pk_field || "?"), h("span.muted", " per run, on any workers"))
+      : h("span", "1", h("span.muted", ": runs are not split"));
+  return [["Partitions", value, { dataset: { def: "partitions" } }]];
 }
 
 /** The change-sync rows of the definition (SPEC §10): always for INCREMENTAL, else only what is set. */
