@@ -5,6 +5,7 @@ import { card, code, dash, fields, fill, h, json, table } from "./dom.js";
 import { cellValue, duration, number, numericColumn, pct, shortRun, stateBadge, time, yesNo } from "./format.js";
 import { field, FormErrors } from "./forms.js";
 import { formatSoftValues } from "./form-ingestion.js";
+import { partitionsMark } from "./job-partitions.js";
 import { actionButton, confirmDialog, flash, pageHeader, pager } from "./ui.js";
 
 const PAGE_SIZE = 25;
@@ -34,7 +35,7 @@ export async function ingestionsPage(ctx) {
           { label: "Ingestion", cell: (hit) => h("a.mono", { href: `#/ingestions/${encodeURIComponent(hit._id)}` }, hit._id) },
           { label: "Datasource", cell: (hit) => h("span.mono", hit._source.ingest.datasource) },
           { label: "Target", cell: (hit) => h("span.mono", hit._source.ingest.target) },
-          { label: "Strategy", cell: (hit) => strategy(hit._source.ingest) },
+          { label: "Strategy", cell: (hit) => [strategy(hit._source.ingest), " ", partitionsMark(hit._source.ingest.partitions, { what: "key ranges per run" })] },
           { label: "Schedule", cell: (hit) => schedule(hit._source.ingest, hit.next_fire_times, { compact: true }) },
           {
             label: "Last run",
