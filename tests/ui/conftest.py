@@ -1,6 +1,6 @@
 """The web page in headless Chromium against a running service (SPEC §11).
 
-One `connector serve` process (API + a worker, auth mode token) serves every
+One `connector serve` process (API + two workers, auth mode token) serves every
 test of this package (and stops when the package's tests are done), against the session's Elasticsearch-API server and a
 PostgreSQL schema of its own; each test creates its own datasources and
 ingestions under fresh ids, so tests do not see each other's runs unless they
@@ -63,6 +63,7 @@ class UiService:
     target_prefix: str  # of the test's target indices, removed with the service's own
     process: ServiceProcess
     pg_url: str = ""  # SQLAlchemy URL of the database that holds ``schema``
+    es_url: str = ""  # the Elasticsearch-API server the service writes to
     http: urllib3.PoolManager = field(default_factory=urllib3.PoolManager)
 
     @property
@@ -92,6 +93,12 @@ class UiService:
 
     def target(self, name: str) -> str:
         return f"{self.target_prefix}{name}"
+
+    def count_documents(self, index: str) -> int:
+        """Documents in ``index`` (an alias too), asked of Elasticsearch itself, not of the service."""
+        resp = self.http.request("GET", f"{self.es_url}/{index}/_count")
+        assert resp.status == 200, resp.data
+        return int(orjson.loads(resp.data)["count"])
 
     def put_ingestion(self, ingestion_id: str, **ingest: Any) -> None:
         body = {"datasource": "ui-pg", "target": self.target(ingestion_id), **ingest}
@@ -151,6 +158,13 @@ def ui_schema(pg_server_url: str) -> Iterator[str]:
             f"CREATE FUNCTION {schema}.slow_id(i integer) RETURNS integer LANGUAGE sql VOLATILE "
             "AS $$ SELECT pg_sleep(0.005); SELECT i $$"
         )
+        # The same pace, declared STABLE (a white lie): a query that selects paced_id(id) as a column of
+        # its own is slow to read, while a partitioned run's planning, which only asks for the key,
+        # never calls it (PostgreSQL flattens the subquery and drops the unused column).
+        conn.exec_driver_sql(
+            f"CREATE FUNCTION {schema}.paced_id(i bigint) RETURNS bigint LANGUAGE plpgsql STABLE "
+            "AS $$ BEGIN PERFORM pg_sleep(0.005); RETURN i; END $$"
+        )
     yield schema
     with engine.begin() as conn:
         conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
@@ -184,6 +198,8 @@ def ui_service(
         "CONNECTOR_INGESTION_STATUS_INTERVAL_S": "0.2",
         "CONNECTOR_API_GUNICORN_WORKERS": "1",
         "CONNECTOR_API_GUNICORN_THREADS": "8",
+        # Two workers: the ranges of a partitioned run are executed by both (SPEC §15).
+        "CONNECTOR_WORKER_PROCESSES": "2",
     }
     port = free_port()
     log = tmp_path_factory.mktemp("ui") / "serve.log"
@@ -191,7 +207,15 @@ def ui_service(
     url = sa.make_url(pg_server_url)
     jdbc = f"jdbc:postgresql://{url.host}:{url.port or 5432}/{url.database}?currentSchema={ui_schema}"
     service = UiService(
-        f"http://127.0.0.1:{port}", admin_token, read_token, ui_schema, jdbc, f"{tag}-", process, pg_server_url
+        f"http://127.0.0.1:{port}",
+        admin_token,
+        read_token,
+        ui_schema,
+        jdbc,
+        f"{tag}-",
+        process,
+        pg_server_url,
+        es_url,
     )
     try:
         process.wait_http(f"{service.base}/_siren/connector/_health", timeout=60)

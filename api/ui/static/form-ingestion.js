@@ -67,6 +67,13 @@ export async function ingestionForm(ctx, id) {
       ],
     }),
     pk_field: field("pk_field", "Primary key column", { value: ingest.pk_field, help: "Document _id; required by INCREMENTAL; enables resume." }),
+    partitions: field("partitions", "Partitions", {
+      kind: "number",
+      value: ingest.partitions,
+      placeholder: "1",
+      attrs: { min: "1", max: "64", step: "1" },
+      help: "Split each run into N key ranges (1 to 64) executed by several workers at once; needs the primary key column. Empty: one range.",
+    }),
     batch_size: field("batch_size", "Batch size", { kind: "number", value: ingest.batch_size, attrs: { min: "1" }, help: "Rows per bulk request; empty: the service default." }),
     staging_prefix: field("staging_prefix", "Staging prefix", { value: ingest.staging_prefix, help: "REPLACE: prefix of the new index; default <target>-." }),
     schedule: field("schedule", "Schedule", {
@@ -76,7 +83,7 @@ export async function ingestionForm(ctx, id) {
     }),
     timezone: field("timezone", "Schedule time zone", { value: ingest.timezone, placeholder: "UTC", help: "IANA name, e.g. Europe/Paris." }),
     enable_scheduler: field("enable_scheduler", "Run on the schedule", { kind: "checkbox", value: ingest.enable_scheduler ?? ingest.enable_schedule }),
-    count_total: field("count_total", "Count rows exactly for progress (count(*) before each run)", { kind: "checkbox", value: ingest.count_total }),
+    count_total: field("count_total", "Count rows exactly for progress (count(*) before each run)", { kind: "checkbox", value: ingest.count_total, wide: true }),
     max_error_ratio: field("max_error_ratio", "Max error ratio", {
       kind: "number",
       value: ingest.max_error_ratio,
@@ -207,7 +214,7 @@ export async function ingestionForm(ctx, id) {
               return;
             }
           }
-          const result = await put(ingestionPath(newId), { ingest: body(values, ingest) });
+          const result = await put(ingestionPath(newId), { ingest: ingestBody(values, ingest) });
           flash(`Ingestion ${newId} ${result.result}.`, "success", { keep: true });
           ctx.navigate(`ingestions/${encodeURIComponent(newId)}`);
         } catch (ex) {
@@ -220,7 +227,7 @@ export async function ingestionForm(ctx, id) {
     },
     errors.general,
     h("fieldset", h("legend", "What to load"), h("div.form-grid", idField.el, f.datasource.el, f.description.el, f.query.el)),
-    h("fieldset", h("legend", "Where it goes"), h("div.form-grid", f.target.el, f.strategy.el, f.pk_field.el, f.staging_prefix.el, f.batch_size.el, f.max_error_ratio.el, f.count_total.el)),
+    h("fieldset", h("legend", "Where it goes"), h("div.form-grid", f.target.el, f.strategy.el, f.pk_field.el, f.partitions.el, f.staging_prefix.el, f.batch_size.el, f.max_error_ratio.el, f.count_total.el)),
     h(
       "fieldset",
       h("legend", "Change sync (INCREMENTAL)"),
@@ -254,10 +261,33 @@ export async function ingestionForm(ctx, id) {
   (editing ? f.query.input : idField.input).focus();
 }
 
-/** The `ingest` object from the form's values; empty fields are left out, so the service applies its defaults. */
-function body(values, previous) {
+// Fields of `ingest` copied from an input of the same name (empty: left out, the service's default).
+const PLAIN_FIELDS = ["description", "datasource", "query", "target", "strategy", "pk_field", "partitions", "batch_size", "staging_prefix", "schedule", "timezone", "max_error_ratio", "mapping", "transforms", "pipeline"];
+// Every field of `ingest` the form has an input for; ingestBody() writes these from the form alone.
+const FORM_FIELDS = new Set([
+  ...PLAIN_FIELDS,
+  "enable_scheduler",
+  "enable_schedule",
+  "count_total",
+  "tracking_column",
+  "tracking_overlap",
+  "delete",
+  "on_mapping_conflict",
+  "ds_credentials",
+  "es_credentials",
+]);
+
+/**
+ * The `ingest` object from the form's values; empty fields are left out, so the service applies its
+ * defaults. A stored field the form has no input for is sent back as it was: PUT replaces the whole
+ * definition, and an edit must not drop what the form cannot show.
+ */
+export function ingestBody(values, previous) {
   const out = {};
-  for (const key of ["description", "datasource", "query", "target", "strategy", "pk_field", "batch_size", "staging_prefix", "schedule", "timezone", "max_error_ratio", "mapping", "transforms", "pipeline"]) {
+  for (const [key, value] of Object.entries(previous)) {
+    if (!FORM_FIELDS.has(key)) out[key] = value;
+  }
+  for (const key of PLAIN_FIELDS) {
     if (values[key] !== undefined) out[key] = values[key];
   }
   if (values.enable_scheduler || previous.enable_scheduler !== undefined || previous.enable_schedule !== undefined) {

@@ -5,6 +5,7 @@ import { card, code, dash, fields, fill, h, json, table } from "./dom.js";
 import { cellValue, duration, number, numericColumn, pct, shortRun, stateBadge, time, yesNo } from "./format.js";
 import { field, FormErrors } from "./forms.js";
 import { formatSoftValues } from "./form-ingestion.js";
+import { partitionsMark } from "./job-partitions.js";
 import { actionButton, confirmDialog, flash, pageHeader, pager } from "./ui.js";
 
 const PAGE_SIZE = 25;
@@ -34,7 +35,7 @@ export async function ingestionsPage(ctx) {
           { label: "Ingestion", cell: (hit) => h("a.mono", { href: `#/ingestions/${encodeURIComponent(hit._id)}` }, hit._id) },
           { label: "Datasource", cell: (hit) => h("span.mono", hit._source.ingest.datasource) },
           { label: "Target", cell: (hit) => h("span.mono", hit._source.ingest.target) },
-          { label: "Strategy", cell: (hit) => strategy(hit._source.ingest) },
+          { label: "Strategy", cell: (hit) => [strategy(hit._source.ingest), " ", partitionsMark(hit._source.ingest.partitions, { what: "key ranges per run" })] },
           { label: "Schedule", cell: (hit) => schedule(hit._source.ingest, hit.next_fire_times, { compact: true }) },
           {
             label: "Last run",
@@ -182,6 +183,7 @@ function definition(ingest, nextFireTimes) {
     ["Target", h("span.mono", ingest.target)],
     ["Strategy", strategy(ingest)],
     ["Primary key", ingest.pk_field ? h("span.mono", ingest.pk_field) : null],
+    ...partitions(ingest),
     ["Batch size", ingest.batch_size ? number(ingest.batch_size) : h("span.muted", "service default")],
     ["Staging prefix", ingest.staging_prefix ? h("span.mono", ingest.staging_prefix) : null],
     ["Schedule", schedule(ingest, nextFireTimes)],
@@ -191,6 +193,17 @@ function definition(ingest, nextFireTimes) {
     ["Database user", credentials(ingest.ds_credentials) || h("span.muted", "the datasource's")],
     ["Elasticsearch user", credentials(ingest.es_credentials) || h("span.muted", "the service's")],
   ]);
+}
+
+/** The partitions row (SPEC §15), when the definition sets them. */
+function partitions(ingest) {
+  const n = ingest.partitions;
+  if (n === undefined || n === null) return [];
+  const value =
+    n > 1
+      ? h("span", number(n), h("span.muted", " key ranges of "), h("span.mono", ingest.pk_field || "?"), h("span.muted", " per run, on any workers"))
+      : h("span", "1", h("span.muted", ": runs are not split"));
+  return [["Partitions", value, { dataset: { def: "partitions" } }]];
 }
 
 /** The change-sync rows of the definition (SPEC §10): always for INCREMENTAL, else only what is set. */

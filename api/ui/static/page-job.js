@@ -3,6 +3,7 @@
 import { ApiError, callAllowing, can, fetchText, gate, get, ingestionPath, jobPath, post, runPath } from "./api.js";
 import { card, dash, fields, fill, h, json, table } from "./dom.js";
 import { ACTIVE_STATES, ago, cellValue, duration, number, pct, rate, shortRun, stateBadge, time, yesNo } from "./format.js";
+import { partitionsCard, partitionsMark, rangesOf, rangesSummary, workersCell } from "./job-partitions.js";
 import { RateTracker, remainingMs } from "./live.js";
 import { actionButton, confirmDialog, flash, pageHeader, pager, progressBar, runFraction, saveText } from "./ui.js";
 
@@ -21,6 +22,7 @@ export async function jobPage(ctx) {
   const banner = h("div");
   const live = h("div");
   const errors = h("div");
+  const partitions = partitionsCard();
   const statusBox = h("div", h("p.muted.loading", "Loading…"));
   const report = h("div", h("p.muted.loading", "Loading…"));
   const history = h("div", h("p.muted.loading", "Loading…"));
@@ -35,6 +37,7 @@ export async function jobPage(ctx) {
     banner,
     live,
     errors,
+    partitions.el,
     h("div.columns.job-columns", card("Status", statusBox), h("div", card("Rejected rows", report), card("Run history", history))),
   );
 
@@ -77,13 +80,15 @@ export async function jobPage(ctx) {
       const fraction = runFraction(status);
       progress.update(status.state === "queued" ? null : fraction, status.state === "queued" ? "waiting for a worker" : fraction === null ? "size unknown" : null);
       const left = status.state === "running" ? remainingMs(status, docsPerSecond) : null;
+      const ranges = rangesOf(status);
       fill(
         liveFigures,
         figure("Documents", [number(status.count), status.total ? h("span.muted", " of ~", number(status.total)) : null], "count"),
         figure("Rate", status.state === "running" ? rate(docsPerSecond) : dash(), "rate"),
         status.deleted ? figure("Deleted", number(status.deleted), "deleted") : null,
         figure("Time left", left ? `${left.estimated ? "~" : ""}${duration(left.ms)}` : dash(), "eta", status.eta ? `ETA ${status.eta} (UTC)` : null),
-        figure("Worker", status.worker ? h("span.mono.small", status.worker) : dash(), "worker"),
+        ranges ? figure("Key ranges", rangesSummary(ranges), "ranges") : null,
+        figure("Worker", workersCell(status), "worker"),
         figure("Heartbeat", status.heartbeat ? ago(status.heartbeat) : dash(), "heartbeat"),
       );
       if (!live.firstChild) fill(live, card(null, h("div.live", progress, liveFigures)));
@@ -91,6 +96,7 @@ export async function jobPage(ctx) {
       fill(live);
     }
     fill(errors, status && status.error && status.error.length ? errorPanel(status.error) : null);
+    partitions.update(status);
     fill(statusBox, status ? statusFields(status) : h("p.empty-state", "No status: the job never ran."));
   };
 
@@ -154,7 +160,7 @@ export async function jobPage(ctx) {
         [
           {
             label: "Run",
-            cell: (s) => h("a", { href: `${jobHref}/runs/${encodeURIComponent(s.run_id)}` }, shortRun(s.run_id, s.id)),
+            cell: (s) => [h("a", { href: `${jobHref}/runs/${encodeURIComponent(s.run_id)}` }, shortRun(s.run_id, s.id)), " ", partitionsMark(rangesOf(s)?.length)],
           },
           { label: "State", cell: (s) => stateBadge(s.state) },
           { label: "Trigger", cell: (s) => s.trigger || "—" },
@@ -270,6 +276,7 @@ const EXTENSION_ORDER = [
   "progress",
   "error_count",
   "deleted",
+  "partitions",
   "watermark",
   "estimated_time_remaining",
   "eta",
@@ -304,6 +311,7 @@ function fieldValue(name, value, status) {
   if (TIME_FIELDS.has(name)) return time(value);
   if (name === "state") return stateBadge(value);
   if (name === "error") return value.length ? h("span.warn", `${value.length} message${value.length === 1 ? "" : "s"} (above)`) : null;
+  if (name === "partitions" && Array.isArray(value)) return `${value.length} key range${value.length === 1 ? "" : "s"}: ${rangesSummary(value)} (above)`;
   if (typeof value === "boolean") return yesNo(value);
   if (name === "progress") return pct(value);
   if (name === "estimated_time_remaining") return duration(value);

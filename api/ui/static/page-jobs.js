@@ -1,7 +1,8 @@
 // Jobs: the queued and running runs, live; the job-log history with the _search filters.
 import { get } from "./api.js";
-import { append, card, fill, h, table } from "./dom.js";
+import { card, fill, h, table } from "./dom.js";
 import { duration, number, rate, shortRun, STATES, stateBadge, time } from "./format.js";
+import { partitionsMark, rangesOf, workersCell } from "./job-partitions.js";
 import { RateTracker, remainingMs } from "./live.js";
 import { pageHeader, pager, progressBar, runFraction } from "./ui.js";
 
@@ -123,11 +124,13 @@ function activeRow(status) {
   const cells = ACTIVE_COLUMNS.map((c) => h("td", { class: numeric(c) ? "num" : "" }));
   const tr = h("tr", { dataset: { job: status.id, run: status.run_id } }, cells);
   const bar = progressBar(null);
-  append(cells[0], h("a.mono", { href: `#/jobs/ingestion/${encodeURIComponent(status.id)}` }, status.id));
+  const link = h("a.mono", { href: `#/jobs/ingestion/${encodeURIComponent(status.id)}` }, status.id);
   cells[2].append(bar);
   return {
     tr,
     update(s, docsPerSecond) {
+      // A partitioned run lists its ranges once the run has planned them.
+      fill(cells[0], link, " ", partitionsMark(rangesOf(s)?.length));
       fill(cells[1], stateBadge(s.state));
       const fraction = runFraction(s);
       bar.update(s.state === "queued" ? null : fraction, s.state === "queued" ? "waiting for a worker" : fraction === null ? "size unknown" : null);
@@ -141,7 +144,7 @@ function activeRow(status) {
           ? h("span", { title: s.eta ? `ETA ${new Date(s.eta).toLocaleString()} (${s.eta} UTC)` : "estimated from the rate" }, `${left.estimated ? "~" : ""}${duration(left.ms)}`)
           : h("span.muted", "—"),
       );
-      fill(cells[6], s.worker ? h("span.mono.small", s.worker) : h("span.muted", "—"));
+      fill(cells[6], workersCell(s));
       fill(cells[7], time(s.start_time || s.create_time, { short: true }));
     },
   };
@@ -314,7 +317,10 @@ function renderHistory(ctx, container, hits, filters) {
   const [sortField, sortOrder] = (filters.sort || "create_time:desc").split(":");
   const sorted = (...names) => (names.includes(sortField) ? (sortOrder === "asc" ? "ascending" : "descending") : null);
   const columns = [
-    { label: "Job", cell: (s) => h("a.mono", { href: `#/jobs/ingestion/${encodeURIComponent(s.id)}` }, s.id) },
+    {
+      label: "Job",
+      cell: (s) => [h("a.mono", { href: `#/jobs/ingestion/${encodeURIComponent(s.id)}` }, s.id), " ", partitionsMark(rangesOf(s)?.length)],
+    },
     {
       label: "Run",
       cell: (s) => h("a", { href: `#/jobs/ingestion/${encodeURIComponent(s.id)}/runs/${encodeURIComponent(s.run_id)}` }, shortRun(s.run_id, s.id)),
