@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from api import errors
 from api.auth import AuthMiddleware
-from api.middleware import JsonBodies, Limits, RequestContext, ResponseFormat, SecurityHeaders
+from api.middleware import BrowserRules, JsonBodies, Limits, RequestContext, ResponseFormat, SecurityHeaders
 from api.openapi import build_spec
 from api.proxy import FORWARDED, EsProxy, forwarded
 from api.resources.datasources import (
@@ -59,6 +59,7 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     middleware: list[Any] = [
         RequestContext(proxied=forwarded if settings.api.es_proxy else _nothing_forwarded),
         SecurityHeaders(),
+        BrowserRules(check_host=settings.auth.mode == "none"),
         Limits(
             max_body_bytes=settings.api.max_body_bytes,
             max_query_string_bytes=settings.api.max_query_string_bytes,

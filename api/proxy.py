@@ -76,7 +76,9 @@ class EsProxy:
 
     def __init__(self, settings: Settings) -> None:
         es = settings.elasticsearch
-        self.hosts = [host.rstrip("/") for host in es.hosts]
+        # Without user info: a host written as http://user:password@node is not a credential here,
+        # and these names reach logs (the answers to callers never name a node).
+        self.hosts = [_without_user_info(host.rstrip("/")) for host in es.hosts]
         self._next_host = itertools.count()
         # No credentials here, ever: forwarded requests carry the caller's own.
         self.pool = urllib3.PoolManager(
@@ -140,9 +142,8 @@ class EsProxy:
                 log.warning("proxy: %s unreachable (%s); trying the next node", host, ex)
                 last = ex
             except ReadTimeoutError:
-                raise falcon.HTTPError(
-                    falcon.HTTP_504, description=f"Elasticsearch at {host} did not answer in time"
-                ) from None
+                log.warning("proxy: %s did not answer in time", host)
+                raise falcon.HTTPError(falcon.HTTP_504, description="Elasticsearch did not answer in time") from None
             except HTTPError as ex:
                 if body is not None and body.failed:  # urllib3 wraps the error of reading the client
                     raise falcon.HTTPError(
@@ -158,7 +159,12 @@ class EsProxy:
 
 def _bad_gateway(host: str, ex: HTTPError) -> falcon.HTTPError:
     log.warning("proxy: request to %s failed: %s", host, ex)
-    return falcon.HTTPError(falcon.HTTP_502, description=f"Elasticsearch at {host} is unreachable")
+    return falcon.HTTPError(falcon.HTTP_502, description="Elasticsearch is unreachable")
+
+
+def _without_user_info(url: str) -> str:
+    parsed = urllib3.util.parse_url(url)
+    return parsed._replace(auth=None).url
 
 
 def _request_target(req: falcon.Request) -> str:

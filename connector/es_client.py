@@ -88,9 +88,9 @@ def probe_cluster(settings: ElasticsearchSettings) -> ClusterInfo:
     try:
         info = client.info()
     except (TransportConnectionError, TransportError) as ex:
-        raise StoreUnavailable(f"Elasticsearch at {settings.url} is unreachable: {_first_line(ex)}") from ex
+        raise StoreUnavailable(f"Elasticsearch at {settings.shown_url} is unreachable: {_first_line(ex)}") from ex
     except ApiError as ex:  # 401, 403, ... from the server
-        raise StoreUnavailable(f"Elasticsearch at {settings.url} refused GET /: {_first_line(ex)}") from ex
+        raise StoreUnavailable(f"Elasticsearch at {settings.shown_url} refused GET /: {_first_line(ex)}") from ex
     finally:
         client.close()
     version = info.get("version", {})
@@ -132,7 +132,7 @@ def create_client(
         "connected to %s %s at %s (compatibility mode %s)",
         info.distribution,
         info.version,
-        settings.url,
+        settings.shown_url,
         "on" if info.compatibility_mode else "off",
     )
     return _build(settings, plain_json=info.compatibility_mode), info

@@ -18,6 +18,7 @@ import binascii
 import datetime as dt
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -121,6 +122,11 @@ class ElasticsearchSettings(_Section):
     @property
     def hosts(self) -> list[str]:
         return [url.strip() for url in self.url.split(",")]
+
+    @property
+    def shown_url(self) -> str:
+        """``url`` as messages may show it: without any ``user:password@``."""
+        return ",".join(re.sub(r"(?<=//)[^/@]*@", "", host) for host in self.hosts)
 
 
 class TokenEntry(_Section):

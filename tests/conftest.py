@@ -33,6 +33,7 @@ from connector.crypto import SecretBox
 from connector.es_client import create_client
 from connector.settings import Settings, load_settings
 from ingestion.worker import Worker
+from tests.support import LOCAL
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MYSQL_DEFAULT = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -186,7 +187,7 @@ def worker(runtime: Runtime) -> Iterator[Worker]:
 def api(runtime: Runtime, settings: Settings) -> testing.TestClient:
     """The HTTP API through falcon's TestClient, wired to the real stores."""
     app = create_app(settings, runtime.services())
-    return testing.TestClient(app)
+    return testing.TestClient(app, headers=LOCAL)
 
 
 # ---------------------------------------------------------------- databases

@@ -13,6 +13,7 @@ from falcon import testing
 from api.app import create_app
 from connector.security import hash_password, new_token
 from connector.settings import Settings, load_settings
+from tests.support import LOCAL
 
 pytestmark = pytest.mark.api
 
@@ -63,7 +64,7 @@ def _settings(env: dict[str, str], mode: str) -> Settings:
 @pytest.fixture(params=["token", "basic"])
 def secured(request: pytest.FixtureRequest, runtime, settings_env: dict[str, str]) -> tuple[str, testing.TestClient]:
     mode = request.param
-    return mode, testing.TestClient(create_app(_settings(settings_env, mode), runtime.services()))
+    return mode, testing.TestClient(create_app(_settings(settings_env, mode), runtime.services()), headers=LOCAL)
 
 
 def _call(client: testing.TestClient, method: str, path: str, body: Any, authorization: str | None) -> Any:

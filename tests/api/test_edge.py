@@ -16,7 +16,7 @@ from api.middleware import REQUESTS
 from api.proxy import forwarded
 from connector.security import new_token
 from connector.settings import load_settings
-from tests.support import assert_error
+from tests.support import LOCAL, assert_error
 
 pytestmark = pytest.mark.api
 
@@ -194,7 +194,7 @@ def test_health_shows_versions_only_to_an_authenticated_caller(runtime, settings
             "CONNECTOR_AUTH_TOKENS": orjson.dumps([{"name": "r", "hash": digest, "scopes": ["job:read"]}]).decode(),
         }
     )
-    client = testing.TestClient(create_app(settings, runtime.services()))
+    client = testing.TestClient(create_app(settings, runtime.services()), headers=LOCAL)
     assert _health(client) == {"status": "green"}
     assert _health(client, {"Authorization": "Bearer cst_wrong"}) == {"status": "green"}
     full = _health(client, {"Authorization": f"Bearer {token}"})
@@ -235,7 +235,7 @@ def test_proxy_mode_keeps_the_connector_rules_on_every_path_the_router_gives_it(
     runtime, settings_env: dict[str, str]
 ) -> None:
     settings = load_settings(environ={**settings_env, "CONNECTOR_API_ES_PROXY": "true"})
-    client = testing.TestClient(create_app(settings, runtime.services()))
+    client = testing.TestClient(create_app(settings, runtime.services()), headers=LOCAL)
     for path in (f"{BASE}/jobs/_search", f"/{BASE}/jobs/_search", f"//{BASE}/jobs/_search"):
         resp = client.simulate_post(path, body=b"{}", headers={"Content-Type": "text/plain"})
         assert_error(resp, 415, "media_type_exception")

@@ -14,7 +14,7 @@ from api.app import create_app
 from api.runtime import Runtime
 from connector.settings import Settings
 from ingestion.ingestion_service import IngestionService
-from tests.support import assert_error
+from tests.support import LOCAL, assert_error
 
 pytestmark = pytest.mark.api
 
@@ -40,7 +40,9 @@ def clocked_api(runtime: Runtime, settings: Settings) -> ClockedApi:
             settings,
             clock=now.timestamp,
         )
-        return testing.TestClient(create_app(settings, dataclasses.replace(runtime.services(), ingestions=service)))
+        return testing.TestClient(
+            create_app(settings, dataclasses.replace(runtime.services(), ingestions=service)), headers=LOCAL
+        )
 
     return build
 

@@ -20,6 +20,7 @@ from api.resources import datasources, health, ingestions, jobs, whoami
 from api.resources import openapi as openapi_resource
 from api.ui import resources as ui_resources
 from connector.settings import load_settings
+from tests.support import LOCAL
 
 pytestmark = pytest.mark.api
 
@@ -144,7 +145,9 @@ def test_documented_query_parameters_are_exactly_what_each_resource_checks(
 
 
 def test_served_without_credentials_and_without_elasticsearch() -> None:
-    client = testing.TestClient(offline_app(CONNECTOR_AUTH_MODE="token", CONNECTOR_API_MAX_PAGE_SIZE="50"))
+    client = testing.TestClient(
+        offline_app(CONNECTOR_AUTH_MODE="token", CONNECTOR_API_MAX_PAGE_SIZE="50"), headers=LOCAL
+    )
     served = client.simulate_get(SPEC_PATH)
     assert served.status_code == 200
     assert served.headers["content-type"] == "application/json"

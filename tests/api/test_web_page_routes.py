@@ -16,7 +16,7 @@ from api.app import BASE, Services, create_app
 from api.ui import resources as ui
 from connector.security import hash_password, new_token
 from connector.settings import load_settings
-from tests.support import REPO
+from tests.support import LOCAL, REPO
 
 pytestmark = pytest.mark.api
 
@@ -27,7 +27,7 @@ def client(**environ: str) -> testing.TestClient:
     """The app without stores: the page and _whoami need none."""
     settings = load_settings(environ={"CONNECTOR_ES_URL": "http://127.0.0.1:9", **environ})
     services = Services(datasources=None, ingestions=None, jobs=None, health=dict)  # type: ignore[arg-type]
-    return testing.TestClient(create_app(settings, services))
+    return testing.TestClient(create_app(settings, services), headers=LOCAL)
 
 
 def assets_of(html: str) -> list[str]:

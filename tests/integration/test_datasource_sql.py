@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from falcon import testing
 
 from tests.conftest import Database
-from tests.support import assert_error
+from tests.support import LOCAL, assert_error
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +119,7 @@ def test_statement_timeout(api: testing.TestClient, any_db: Database, settings_e
 
     settings = load_settings(environ={**settings_env, "CONNECTOR_SQL_STATEMENT_TIMEOUT_S": "0.5"})
     runtime = Runtime.build(settings)
-    client = testing.TestClient(create_app(settings, runtime.services()))
+    client = testing.TestClient(create_app(settings, runtime.services()), headers=LOCAL)
     slow = {
         "postgresql": "SELECT pg_sleep(5)",
         "mariadb": "SELECT SLEEP(5) FROM (SELECT 1) t",

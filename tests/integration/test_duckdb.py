@@ -13,7 +13,7 @@ from falcon import testing
 
 from tests.conftest import Database
 from tests.integration.ingest_support import count, define, raw_source, run
-from tests.support import assert_error
+from tests.support import LOCAL, assert_error
 
 pytestmark = pytest.mark.integration
 
@@ -228,7 +228,7 @@ def test_statement_timeout_interrupts(settings_env: dict[str, str], es: Elastics
 
     settings = load_settings(environ={**settings_env, "CONNECTOR_SQL_STATEMENT_TIMEOUT_S": "0.5"})
     runtime = Runtime.build(settings)
-    client = testing.TestClient(create_app(settings, runtime.services()))
+    client = testing.TestClient(create_app(settings, runtime.services()), headers=LOCAL)
     client.simulate_put(f"{DS}/mem", json={"jdbc": {"url": "jdbc:duckdb:"}})
     slow = "SELECT count(*) FROM range(100000000000) a WHERE a.range % 7 = 3"
     resp = client.simulate_post(f"{DS}/mem/_sample", json={"query": slow})

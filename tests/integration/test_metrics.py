@@ -13,6 +13,7 @@ from api.app import create_app
 from connector.metrics import OTHER_INGESTIONS
 from tests.conftest import Database
 from tests.integration.ingest_support import BASE, count, define, run
+from tests.support import LOCAL
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +75,9 @@ def test_rows_documents_rejections_and_runs_are_counted_per_ingestion(
     assert (final["state"], final["count"], final["error_count"]) == ("successful", 990, 10), final
     assert run(api, other)["state"] == "successful"
 
-    after = scrape(testing.TestClient(create_app(settings, runtime.services())))  # job-log gauges are cached 5 s
+    after = scrape(
+        testing.TestClient(create_app(settings, runtime.services()), headers=LOCAL)
+    )  # job-log gauges are cached 5 s
     mine = ingestion_values(after, job)
     assert mine == {
         "connector_rows_read_total": 1000,
@@ -97,7 +100,7 @@ def test_rows_documents_rejections_and_runs_are_counted_per_ingestion(
     # A deleted ingestion keeps no series of its own: its counts move to _other, totals are kept.
     others_before = value(after, "connector_rows_read_total", ingestion=OTHER_INGESTIONS)
     assert api.simulate_delete(f"{BASE}/ingestion/{other}").status_code == 200
-    fresh = testing.TestClient(create_app(settings, runtime.services()))  # a new scrape cache
+    fresh = testing.TestClient(create_app(settings, runtime.services()), headers=LOCAL)  # a new scrape cache
     folded = scrape(fresh)
     assert ingestion_values(folded, other) == {}
     assert value(folded, "connector_rows_read_total", ingestion=OTHER_INGESTIONS) == others_before + 1000

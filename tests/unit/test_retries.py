@@ -25,7 +25,7 @@ def test_start_up_waits_for_the_cluster_then_gives_the_last_reason() -> None:
     with pytest.raises(StoreUnavailable) as caught:
         create_client(settings, sleep=sleep, clock=lambda: now[0])
     assert slept == [0.5, 0.5, 0.5, 0.5]  # probes at 0, 0.5, 1, 1.5 and 2 s; then the deadline
-    assert caught.value.reason.startswith(f"Elasticsearch at {settings.url} is unreachable")
+    assert caught.value.reason.startswith(f"Elasticsearch at {settings.shown_url} is unreachable")
 
 
 def test_start_up_without_waiting_probes_once() -> None:
