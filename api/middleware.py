@@ -77,7 +77,7 @@ class RequestContext:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         given = req.get_header(REQUEST_ID_HEADER)
-        request_id = given if given and _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if given and _VALID_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         req.context.request_id = request_id
         req.context.started = time.monotonic()
         req.context.token = request_id_var.set(request_id)
@@ -188,7 +188,7 @@ class BrowserRules:
 
 def _local_host(host: str) -> bool:
     name = host.strip("[]").lower()
-    if _LOOPBACK_NAME.match(name):
+    if _LOOPBACK_NAME.fullmatch(name):
         return True
     try:
         ipaddress.ip_address(name)

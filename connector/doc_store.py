@@ -114,6 +114,7 @@ class DocumentStore:
         size: int = 10,
         search_after: list[Any] | None = None,
         track_total_hits: bool | int = True,
+        source: bool = True,
     ) -> Page:
         body: dict[str, Any] = {
             "query": query or {"match_all": {}},
@@ -123,6 +124,8 @@ class DocumentStore:
         }
         if sort:
             body["sort"] = sort
+        if not source:
+            body["_source"] = False
         if search_after is not None:
             body["search_after"] = search_after
         elif from_:
@@ -130,7 +133,9 @@ class DocumentStore:
         with store_errors(f"searching {self.index}"):
             resp = self.es.search(index=self.index, **body)
         raw = resp["hits"]["hits"]
-        hits = [Versioned(h["_id"], h["_source"], h.get("_seq_no", -1), h.get("_primary_term", -1)) for h in raw]
+        hits = [
+            Versioned(h["_id"], h.get("_source", {}), h.get("_seq_no", -1), h.get("_primary_term", -1)) for h in raw
+        ]
         last_sort = raw[-1].get("sort") if raw else None
         total = resp["hits"].get("total")  # absent when track_total_hits is false
         if total is None:

@@ -50,11 +50,11 @@ def parse_time(value: str | int, *, entry: str, end_of_day: bool = False, entry_
     text = value.strip()
     date_only = False
     moment: dt.datetime | None = None
-    if match := _COMPACT_DATE.match(text):
+    if match := _COMPACT_DATE.fullmatch(text):
         moment, date_only = _build(entry, value, entry_type, *map(int, match.groups())), True
-    elif match := _COMPACT_DATETIME.match(text):
+    elif match := _COMPACT_DATETIME.fullmatch(text):
         moment = _build(entry, value, entry_type, *(int(g or 0) for g in match.groups()))
-    elif _EPOCH_MS.match(text):
+    elif _EPOCH_MS.fullmatch(text):
         return _in_range(int(text), entry, entry_type)
     else:
         try:

@@ -22,13 +22,15 @@ from elasticsearch import Elasticsearch
 
 from connector import metrics
 from connector.doc_store import DocumentStore, Page, VersionConflict, Versioned, store_errors
-from connector.errors import Conflict
+from connector.errors import Conflict, InvalidDefinition
 from connector.indices import IndexNames
 from connector.job_query import JobQuery
 from connector.job_state import ACTIVE, INFOS, INGESTION, JobState, RunStatus, envelope
 
 CREATE_GRACE_MS = 30_000
 RESULT_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
+# Pages further than this are refused: each is reached by walking the sort values before it.
+DEEP_PAGE_LIMIT = 100_000
 JOBS_PATH = "/_siren/connector/jobs"
 
 
@@ -268,12 +270,25 @@ class JobStore:
         ]
         if from_ + size <= RESULT_WINDOW:
             return self.runs.search(query=es_query, sort=sort, from_=from_, size=size)
+        if from_ > DEEP_PAGE_LIMIT:
+            raise InvalidDefinition.single(
+                "from",
+                "result_window",
+                f"from must be at most {DEEP_PAGE_LIMIT}; narrow the filters (a time range, a state, an id)",
+                entry_type="query_parameter",
+                params=[DEEP_PAGE_LIMIT],
+            )
         total = self.runs.count(es_query)
         after: list[Any] | None = None
         skip = from_
-        while skip > 0:
+        while skip > 0:  # sort values only: skipping costs no documents
             page = self.runs.search(
-                query=es_query, sort=sort, size=min(skip, RESULT_WINDOW), search_after=after, track_total_hits=False
+                query=es_query,
+                sort=sort,
+                size=min(skip, RESULT_WINDOW),
+                search_after=after,
+                track_total_hits=False,
+                source=False,
             )
             if not page.hits:
                 return Page(total, [])

@@ -82,7 +82,7 @@ def parse_model(model: type[M], data: Any, *, root: str = "$", context: dict[str
 
 def check_id(value: str, *, what: str) -> str:
     """Return ``value`` if it is a valid resource id, else raise InvalidDefinition."""
-    if not ID_PATTERN.match(value):
+    if not ID_PATTERN.fullmatch(value):  # not .match: "$" also matches before a final newline
         raise InvalidDefinition.single(
             "id",
             "pattern",

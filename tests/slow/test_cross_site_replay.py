@@ -166,3 +166,21 @@ def test_f1_proxy_errors_never_show_the_nodes_credentials(secret_key: str, tmp_p
         text = resp.data.decode()
         assert "Sup3rSecretEsPw" not in text and "elastic:" not in text and "127.0.0.1" not in text, text
     assert "Sup3rSecretEsPw" not in process.output
+
+
+def test_f8_an_id_with_a_trailing_newline_is_refused(open_service: tuple[str, urllib3.PoolManager]) -> None:
+    base, http = open_service
+    for path in ("/ingestion/victim%0A", "/datasource/db%0A"):
+        resp = http.request("PUT", f"{base}{BASE}{path}", body=b"{}", headers={"Content-Type": "application/json"})
+        assert resp.status == 400, (path, resp.data)
+        assert orjson.loads(resp.data)["error"]["type"] == "validation_exception"
+
+
+def test_f9_a_page_far_past_the_result_window_is_refused_at_once(
+    open_service: tuple[str, urllib3.PoolManager],
+) -> None:
+    base, http = open_service
+    resp = http.request("GET", f"{base}{BASE}/jobs/_search?from=2000000000")
+    assert resp.status == 400, resp.data
+    error = orjson.loads(resp.data)["error"]
+    assert error["invalid"][0]["entry"] == "from" and "narrow the filters" in error["reason"], error
