@@ -114,6 +114,8 @@ RUN_BOOKKEEPING_PROPERTIES: dict[str, Any] = {
     "watermark_types": {"type": "keyword", "index": False, "doc_values": False},
     "runs_since_reconcile": {"type": "long"},
     "partitioning": _OPAQUE,
+    "watermark_position": _OPAQUE,
+    "definition_digest": {"type": "keyword", "index": False, "doc_values": False},
 }
 
 JOB_LOG_MAPPING: dict[str, Any] = {

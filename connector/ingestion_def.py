@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from connector.cron import CronError, Schedule
@@ -119,6 +121,13 @@ class Reconcile(_Strict):
 class Deletes(_Strict):
     soft: SoftDelete | None = None
     reconcile: Reconcile | None = None
+
+
+# What a resumed run must share with the run it continues: the same rows by the same key, into
+# the same index. (The query may be tuned between the two: the rows it returns are the user's.)
+_RESUMED_WITH = frozenset(
+    {"datasource", "target", "staging_prefix", "strategy", "pk_field", "tracking_column", "partitions"}
+)
 
 
 class IngestBody(_Strict):
@@ -251,6 +260,11 @@ class IngestBody(_Strict):
         if duplicates:
             raise ValueError(f"several transforms write the same output {duplicates}")
         return self
+
+    def resume_digest(self) -> str:
+        """Where a run reads from and writes to, and by which key: a resume must find them unchanged."""
+        kept = self.model_dump(mode="json", include=set(_RESUMED_WITH))
+        return hashlib.sha256(orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
     @property
     def partitioned(self) -> bool:

@@ -299,6 +299,16 @@ class IngestionService:
                 f"nothing to resume: the last run of [{ingestion_id}] is {status.state.value}",
                 body=envelope(INGESTION, ingestion_id, status),
             )
+        redefined = (
+            status.definition_digest != definition.resume_digest()
+            if status.definition_digest
+            else (status.target, status.strategy) != (definition.target, definition.strategy)
+        )
+        if redefined:
+            raise Conflict(
+                f"cannot resume [{ingestion_id}]: it was redefined since run [{status.run_id}] (its datasource, "
+                "target, strategy or keys changed); run it again without resume"
+            )
         if bool(status.partitioning) != definition.partitioned:
             was = "a partitioned run" if status.partitioning else "not partitioned"
             raise Conflict(

@@ -53,7 +53,7 @@ from connector.job_state import JobState, RunStatus
 from connector.partition_store import Partition, PartitionState, PartitionStore, StoredPartition
 from connector.redaction import scrub
 from ingestion.partition_handle import PartitionHandle, PartitionLost
-from ingestion.partitions import Split, key_ranges
+from ingestion.partitions import Split, key_ranges, orderable
 from ingestion.progress import Progress
 from ingestion.read_order import KeyRange
 from ingestion.row_limit import RowLimit, TooManyRows
@@ -82,7 +82,7 @@ from ingestion.runner import (
 from ingestion.sql_lexer import POSTGRESQL, family
 from ingestion.sql_source import close_quietly, keyset, stream_query, target_session
 from ingestion.targets import IncrementalTarget, ReplaceTarget
-from ingestion.values import JsonEncoder, bindable
+from ingestion.values import JsonEncoder, exact_json, exact_values
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,13 @@ def _plan(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elastics
         counters = Counters()
         with open_reading(ctx, reading, batch_size=min(reading.batch_size, SAMPLE_ROWS)) as source:
             opened = first_batch(reading, source, counters)
+            key_type = opened.types.get(definition.pk_field)
+            if not orderable(key_type):  # checked at PUT too, when the database answered then
+                raise InvalidDefinition.single(
+                    "$.ingest.partitions",
+                    "orderable",
+                    f"partitions needs a pk_field that can be split into ranges; [{definition.pk_field}] is {key_type}",
+                )
             mapping = opened.mapping(definition, reading.soft)
             rendered = source.rendered is not None
             db_types = list(source.db_types)
@@ -208,6 +215,7 @@ def _plan(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elastics
             continue
         break
     shown = {
+        "definition_digest": definition.resume_digest(),
         "total": split.total,
         "server_rendering": rendered,
         "last_record_types": db_types or None,
@@ -249,14 +257,14 @@ def _write_plan(
         "key": definition.pk_field,
         "key_type": types.get(definition.pk_field),
         "ranges": [
-            [encoder.plain([r.low])[0], encoder.plain([r.high])[0], rows]
-            for r, rows in zip(split.ranges, split.rows, strict=True)
+            [*exact_json([r.low, r.high], encoder), rows] for r, rows in zip(split.ranges, split.rows, strict=True)
         ],
         "write_index": target.write_index,
         "replace": isinstance(target, ReplaceTarget),
         "pipeline": register_pipeline(ctx, ingestion, es, target.write_index),
         "rebuild": rebuild,
-        "watermark": encoder.plain(watermark) if watermark is not None else None,
+        "watermark": exact_json(watermark, encoder) if watermark is not None else None,
+        "watermark_shown": encoder.plain(watermark) if watermark is not None else None,
         "stop": False,
     }
     staging = target.write_index if isinstance(target, ReplaceTarget) else None
@@ -309,6 +317,7 @@ def _resume(
         register_pipeline(ctx, ingestion, es, target.write_index)
     handle.update(
         force=True,
+        definition_digest=ingestion.definition.resume_digest(),
         partitioning=plan,
         total=old.total,
         staging_index=old.staging_index,
@@ -450,9 +459,11 @@ def _succeed(
     check_ratio(counters, reading.max_ratio, final=True)
     if reading.tracking:
         # The last position when the run was planned; with no rows at all, the last one stays.
-        watermark = plan.get("watermark") or reading.begin.previous_watermark_json
-        if watermark is not None:
-            summary["watermark"] = {"value": watermark[0], "pk": watermark[1]}
+        exact, plain = plan.get("watermark"), plan.get("watermark_shown")
+        if exact is None:  # no rows at all: the last watermark stays
+            exact, plain = reading.begin.previous_watermark_json, reading.begin.previous_watermark_shown
+        if exact is not None and plain is not None:
+            summary.update(watermark={"value": plain[0], "pk": plain[1]}, watermark_position=exact)
     if reading.incremental and definition.delete is not None and definition.delete.reconcile is not None:
         writer = new_writer(ctx, es, target.write_index, None)
         types = {definition.pk_field or "": plan.get("key_type")}
@@ -696,7 +707,7 @@ def _within(reading: Reading, partition: Partition) -> Reading:
     def bound(value: Any) -> Any:
         if value is None:
             return None
-        return bindable(value, partition.key_type, server_binds=server_binds, timezone=timezone)
+        return exact_values([value], [partition.key_type], server_binds=server_binds, timezone=timezone)[0]
 
     keys = KeyRange(bound(partition.lower), bound(partition.upper), nulls=partition.k == 0)
     begin = dataclasses.replace(reading.begin, order=dataclasses.replace(order, keys=keys))

@@ -20,7 +20,7 @@ from connector.ingestion_def import IngestBody
 from connector.job_state import RunStatus
 from ingestion.read_order import ReadOrder, later, lowered
 from ingestion.targets import IncrementalTarget, ReplaceTarget
-from ingestion.values import bindable
+from ingestion.values import exact_values, shown
 
 Target = ReplaceTarget | IncrementalTarget
 
@@ -35,9 +35,10 @@ class Counters:
     error_count: int = 0
     recorded_errors: int = 0
     last_id: str | None = None
-    position: list[Any] | None = None  # of the last row read, as JSON: the checkpoint
+    position: list[Any] | None = None  # of the last row read, as exact JSON (values.exact_json): the checkpoint
     position_types: list[str | None] | None = None
-    watermark: list[Any] | None = None  # (tracking value, key) as JSON, when reading by a tracking column
+    watermark: list[Any] | None = None  # (tracking value, key) as exact JSON, when reading by a tracking column
+    watermark_shown: list[Any] | None = None  # the same as plain JSON, as the status shows it
     last_record: list[Any] | None = None  # of the last row indexed, in the query's column order
     last_record_timestamp: int | None = None
     target: Target | None = None
@@ -57,11 +58,13 @@ class Counters:
             position=checkpoint.get("position") or [checkpoint["pk"]],
             position_types=checkpoint.get("types"),
             watermark=checkpoint.get("watermark"),
+            watermark_shown=checkpoint.get("watermark_shown") or checkpoint.get("watermark"),
         )
 
     @property
     def last_pk(self) -> Any:
-        return self.position[-1] if self.position else None
+        """The key of the last row read, as messages show it."""
+        return shown(self.position[-1]) if self.position else None
 
     def checkpoint(self) -> dict[str, Any] | None:
         """Counters and position at one batch boundary: everything up to ``position`` is accounted for."""
@@ -72,6 +75,7 @@ class Counters:
             "position": self.position,
             "types": self.position_types,
             "watermark": self.watermark,
+            "watermark_shown": self.watermark_shown,
             "rows_read": self.rows_read,
             "count": self.count,
             "deleted": self.deleted,
@@ -90,7 +94,9 @@ class Counters:
         }
         fields["deleted"] = self.deleted
         if self.watermark is not None:
-            fields["watermark"] = {"value": self.watermark[0], "pk": self.watermark[1]}
+            plain = self.watermark_shown or [shown(v) for v in self.watermark]
+            fields["watermark"] = {"value": plain[0], "pk": plain[1]}
+            fields["watermark_position"] = self.watermark
         if self.last_record is not None:
             fields.update(last_record=self.last_record, last_record_timestamp=self.last_record_timestamp)
         return fields
@@ -102,7 +108,8 @@ class Start:
 
     order: ReadOrder | None
     previous_watermark: tuple[Any, ...] | None = None  # typed, as the database returns values
-    previous_watermark_json: list[Any] | None = None
+    previous_watermark_json: list[Any] | None = None  # exact JSON
+    previous_watermark_shown: list[Any] | None = None
     watermark_types: list[str | None] | None = field(default=None)
 
 
@@ -130,18 +137,18 @@ def start(
         return Start(None)
 
     def typed(values: list[Any], types: list[str | None] | None) -> tuple[Any, ...]:
-        kinds = (list(types or []) + [None] * len(values))[: len(values)]
-        return tuple(
-            bindable(v, t, server_binds=server_binds, timezone=timezone) for v, t in zip(values, kinds, strict=True)
-        )
+        return exact_values(values, types, server_binds=server_binds, timezone=timezone)
 
     tracking = len(columns) == 2
     watermark = previous.watermark if previous is not None and tracking and not rebuild else None
     watermark_types = previous.watermark_types if previous is not None else None
     previous_watermark = None
     previous_json = None
+    previous_shown = None
     if watermark and "value" in watermark and "pk" in watermark:
-        previous_json = [watermark["value"], watermark["pk"]]
+        previous_shown = [watermark["value"], watermark["pk"]]
+        exact = previous.watermark_position if previous is not None else None
+        previous_json = exact if exact and len(exact) == 2 else previous_shown  # runs before exact positions
         previous_watermark = typed(previous_json, watermark_types)
     if counters.position is not None:  # a resume: strictly after the checkpoint
         if len(counters.position) != len(columns):
@@ -151,18 +158,31 @@ def start(
                 "the definition changed since the run being resumed (tracking_column); run it without resume",
             )
         after = typed(counters.position, counters.position_types)
-        return Start(ReadOrder(columns, after=after), previous_watermark, previous_json, watermark_types)
+        return Start(
+            ReadOrder(columns, after=after), previous_watermark, previous_json, previous_shown, watermark_types
+        )
     if previous_watermark is None:
         return Start(ReadOrder(columns))
     if definition.tracking_overlap:
         lower = lowered(previous_watermark[0], definition.tracking_overlap)
-        return Start(ReadOrder(columns, from_value=lower), previous_watermark, previous_json, watermark_types)
-    return Start(ReadOrder(columns, after=previous_watermark), previous_watermark, previous_json, watermark_types)
+        order = ReadOrder(columns, from_value=lower)
+    else:
+        order = ReadOrder(columns, after=previous_watermark)
+    return Start(order, previous_watermark, previous_json, previous_shown, watermark_types)
 
 
-def advance_watermark(counters: Counters, begin: Start, last: tuple[Any, ...], last_json: list[Any]) -> None:
-    """Move the watermark to the last row read when it is later than where the run started from."""
+def keep_watermark(counters: Counters, begin: Start) -> None:
+    """Nothing later was read: the watermark stays where the last successful run left it."""
     if counters.watermark is None and begin.previous_watermark_json is not None:
         counters.watermark = begin.previous_watermark_json
+        counters.watermark_shown = begin.previous_watermark_shown
+
+
+def advance_watermark(
+    counters: Counters, begin: Start, last: tuple[Any, ...], last_exact: list[Any], last_shown: list[Any]
+) -> None:
+    """Move the watermark to the last row read when it is later than where the run started from."""
+    keep_watermark(counters, begin)
     if begin.previous_watermark is None or later(last, begin.previous_watermark):
-        counters.watermark = last_json
+        counters.watermark = last_exact
+        counters.watermark_shown = last_shown

@@ -58,7 +58,7 @@ from ingestion.reconcile import reconcile
 from ingestion.row_limit import RowLimit, TooManyRows
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
-from ingestion.run_state import Counters, Start, Target, advance_watermark, start
+from ingestion.run_state import Counters, Start, Target, advance_watermark, keep_watermark, start
 from ingestion.sql_lexer import POSTGRESQL, family
 from ingestion.sql_source import RenderRequest, RowStream, open_rows, target_session
 from ingestion.targets import (
@@ -71,7 +71,7 @@ from ingestion.targets import (
     staging_name,
 )
 from ingestion.transforms import compile_transforms
-from ingestion.values import JsonEncoder
+from ingestion.values import JsonEncoder, exact_json
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +318,7 @@ def _stream(
         staging = target.write_index if isinstance(target, ReplaceTarget) else None
         handle.update(
             force=True,
+            definition_digest=definition.resume_digest(),
             total=total,
             staging_index=staging,
             server_rendering=source.rendered is not None,
@@ -325,8 +326,8 @@ def _stream(
             watermark_types=counters.position_types if reading.tracking else None,
         )
         copy_rows(ctx, handle, reading, opened, writer, counters, limit, progress)
-        if reading.tracking and counters.watermark is None and reading.begin.previous_watermark_json is not None:
-            counters.watermark = reading.begin.previous_watermark_json  # nothing changed: the watermark stays
+        if reading.tracking:
+            keep_watermark(counters, reading.begin)
     check_ratio(counters, reading.max_ratio, final=True)
     if reading.incremental and definition.delete is not None and definition.delete.reconcile is not None:
         return reconcile_deletes(ctx, handle, reading, es, writer, counters, opened.types)
@@ -370,7 +371,8 @@ def copy_rows(
         batch = _write_batch(ctx, handle, opened.builder, writer, rows, counters, opened.encoder)
         if reading.tracking and batch.last_position is not None:
             last = batch.last_position
-            advance_watermark(counters, reading.begin, last, opened.encoder.plain(list(last)))
+            encoder = opened.encoder
+            advance_watermark(counters, reading.begin, last, exact_json(last, encoder), encoder.plain(list(last)))
         check_ratio(counters, reading.max_ratio, final=False)
         handle.update(**counters.status_fields(), **progress.at(counters.rows_read, handle.now_ms()))
         if between is not None:
@@ -497,7 +499,7 @@ def _write_batch(
             counters.last_id = batch.ids[position]
             break
     if batch.last_position is not None:
-        counters.position = encoder.plain(list(batch.last_position))
+        counters.position = exact_json(batch.last_position, encoder)
     if batch.last_row is not None and indexed and indexed[-1] not in rejected_positions:
         counters.last_record = encoder.plain(list(batch.last_row))
         counters.last_record_timestamp = handle.now_ms()

@@ -23,7 +23,7 @@ import json
 import math
 import uuid
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -231,4 +231,86 @@ def bindable(value: Any, db_type: str | None, *, server_binds: bool, timezone: s
             return Decimal(str(value))
     except ValueError:
         return value
+    return value
+
+
+# ---------------------------------------------------------------- positions: JSON that gives values back exactly
+
+# A position (checkpoint, watermark, a partition's bounds) is compared by the database with
+# the rows it reads after it: it must come back as the very value that was read. Plain JSON
+# loses some (bytes become base64 text, NaN becomes null, a numeric beyond a double is
+# rounded, a naive time is moved to a zone); those are written as {"~kind": text}.
+_EXACT_INT = 2**53
+
+
+def exact_json(values: Sequence[Any], encoder: JsonEncoder) -> list[Any]:
+    """``values`` as JSON that :func:`exact_values` turns back into the same values."""
+    return [_exact(value, encoder) for value in values]
+
+
+def _exact(value: Any, encoder: JsonEncoder) -> Any:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if -_EXACT_INT <= value <= _EXACT_INT else {"~int": str(value)}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"~float": str(value)}
+    if isinstance(value, Decimal):
+        return {"~decimal": str(value)}
+    if isinstance(value, dt.datetime):
+        return {"~datetime": value.isoformat()}  # naive stays naive: no zone, no gap, no fold
+    if isinstance(value, dt.date):
+        return {"~date": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {"~time": value.isoformat()}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"~bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, uuid.UUID):
+        return {"~uuid": str(value)}
+    return encoder.plain(value)
+
+
+_FROM_TEXT: dict[str, Callable[[str], Any]] = {
+    "~int": int,
+    "~float": float,
+    "~decimal": Decimal,
+    "~datetime": dt.datetime.fromisoformat,
+    "~date": dt.date.fromisoformat,
+    "~time": dt.time.fromisoformat,
+    "~bytes": base64.b64decode,
+    "~uuid": uuid.UUID,
+}
+
+
+def exact_values(
+    values: Sequence[Any], types: Sequence[str | None] | None, *, server_binds: bool, timezone: str
+) -> tuple[Any, ...]:
+    """Values written by :func:`exact_json` (or, before it, as plain JSON) back as the database compares them."""
+    kinds = (list(types or []) + [None] * len(values))[: len(values)]
+    return tuple(
+        _value(value, kind, server_binds=server_binds, timezone=timezone)
+        for value, kind in zip(values, kinds, strict=True)
+    )
+
+
+def _value(value: Any, db_type: str | None, *, server_binds: bool, timezone: str) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        ((tag, text),) = value.items()
+        parse = _FROM_TEXT.get(tag)
+        if parse is not None and isinstance(text, str):
+            parsed = parse(text)
+            if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
+                return moment_for(parsed, server_binds=server_binds, timezone=timezone)
+            return parsed
+    return bindable(value, db_type, server_binds=server_binds, timezone=timezone)  # plain JSON
+
+
+def shown(value: Any) -> Any:
+    """A position value as a status shows it (plain JSON: text for what JSON cannot hold exactly)."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((tag, text),) = value.items()
+        if tag == "~int" and isinstance(text, str):
+            return int(text)
+        if tag in _FROM_TEXT and isinstance(text, str):
+            return text
     return value

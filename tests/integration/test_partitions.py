@@ -213,3 +213,112 @@ def test_bad_partitions_are_refused_at_put(
     resp = api.simulate_put(f"{BASE}/ingestion/bad", json={"ingest": ingest})
     assert_error(resp, 400, "validation_exception")
     assert entry in [e["entry"] for e in resp.json["error"]["invalid"]], resp.json
+
+
+# ---------------------------------------------------------------- keys JSON cannot hold exactly (review 3, F3)
+
+
+def _keyed(db: Database, name: str, key_type: str, keys: list[str]) -> None:
+    db.execute(f"CREATE TABLE {name} (id {key_type} PRIMARY KEY, v varchar(20))")
+    db.execute(f"INSERT INTO {name} (id, v) VALUES " + ", ".join(f"({k}, 'row {i}')" for i, k in enumerate(keys)))
+
+
+@pytest.mark.parametrize(
+    ("kind", "key_type", "keys", "timezone"),
+    [
+        ("pg", "bytea", [f"'\\x{h}'" for h in ("10", "40", "41", "42", "d0", "e0", "e8", "f0")], None),
+        ("mariadb", "binary(16)", [f"unhex(rpad('{h}', 32, '0'))" for h in ("10", "40", "41", "42", "d0", "e0")], None),
+        ("pg", "double precision", ["1", "2", "3", "4", "5", "'Infinity'", "'-Infinity'", "'NaN'"], None),
+        # Cut points inside the hour Europe/Paris skips (2024-03-31 02:00-03:00): naive times stay naive.
+        (
+            "pg",
+            "timestamp",
+            [f"'2024-03-31 {t}'" for t in ("02:30", "02:40", "03:10", "03:15", "03:20", "03:25")],
+            "Europe/Paris",
+        ),
+        ("pg", "numeric(40)", [f"1234567890123456789012345678{d}" for d in range(10)], None),
+    ],
+    ids=["bytea", "binary16", "float-nan", "timestamp-dst-gap", "numeric-40"],
+)
+def test_ranges_of_keys_json_cannot_hold_exactly_never_overlap(
+    api: testing.TestClient,
+    worker: Worker,
+    second_worker: Worker,
+    es: Elasticsearch,
+    target_prefix: str,
+    kind: str,
+    key_type: str,
+    keys: list[str],
+    timezone: str | None,
+    request: pytest.FixtureRequest,
+) -> None:
+    db: Database = request.getfixturevalue(kind)
+    _keyed(db, "odd", key_type, keys)
+    datasource: dict[str, Any] = {"jdbc": {"url": db.jdbc_url}}
+    if timezone:
+        datasource["jdbc"]["timezone"] = timezone
+    assert api.simulate_put(f"{BASE}/datasource/db", json=datasource).status_code == 201
+    target = f"{target_prefix}odd"
+    # Infinite and NaN keys are no document id (rejected rows): counted, not lost, not read twice.
+    define(api, db, "odd", query="SELECT id, v FROM odd", target=target, pk_field="id", partitions=4, max_error_ratio=1)
+    final = run(api, "odd")
+    assert final["state"] == "successful", final
+    assert final["count"] + final["error_count"] == len(keys), final
+    assert final["count"] == count(es, target)
+    assert final["error_count"] == (3 if key_type == "double precision" else 0)
+    assert sum(p["rows_read"] for p in final["partitions"]) == len(keys), final["partitions"]
+
+
+def test_resume_after_a_binary_key_continues_exactly(
+    api: testing.TestClient, worker: Worker, pg: Database, es: Elasticsearch, target_prefix: str
+) -> None:
+    """A checkpoint of a bytea key was bound as its base64 text: the resume skipped rows."""
+    pg.execute("CREATE TABLE blobs AS SELECT int4send(g) AS id, g AS n FROM generate_series(1, 6000) g")
+    pg.execute("ALTER TABLE blobs ADD PRIMARY KEY (id)")
+    target = f"{target_prefix}blobs"
+    define(api, pg, "blobs", query="SELECT id, n FROM blobs", target=target, pk_field="id", batch_size=20)
+    start(api, "blobs")
+    wait_until(lambda: (status(api, "blobs").get("count") or 0) >= 300, timeout=60, what="rows indexed")
+    assert api.simulate_post(f"{BASE}/jobs/ingestion/blobs/_abort").status_code == 200
+    aborted = wait_final(api, "blobs")
+    assert aborted["state"] == "aborted" and 0 < aborted["count"] < 6000, aborted
+    resp = api.simulate_post(f"{BASE}/ingestion/blobs/_run", params={"resume": "true"})
+    assert resp.status_code == 202, resp.text
+    final = wait_final(api, "blobs", timeout=120)
+    assert (final["state"], final["count"]) == ("successful", 6000), final
+    assert count(es, target) == 6000
+
+
+def test_a_numeric_watermark_beyond_a_double_misses_no_change(
+    api: testing.TestClient, worker: Worker, pg: Database, es: Elasticsearch, target_prefix: str
+) -> None:
+    pg.execute("CREATE TABLE big_versions (id integer PRIMARY KEY, version numeric(40) NOT NULL, v text)")
+    base = 12345678901234567890000000000
+    pg.execute(f"INSERT INTO big_versions SELECT g, {base} + g, 'v' FROM generate_series(1, 5) g")
+    target = f"{target_prefix}bigv"
+    definition = {"strategy": "INCREMENTAL", "pk_field": "id", "tracking_column": "version"}
+    define(api, pg, "bigv", query="SELECT id, version, v FROM big_versions", target=target, **definition)
+    first = run(api, "bigv")
+    assert (first["state"], first["count"]) == ("successful", 5), first
+    pg.execute(f"INSERT INTO big_versions SELECT g, {base} + g, 'new' FROM generate_series(6, 20) g")
+    pg.execute(f"UPDATE big_versions SET version = {base} + 21, v = 'changed' WHERE id = 1")
+    second = run(api, "bigv")
+    assert (second["state"], second["count"]) == ("successful", 16), second
+    assert count(es, target) == 20
+
+
+def test_resume_after_the_target_changed_is_refused(
+    api: testing.TestClient, worker: Worker, pg: Database, es: Elasticsearch, target_prefix: str
+) -> None:
+    """Review 3, F6: a resume wrote the old run's rows under the new target."""
+    query = _plain(pg, "many", 6000)
+    define(api, pg, "moved", query=query, target=f"{target_prefix}old", pk_field="id", batch_size=20)
+    start(api, "moved")
+    wait_until(lambda: (status(api, "moved").get("count") or 0) >= 100, timeout=60, what="rows indexed")
+    assert api.simulate_post(f"{BASE}/jobs/ingestion/moved/_abort").status_code == 200
+    assert wait_final(api, "moved")["state"] == "aborted"
+    define(api, pg, "moved", query=query, target=f"{target_prefix}new", pk_field="id", batch_size=20)
+    resp = api.simulate_post(f"{BASE}/ingestion/moved/_run", params={"resume": "true"})
+    assert_error(resp, 409, "resource_conflict_exception")
+    assert "redefined" in resp.json["error"]["reason"]
+    assert not es.indices.exists_alias(name=f"{target_prefix}new")
