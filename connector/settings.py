@@ -165,6 +165,9 @@ class IngestionSettings(_Section):
     bulk_backoff_max_s: float = Field(DEFAULT_BULK_BACKOFF_MAX_S, gt=0)
     # Ingest pipelines may use `script` processors and `if` conditions (Painless) only when set.
     allow_script_processors: bool = False
+    # The database writes the documents when every column type allows it (PostgreSQL, MariaDB); off:
+    # every run converts rows in Python (the same documents, slower; for comparison and as a way out).
+    server_rendering: bool = True
 
 
 class WorkerSettings(_Section):

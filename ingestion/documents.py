@@ -88,7 +88,7 @@ class Batch:
 
     actions: list[bytes] = field(default_factory=list)  # "index" action lines
     sources: list[bytes] = field(default_factory=list)  # document lines
-    ids: list[str] = field(default_factory=list)
+    ids: Sequence[str] = field(default_factory=list)  # of the documents, in order (read lazily by line_builder)
     rejected: list[Rejection] = field(default_factory=list)
     last_row: Sequence[Any] | None = None  # of the last row turned into a document
     last_key: Any = None  # pk value of the batch's last row (the checkpoint)
@@ -119,7 +119,8 @@ class DocumentBuilder:
 
     def build(self, rows: Sequence[Sequence[Any]], *, first_row_number: int) -> Batch:
         """Convert ``rows``; rows that cannot become documents are listed in ``rejected``."""
-        batch = Batch()
+        ids: list[str] = []
+        batch = Batch(ids=ids)
         columns = self.columns
         dumps = self.encoder.dumps
         pk_index = self.pk_index
@@ -148,7 +149,7 @@ class DocumentBuilder:
                     continue
             batch.actions.append(b'{"index":{"_id":' + orjson.dumps(doc_id) + b"}}")
             batch.sources.append(dumps(doc))
-            batch.ids.append(doc_id)
+            ids.append(doc_id)
             batch.last_row = row
         if pk_index is not None and rows:
             batch.last_key = rows[-1][pk_index]
@@ -202,8 +203,9 @@ class RenderedBuilder:
         self.rearranged = list(rearranged) if transforms and len(rearranged) == len(transforms) else []
 
     def build(self, rows: Sequence[Sequence[Any]], *, first_row_number: int) -> Batch:
-        batch = Batch()
-        actions, sources, ids = batch.actions, batch.sources, batch.ids
+        ids: list[str] = []
+        batch = Batch(ids=ids)
+        actions, sources = batch.actions, batch.sources
         dumps = self.dumps
         transforms = self.transforms
         keyed = list(zip(self.keys, [t.apply for t in transforms], strict=True))

@@ -41,9 +41,11 @@ from connector.redaction import caller_input
 from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
 from ingestion.documents import DocumentBuilder, RenderedBuilder, rendered_builder
+from ingestion.line_builder import LineBuilder, line_builder
 from ingestion.progress import Progress
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
+from ingestion.sql_json_mysql import RenderedLines
 from ingestion.sql_source import RenderRequest, open_rows
 from ingestion.targets import IncrementalTarget, ReplaceTarget, TargetError, drop_staging, staging_name
 from ingestion.transforms import compile_transforms
@@ -194,13 +196,22 @@ def _stream(ctx: RunContext, handle: RunHandle, ingestion: Ingestion, es: Elasti
         after=counters.last_pk,
         batch_size=batch_size,
         batch_max_bytes=limits.batch_max_bytes,
-        render=RenderRequest(transforms=tuple(definition.transforms)),
+        render=RenderRequest(transforms=tuple(definition.transforms)) if limits.server_rendering else None,
     ) as source:
         check_columns(definition, source.columns)
         rows = source.fetch()
         encoder = JsonEncoder(connection.timezone)
-        builder: DocumentBuilder | RenderedBuilder
-        if source.rendered is not None:
+        builder: DocumentBuilder | RenderedBuilder | LineBuilder
+        if isinstance(source.rendered, RenderedLines):
+            builder = line_builder(
+                source.rendered,
+                pk_field=definition.pk_field,
+                transforms=definition.transforms,
+                timezone=connection.timezone,
+                encoder=encoder,
+            )
+            sample = [builder.values(row) for row in rows]
+        elif source.rendered is not None:
             builder = rendered_builder(
                 source.rendered,
                 pk_field=definition.pk_field,
@@ -274,7 +285,7 @@ def _housekeeping(ctx: RunContext, status: RunStatus, ingestion: Ingestion, es: 
 def _write_batch(
     ctx: RunContext,
     handle: RunHandle,
-    builder: DocumentBuilder | RenderedBuilder,
+    builder: DocumentBuilder | RenderedBuilder | LineBuilder,
     writer: BulkWriter,
     rows: Sequence[Any],
     counters: Counters,

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
+import pymysql
 from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import CursorResult
@@ -34,6 +35,7 @@ from connector.redaction import scrub, scrub_for_caller
 from ingestion.prefetch import Prefetcher
 from ingestion.query_template import RenderedQuery
 from ingestion.sql_json import RenderedSql, prepare_session, render_sql
+from ingestion.sql_json_mysql import RenderedLines, fields_of, render_lines
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ APPLICATION_NAME = "siren-connector"
 # SQLSTATE / error numbers meaning "statement timeout" per database.
 _PG_QUERY_CANCELED = "57014"
 _MYSQL_TIMEOUT_ERRNOS = {1969, 3024}
+# Client errors meaning the connection is gone: server gone away, lost during a query, closed.
+_MYSQL_LOST_ERRNOS = {0, 2006, 2013, 2055}
 _MYSQL_TYPE_NAMES: dict[Any, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
 _CURSOR_NAME = re.compile(r"\bc_[0-9a-f]{6,}_[0-9a-f]+\b")
 RAW_CURSOR_NAME = "connector_rows"
@@ -204,15 +208,16 @@ def estimate_rows(conn: Connection, query: RenderedQuery, *, exact: bool) -> int
 class RowStream:
     """An open result read in batches, with what is known about it up front.
 
-    ``rendered`` is set when the database renders the rows (``sql_json``):
-    each row is then (action, document, key, key text, *inputs).
+    ``rendered`` is set when the database renders the rows: each row is then
+    (action, document, key, key text, *inputs) from PostgreSQL (``sql_json``)
+    or (bulk item, *inputs) from MariaDB (``sql_json_mysql``).
     """
 
     columns: list[str]
     db_types: list[str | None]
     total: int | None
     reader: Prefetcher
-    rendered: RenderedSql | None = None
+    rendered: RenderedSql | RenderedLines | None = None
 
     def fetch(self) -> Sequence[Any]:
         """The next batch of rows (read ahead while the previous one is processed); empty at the end."""
@@ -252,13 +257,20 @@ def open_rows(
         ordered = keyset(conn, query, order_by, after) if order_by is not None else query
         total = estimate_rows(conn, ordered, exact=exact_total)
         rendering = None
+        lines = None
         if render is not None and conn.dialect.name == "postgresql":
             rendering = _rendering(conn, query, order_by, after, render, target.timezone)
+        elif render is not None and conn.dialect.name in ("mysql", "mariadb"):
+            lines = _mysql_rendering(conn, query, order_by, after, render, target.timezone)
         cursor: Any
+        sql: RenderedSql | RenderedLines | None
         if rendering is not None:
             columns, db_types, sql = rendering[0], rendering[1], rendering[2]
             prepare_session(conn)
             cursor = raw_server_cursor(conn, sql.query, batch_size)
+        elif lines is not None:
+            columns, db_types, sql = lines[0], lines[1], lines[2]
+            cursor = raw_unbuffered_cursor(conn, sql.query)
         else:
             cursor = stream_query(conn, ordered.sql, ordered.params, batch_size=batch_size)
             columns, db_types, sql = list(cursor.keys()), column_db_types(cursor), None
@@ -267,6 +279,8 @@ def open_rows(
             yield RowStream(columns, db_types, total, reader, sql)
         finally:
             reader.close()
+            if conn.dialect.name in ("mysql", "mariadb"):
+                stop_unread_result(conn, cursor)
             close_quietly(cursor)
 
 
@@ -307,6 +321,23 @@ def _rendering(
     return (columns, db_types, sql) if sql is not None else None
 
 
+def _mysql_rendering(
+    conn: Connection, query: RenderedQuery, order_by: str | None, after: Any, render: RenderRequest, timezone: str
+) -> tuple[list[str], list[str | None], RenderedLines] | None:
+    # An unbuffered result must be read to its end before the connection can be used again: LIMIT 0.
+    probe = stream_query(conn, f"SELECT * FROM ({query.inner}) AS connector_probe LIMIT 0", query.params)
+    try:
+        fields, db_types = fields_of(probe.cursor), column_db_types(probe)
+    finally:
+        close_quietly(probe)
+    if fields is None:
+        return None
+    lines = render_lines(
+        conn, query, fields, pk_field=order_by, after=after, transforms=render.transforms, timezone=timezone
+    )
+    return ([f.name for f in fields], db_types, lines) if lines is not None else None
+
+
 def keyset(conn: Connection, query: RenderedQuery, key: str, after: Any) -> RenderedQuery:
     """Wrap ``query`` to return its rows ordered by ``key``, only those above ``after`` if given."""
     column = conn.dialect.identifier_preparer.quote(key)
@@ -337,6 +368,35 @@ def raw_server_cursor(conn: Connection, query: RenderedQuery, batch_size: int) -
     return cursor
 
 
+def raw_unbuffered_cursor(conn: Connection, query: RenderedQuery) -> Any:
+    """A PyMySQL unbuffered cursor on the session's connection: plain tuples, no Row objects (the rendered path)."""
+    sql, params = _driver_sql(conn, query.sql, query.params)
+    raw: Any = conn.connection.dbapi_connection
+    cursor = raw.cursor(pymysql.cursors.SSCursor)
+    try:
+        cursor.execute(sql, params)
+    except BaseException:
+        stop_unread_result(conn, cursor)
+        raise
+    return cursor
+
+
+def stop_unread_result(conn: Connection, cursor: Any) -> None:
+    """Drop the connection of a MySQL/MariaDB result not read to its end (an abort, an error).
+
+    Closing the cursor would read every remaining row first (the protocol
+    has no other way to end an unbuffered result): millions of rows on an
+    abort. Closing the socket ends the query on the server instead; the
+    session then has nothing left to roll back.
+    """
+    result = getattr(getattr(cursor, "cursor", cursor), "_result", None)
+    if result is not None and getattr(result, "unbuffered_active", False):
+        try:
+            conn.invalidate()
+        except (SQLAlchemyError, pymysql.err.Error, OSError) as ex:
+            log.debug("dropping the datasource connection failed: %s", ex)
+
+
 def _driver_sql(conn: Connection, sql: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """``:name`` SQL and its values as the driver takes them, for a cursor of the raw connection."""
     compiled = text(sql).bindparams(**params).compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
@@ -347,7 +407,7 @@ def close_quietly(result: Any) -> None:
     """Close a result, even in a failed transaction (where closing a server cursor errors)."""
     try:
         result.close()
-    except (DBAPIError, SQLAlchemyError, psycopg.Error) as ex:
+    except (DBAPIError, SQLAlchemyError, psycopg.Error, pymysql.err.Error, OSError) as ex:
         log.debug("closing a result failed: %s", ex)
 
 
@@ -407,6 +467,11 @@ def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
     except psycopg.Error as ex:  # from a raw cursor (the rendered path)
         # Class 08 (connection exception) and 57P (operator intervention) lose the connection.
         lost = ex.sqlstate is None or ex.sqlstate.startswith(("08", "57P"))
+        raise _domain_error(ex, secrets, lost=lost) from None
+    except pymysql.err.Error as ex:  # from a raw cursor (the rendered path)
+        lost = isinstance(ex, pymysql.err.OperationalError | pymysql.err.InterfaceError) and (
+            not ex.args or ex.args[0] in _MYSQL_LOST_ERRNOS
+        )
         raise _domain_error(ex, secrets, lost=lost) from None
 
 
