@@ -77,7 +77,8 @@ class LineBuilder:
         self.rendered = rendered
         self.key_column = key_column
         self.transforms = transforms
-        self.keys = [orjson.dumps(t.output) + b":" for t in transforms]  # '"output":' once, not per row
+        new = dict.fromkeys(t.output for t in transforms if t.output not in rendered.replaced)
+        self.added = [(name, orjson.dumps(name) + b":") for name in new]  # '"output":' once, not per row
         self.dumps = encoder.dumps
         self.plain = encoder.plain
         self.positions = {name: 1 + i for i, name in enumerate(rendered.inputs)}
@@ -127,12 +128,22 @@ class LineBuilder:
         return batch
 
     def _transformed(self, doc: bytes, row: Sequence[Any]) -> bytes:
+        """The document with the transform outputs: in the place of the columns they replace, else at the end."""
         if self.converters:
             row = list(row)
             for position, convert in self.converters:
                 row[position] = convert(row[position])
-        added = b",".join([key + self.dumps(t.apply(row)) for key, t in zip(self.keys, self.transforms, strict=True)])
-        return doc[:-1] + (b"," if len(doc) > 2 else b"") + added + b"}"
+        outputs = {t.output: t.apply(row) for t in self.transforms}  # a later output of one name wins, as in a dict
+        dumps = self.dumps
+        if self.rendered.replaced:
+            parts = doc.split(b"\0")
+            doc = parts[0] + b"".join(
+                [dumps(outputs[name]) + part for name, part in zip(self.rendered.replaced, parts[1:], strict=True)]
+            )
+        if self.added:
+            added = b",".join([key + dumps(outputs[name]) for name, key in self.added])
+            doc = doc[:-1] + (b"," if len(doc) > 2 else b"") + added + b"}"
+        return doc
 
     def _refused(self, line: bytes | None) -> Rejection:
         """The rejection of a row whose line is a marker (see ``sql_json_mysql``)."""

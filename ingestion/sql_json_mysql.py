@@ -71,6 +71,7 @@ def _lit(text: str | bytes) -> str:
 # str(Decimal) switches to exponent form below 1e-6, which only a scale above 6 can reach.
 _DECIMAL_PLAIN_SCALE = 6
 _QUERY = "connector_query"
+PLACEHOLDER = "X'00'"
 _INT_ACTION_HEAD = _lit('{"index":{"_id":"')
 _INT_ACTION_TAIL = _lit('"}}\n')
 _TEXT_ACTION_HEAD = _lit('{"index":{"_id":')
@@ -100,9 +101,10 @@ class MysqlField:
 class RenderedLines:
     """The rendering query; its columns: the line, then the raw values of ``inputs``.
 
-    ``inputs`` are the sources of the transforms left to Python and the query
-    columns a transform output replaces in the document (so that a row's
-    values can be read back in the query's column order). ``key_is_int``
+    ``inputs`` are the sources of the transforms (all run in Python) and the
+    query columns a transform output replaces in the document (``replaced``,
+    each a NUL placeholder in the line), so that a row's values can be read
+    back in the query's column order. ``key_is_int``
     says how the checkpoint is read back from the id. ``binary`` are the
     document columns written in base64 (bytes on the Python path).
     """
@@ -110,6 +112,7 @@ class RenderedLines:
     query: RenderedQuery
     columns: tuple[str, ...]
     doc_columns: tuple[str, ...]
+    replaced: tuple[str, ...]
     inputs: tuple[str, ...]
     input_types: tuple[str, ...]
     binary: frozenset[str]
@@ -264,8 +267,10 @@ def render_lines(
     if not getattr(conn.dialect, "is_mariadb", False) or getattr(raw, "charset", None) != "utf8mb4":
         return None
     outputs = {t.output for t in transforms}
-    if any(source in outputs for t in transforms for source in t.sources):
-        return None  # a transform reading another's output: the Python path applies them in order
+    if any(
+        source in {t.output for t in transforms[:i]} for i, later in enumerate(transforms) for source in later.sources
+    ):
+        return None  # a transform reading an earlier one's output: the Python path applies them in order
     quote: Callable[[str], str] = conn.dialect.identifier_preparer.quote
     offset = fixed_offset(timezone)
     columns = [f.name for f in fields]
@@ -275,9 +280,9 @@ def render_lines(
     members: list[str] = []
     first = True
     for field in fields:
-        if field.name in outputs:
-            continue
-        value = _member(f"{_QUERY}.{quote(field.name)}", field, offset)
+        # A column a transform output replaces keeps its place (a dict key's, on the Python path): a NUL
+        # there, which JSON text never holds raw, marks where the builder writes the output.
+        value = PLACEHOLDER if field.name in outputs else _member(f"{_QUERY}.{quote(field.name)}", field, offset)
         if value is None:
             return None
         members.append(_lit(("{" if first else ",") + orjson.dumps(field.name).decode() + ":"))
@@ -309,8 +314,8 @@ def render_lines(
         order = f" ORDER BY {key}"
     else:
         line = document
-    excluded = [c for c in columns if c in outputs]
-    inputs = list(dict.fromkeys([*(s for t in transforms for s in t.sources), *excluded]))
+    replaced = [c for c in columns if c in outputs]
+    inputs = list(dict.fromkeys([*(s for t in transforms for s in t.sources), *replaced]))
     selected = [f"CAST({line} AS BINARY) AS connector_line"]
     selected += [f"{_QUERY}.{quote(name)} AS {quote(f'connector_in_{i}')}" for i, name in enumerate(inputs)]
     sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS {_QUERY}{where}{order}"
@@ -319,6 +324,7 @@ def render_lines(
         query=RenderedQuery(sql, params),
         columns=tuple(columns),
         doc_columns=tuple(c for c in columns if c not in outputs),
+        replaced=tuple(replaced),
         inputs=tuple(inputs),
         input_types=tuple(f"mysql:{names.get(by_name[n].type_code, '?')}" for n in inputs),
         binary=frozenset(f.name for f in fields if f.binary and f.type_code in (*STRING_TYPES, FIELD_TYPE.BIT)),

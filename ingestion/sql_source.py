@@ -391,6 +391,7 @@ def stop_unread_result(conn: Connection, cursor: Any) -> None:
     """
     result = getattr(getattr(cursor, "cursor", cursor), "_result", None)
     if result is not None and getattr(result, "unbuffered_active", False):
+        result.unbuffered_active = False  # closing the cursor must not read the rest from a closed socket
         try:
             conn.invalidate()
         except (SQLAlchemyError, pymysql.err.Error, OSError) as ex:
