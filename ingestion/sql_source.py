@@ -12,7 +12,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -271,10 +271,13 @@ def open_rows(
         elif lines is not None:
             columns, db_types, sql = lines[0], lines[1], lines[2]
             cursor = raw_unbuffered_cursor(conn, sql.query)
+        elif conn.dialect.name in ("mysql", "mariadb"):  # PyMySQL's tuples, without SQLAlchemy's Row objects
+            cursor = raw_unbuffered_cursor(conn, ordered)
+            columns, db_types, sql = _mysql_columns(conn, cursor), column_db_types(cursor), None
         else:
             cursor = stream_query(conn, ordered.sql, ordered.params, batch_size=batch_size)
             columns, db_types, sql = list(cursor.keys()), column_db_types(cursor), None
-        reader = Prefetcher(cursor.fetchmany, batch_size, max_bytes=batch_max_bytes)
+        reader = Prefetcher(plain_rows(cursor), batch_size, max_bytes=batch_max_bytes)
         try:
             yield RowStream(columns, db_types, total, reader, sql)
         finally:
@@ -336,6 +339,31 @@ def _mysql_rendering(
         conn, query, fields, pk_field=order_by, after=after, transforms=render.transforms, timezone=timezone
     )
     return ([f.name for f in fields], db_types, lines) if lines is not None else None
+
+
+def plain_rows(result: Any) -> Callable[[int], Sequence[Any]]:
+    """The ``fetchmany`` giving the driver's own row tuples: no SQLAlchemy Row object per row.
+
+    A SQLAlchemy result over a driver without server-side cursors (sqlite3)
+    buffers nothing before the first fetch, so its DB-API cursor can be read
+    directly (SQLAlchemy applies no result processors to ``text()`` queries:
+    the values are the driver's). Anything else (a raw cursor, a result with
+    rows buffered) is read as it is.
+    """
+    if not isinstance(result, CursorResult) or result.cursor is None or result.context.dialect.name != "sqlite":
+        return result.fetchmany  # type: ignore[no-any-return]
+    buffered = getattr(result.cursor_strategy, "_rowbuffer", None)
+    if buffered is None or buffered:
+        return result.fetchmany
+    fetchmany: Callable[[int], Sequence[Any]] = result.cursor.fetchmany
+    return fetchmany
+
+
+def _mysql_columns(conn: Connection, cursor: Any) -> list[str]:
+    if not cursor.description:
+        stop_unread_result(conn, cursor)
+        raise QueryFailed("the query returns no rows; give a SELECT (or WITH ... SELECT)")
+    return [column[0] for column in cursor.description]
 
 
 def keyset(conn: Connection, query: RenderedQuery, key: str, after: Any) -> RenderedQuery:
@@ -524,8 +552,10 @@ def pg_column_types(result: CursorResult[Any]) -> list[tuple[str | None, bool]]:
     return found
 
 
-def column_db_types(result: CursorResult[Any]) -> list[str | None]:
-    """Return the database type name of each result column, when the driver says it."""
+def column_db_types(result: CursorResult[Any] | Any) -> list[str | None]:
+    """Return the database type name of each result column, when the driver says it (or a raw PyMySQL cursor's)."""
+    if not isinstance(result, CursorResult):
+        return [f"mysql:{_MYSQL_TYPE_NAMES.get(column[1], '?')}" for column in result.description or ()]
     description = result.cursor.description if result.cursor is not None else None
     if not description:
         return []
