@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from connector.datasource import ConnectionTarget
 from connector.ingestion_def import Transform
 from ingestion.documents import DocumentBuilder
-from ingestion.line_builder import line_builder, lower_escapes
+from ingestion.line_builder import line_builder
 from ingestion.query_template import RenderedQuery
 from ingestion.sql_json_mysql import RenderedLines, double_json
 from ingestion.sql_source import RenderRequest, open_rows
@@ -223,10 +223,6 @@ def test_doubles_and_floats_are_written_as_orjson_writes_them(mariadb: Database)
                 f"SELECT {column}, CAST({double_json(of_text).replace('%', '%%')} AS BINARY) FROM dbl WHERE {column} IS NOT NULL"
             ).all()
             assert [(orjson.dumps(value), written) for value, written in rows if orjson.dumps(value) != written] == []
-
-
-def test_upper_case_escapes_become_lower_case() -> None:
-    assert lower_escapes(b'"a\\u001Fb\\\\u001F\\\\\\u000B"') == b'"a\\u001fb\\\\u001F\\\\\\u000b"'
 
 
 row_values = st.fixed_dictionaries(
