@@ -24,6 +24,7 @@ import pymysql
 from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine.cursor import CursorFetchStrategy
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
 
@@ -277,7 +278,8 @@ def open_rows(
         else:
             cursor = stream_query(conn, ordered.sql, ordered.params, batch_size=batch_size)
             columns, db_types, sql = list(cursor.keys()), column_db_types(cursor), None
-        reader = Prefetcher(plain_rows(cursor), batch_size, max_bytes=batch_max_bytes)
+        ahead = conn.dialect.name != "sqlite"  # in-process: no other process to wait for (prefetch.py)
+        reader = Prefetcher(plain_rows(cursor), batch_size, max_bytes=batch_max_bytes, ahead=ahead)
         try:
             yield RowStream(columns, db_types, total, reader, sql)
         finally:
@@ -352,8 +354,8 @@ def plain_rows(result: Any) -> Callable[[int], Sequence[Any]]:
     """
     if not isinstance(result, CursorResult) or result.cursor is None or result.context.dialect.name != "sqlite":
         return result.fetchmany  # type: ignore[no-any-return]
-    buffered = getattr(result.cursor_strategy, "_rowbuffer", None)
-    if buffered is None or buffered:
+    strategy = result.cursor_strategy
+    if type(strategy) is not CursorFetchStrategy and getattr(strategy, "_rowbuffer", True):
         return result.fetchmany
     fetchmany: Callable[[int], Sequence[Any]] = result.cursor.fetchmany
     return fetchmany
