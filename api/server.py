@@ -20,6 +20,7 @@ from connector.errors import SettingsError
 from connector.es_client import create_client
 from connector.indices import IndexNames, bootstrap
 from connector.settings import Settings
+from ingestion.heap import keep_freed_memory
 from ingestion.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def run_api(settings: Settings) -> None:
 
 def run_worker(settings: Settings) -> None:
     """Run one worker process until SIGTERM/SIGINT; a second signal exits at once."""
+    keep_freed_memory()  # batch after batch, the same heap pages (ingestion/heap.py)
     runtime = Runtime.build(settings)
     stop = threading.Event()
 
