@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pymysql.constants import FIELD_TYPE, FLAG
+from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection
 
 from connector.ingestion_def import Transform
@@ -46,6 +46,7 @@ from ingestion.query_template import RenderedQuery
 from ingestion.values import UTC_ZONES
 
 BINARY_CHARSET = 63  # the charset number MySQL gives binary strings, BLOBs and BIT
+FIELD_NAMES: dict[int, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}  # as db_types name them
 INTEGER_TYPES = frozenset({FIELD_TYPE.TINY, FIELD_TYPE.SHORT, FIELD_TYPE.INT24, FIELD_TYPE.LONG, FIELD_TYPE.LONGLONG})
 STRING_TYPES = frozenset(
     {
@@ -92,10 +93,6 @@ class MysqlField:
     def binary(self) -> bool:
         return self.charsetnr == BINARY_CHARSET
 
-    @property
-    def not_null(self) -> bool:
-        return bool(self.flags & FLAG.NOT_NULL)
-
 
 @dataclass(frozen=True, slots=True)
 class RenderedLines:
@@ -104,9 +101,9 @@ class RenderedLines:
     ``inputs`` are the sources of the transforms (all run in Python) and the
     query columns a transform output replaces in the document (``replaced``,
     each a NUL placeholder in the line), so that a row's values can be read
-    back in the query's column order. ``key_is_int``
-    says how the checkpoint is read back from the id. ``binary`` are the
-    document columns written in base64 (bytes on the Python path).
+    back in the query's column order. ``key_is_int`` says how the checkpoint
+    is read back from the id. ``binary`` are the document columns written in
+    base64 (bytes on the Python path).
     """
 
     query: RenderedQuery
@@ -245,11 +242,10 @@ def value_json(v: str, field: MysqlField, *, offset: str | None) -> str | None:
 
 def _member(v: str, field: MysqlField, offset: str | None) -> str | None:
     value = value_json(v, field, offset=offset)
-    if value is None:
-        return None
-    if not field.not_null:
-        value = f"IFNULL({value}, 'null')" if field.type_code != FIELD_TYPE.NULL else value
-    return value
+    if value is None or field.type_code == FIELD_TYPE.NULL:
+        return value
+    # Even for a NOT NULL column: one NULL would make the whole CONCAT NULL, which means "too large".
+    return f"IFNULL({value}, 'null')"
 
 
 def render_lines(
@@ -275,6 +271,8 @@ def render_lines(
     offset = fixed_offset(timezone)
     columns = [f.name for f in fields]
     by_name = {f.name: f for f in fields}
+    if len(by_name) != len(fields) or (pk_field is not None and pk_field not in by_name):
+        return None  # refused with the Python path's own error (check_columns, the keyset query)
     if any(source not in by_name for t in transforms for source in t.sources):
         return None
     members: list[str] = []
@@ -319,18 +317,14 @@ def render_lines(
     selected = [f"CAST({line} AS BINARY) AS connector_line"]
     selected += [f"{_QUERY}.{quote(name)} AS {quote(f'connector_in_{i}')}" for i, name in enumerate(inputs)]
     sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS {_QUERY}{where}{order}"
-    names = dict(FIELD_NAMES)
     return RenderedLines(
         query=RenderedQuery(sql, params),
         columns=tuple(columns),
         doc_columns=tuple(c for c in columns if c not in outputs),
         replaced=tuple(replaced),
         inputs=tuple(inputs),
-        input_types=tuple(f"mysql:{names.get(by_name[n].type_code, '?')}" for n in inputs),
+        input_types=tuple(f"mysql:{FIELD_NAMES.get(by_name[n].type_code, '?')}" for n in inputs),
         binary=frozenset(f.name for f in fields if f.binary and f.type_code in (*STRING_TYPES, FIELD_TYPE.BIT)),
         keyed=pk_field is not None,
         key_is_int=key_is_int,
     )
-
-
-FIELD_NAMES: dict[int, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
