@@ -100,9 +100,11 @@ class LineBuilder:
         for offset, row in enumerate(rows):
             line = row[0]
             if keyed:
-                action, newline, doc = line.partition(b"\n") if line else (b"", b"", b"")
-                if not newline or line[0] == 0:
-                    rejected.append(self._refused(line))
+                if line is None:
+                    raise TooLarge(_too_large(self.key_column))
+                action, _, doc = line.partition(b"\n")
+                if action[0] == 0:
+                    rejected.append(self._refused(action))
                     continue
             else:
                 if line is None:
@@ -147,30 +149,34 @@ class LineBuilder:
             doc = doc[:-1] + (b"," if len(doc) > 2 else b"") + added + b"}"
         return doc
 
-    def _refused(self, line: bytes | None) -> Rejection:
-        """The rejection of a row whose line is a marker (see ``sql_json_mysql``)."""
-        if line is None:
-            raise TooLarge(_too_large(self.key_column))
-        if not line:
+    def _refused(self, marker: bytes) -> Rejection:
+        """The rejection of a row whose key cannot be an id (its marker: see ``sql_json_mysql``)."""
+        key = self._marked_key(marker)
+        if key is None:
             return Rejection(None, "invalid_primary_key", "primary key is NULL", self.key_column)
-        text = line[1:].decode()
-        problem = id_problem(text) or f"primary key is longer than {MAX_ID_BYTES} bytes"
-        return Rejection(text[:MAX_ID_BYTES], "invalid_primary_key", problem, self.key_column)
+        problem = id_problem(key) or f"primary key is longer than {MAX_ID_BYTES} bytes"
+        return Rejection(key[:MAX_ID_BYTES], "invalid_primary_key", problem, self.key_column)
+
+    @staticmethod
+    def _marked_key(marker: bytes) -> str | None:
+        return None if marker[1:2] == b"N" else str(orjson.loads(lower_escapes(marker[2:])))
 
     def _key(self, line: bytes | None) -> Any:
         """The key of a row, as the Python path reads it (for the checkpoint)."""
-        if not line:
+        if line is None:
             return None
-        if line[0] == 0:
-            return line[1:].decode()
-        key = _id_of(line[: line.index(b"\n")])
+        head = line[: line.index(b"\n")]
+        if head[0] == 0:
+            return self._marked_key(head)
+        key = _id_of(head)
         return int(key) if self.rendered.key_is_int else key
 
     def values(self, row: Sequence[Any], document: dict[str, Any] | None = None) -> list[Any]:
         """A row's column values in the query's order (JSON values; bytes for binary columns, as Python reads them)."""
         if document is None:
             line: bytes = row[0]
-            document = load_json(line[line.index(b"\n") + 1 :] if self.rendered.keyed else line)
+            doc = line[line.index(b"\n") + 1 :] if self.rendered.keyed else line
+            document = load_json(doc.replace(b"\0", b"null"))  # the replaced columns' values are in the row
         binary, in_doc = self.rendered.binary, self.in_doc
         values: list[Any] = []
         for name in self.rendered.columns:

@@ -22,11 +22,13 @@ lower case); binary strings and BIT in base64; NULL as null. Anything else
 other than utf8mb4, a key that is neither an integer nor text): the Python
 path.
 
-Each row's line is one of: the bulk item; ``b""`` when the key is NULL;
-``b"\\0"`` + the key's text when the key is empty or too long for an id; or
-NULL when the item is larger than ``max_allowed_packet`` (MariaDB returns
-NULL for such a CONCAT), which stops the run with a message naming the
-switch to the Python path.
+Each row's line is one of: the bulk item; when the key cannot be an id, a
+marker line and the document, ``\\0N\\n{...}`` (NULL key) or
+``\\0K"key"\\n{...}`` (empty or too long, JSON-quoted), so that the row is
+rejected as the Python path rejects it and its values still count for the
+mapping; or NULL when the item is larger than ``max_allowed_packet``
+(MariaDB returns NULL for such a CONCAT), which stops the run with a
+message naming the switch to the Python path.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ _INT_ACTION_HEAD = _lit('{"index":{"_id":"')
 _INT_ACTION_TAIL = _lit('"}}\n')
 _TEXT_ACTION_HEAD = _lit('{"index":{"_id":')
 _TEXT_ACTION_TAIL = _lit("}}\n")
+_NULL_KEY = _lit("\0N\n")  # markers: a line the builder rejects (line_builder)
+_BAD_KEY = _lit("\0K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,14 +300,16 @@ def render_lines(
         key = f"{_QUERY}.{quote(pk_field)}"
         if key_field.type_code in INTEGER_TYPES:
             key_is_int = True
-            line = f"IF({key} IS NULL, '', CONCAT({_INT_ACTION_HEAD}, {key}, {_INT_ACTION_TAIL}, {document}))"
+            head = f"IF({key} IS NULL, {_NULL_KEY}, CONCAT({_INT_ACTION_HEAD}, {key}, {_INT_ACTION_TAIL}))"
+            line = f"CONCAT({head}, {document})"
         elif key_field.type_code in STRING_TYPES and not key_field.binary:
             text = f"CONVERT({key} USING utf8mb4)"
             action = f"{_TEXT_ACTION_HEAD}, JSON_QUOTE({text}), {_TEXT_ACTION_TAIL}"
-            line = (
-                f"CASE WHEN {key} IS NULL THEN '' WHEN LENGTH({text}) = 0 OR LENGTH({text}) > {MAX_ID_BYTES}"
-                f" THEN CONCAT(X'00', {text}) ELSE CONCAT({action}, {document}) END"
+            head = (
+                f"CASE WHEN {key} IS NULL THEN {_NULL_KEY} WHEN LENGTH({text}) = 0 OR LENGTH({text}) > {MAX_ID_BYTES}"
+                f" THEN CONCAT({_BAD_KEY}, JSON_QUOTE({text}), X'0a') ELSE CONCAT({action}) END"
             )
+            line = f"CONCAT({head}, {document})"
         else:
             return None
         if after is not None:

@@ -34,6 +34,7 @@ from ingestion.query_template import RenderedQuery
 from ingestion.sql_json_mysql import RenderedLines, double_json
 from ingestion.sql_source import RenderRequest, open_rows
 from ingestion.transforms import compile_transforms
+from ingestion.type_mapping import infer_properties
 from ingestion.values import JsonEncoder
 from ingestion.worker import Worker
 from tests.conftest import Database
@@ -87,6 +88,9 @@ def read(
         out.append((source.columns, source.db_types))
         number = 1
         while rows := source.fetch():
+            if number == 1:  # the mapping comes from the first batch: the same one both ways
+                sample = [builder.values(row) for row in rows] if rendered else list(rows)
+                out[0] = (*out[0], infer_properties(source.columns, source.db_types, sample))
             batch = builder.build(rows, first_row_number=number)
             number += len(rows)
             out.append(

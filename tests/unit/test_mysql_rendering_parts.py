@@ -33,14 +33,15 @@ def lines(*, keyed: bool = True, key_is_int: bool = True) -> LineBuilder:
 def test_markers_are_rejected_like_the_python_path_rejects_the_key() -> None:
     rows = [
         (b'{"index":{"_id":"k\\u001Fx"}}\n{"k":"k\\u001Fx","v":1}',),
-        (b"",),
-        (b"\x00",),
-        (b"\x00" + "é".encode() * 300,),
+        (b'\x00N\n{"k":null,"v":3}',),
+        (b'\x00K""\n{"k":"","v":4}',),
+        (b'\x00K"' + "é".encode() * 300 + b'"\n{"k":"...","v":5}',),
         (b'{"index":{"_id":"z"}}\n{"k":"z","v":2}',),
     ]
     batch = lines(key_is_int=False).build(rows, first_row_number=1)
     assert batch.sources == [b'{"k":"k\\u001fx","v":1}', b'{"k":"z","v":2}']
     assert list(batch.ids) == ["k\x1fx", "z"] and batch.last_key == "z"
+    assert lines(key_is_int=False).values(rows[1]) == [None, 3]  # a rejected row's values still count for the mapping
     assert [(r.pk, r.reason) for r in batch.rejected] == [
         (None, "primary key is NULL"),
         ("", "primary key is empty"),
