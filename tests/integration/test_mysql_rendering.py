@@ -11,10 +11,8 @@ import datetime as dt
 import math
 import random
 import struct
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -36,9 +34,8 @@ from ingestion.sql_source import RenderRequest, open_rows
 from ingestion.transforms import compile_transforms
 from ingestion.type_mapping import infer_properties
 from ingestion.values import JsonEncoder
-from ingestion.worker import Worker
 from tests.conftest import Database
-from tests.integration.ingest_support import BASE, bookkeeping, define, raw_source, run
+from tests.integration.ingest_support import BASE, bookkeeping, define, raw_source, run, worker_rendering
 
 pytestmark = pytest.mark.integration
 
@@ -258,23 +255,6 @@ def test_any_rows_render_as_python_writes_them(mariadb: Database, rows: list[dic
 
 
 # ---------------------------------------------------------------- whole runs, with the switch
-
-
-@contextmanager
-def worker_rendering(runtime: Any, *, server_rendering: bool) -> Iterator[None]:
-    """A worker whose ``ingestion.server_rendering`` is as given (the switch of the Python path)."""
-    base = runtime.run_context()
-    limits = base.settings.ingestion.model_copy(update={"server_rendering": server_rendering})
-    ctx = replace(base, settings=base.settings.model_copy(update={"ingestion": limits}))
-    stop = threading.Event()
-    worker = Worker(ctx, name=f"worker-rendering-{server_rendering}")
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=60)
 
 
 def test_a_run_writes_the_same_documents_with_the_switch_off(
