@@ -14,8 +14,9 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from api import errors
 from api.auth import AuthMiddleware
-from api.middleware import Limits, RequestContext
+from api.middleware import JsonBodies, Limits, RequestContext, ResponseFormat, SecurityHeaders
 from api.openapi import build_spec
+from api.proxy import FORWARDED, EsProxy, forwarded
 from api.resources.datasources import (
     DatasourceItem,
     DatasourceMetadata,
@@ -56,11 +57,14 @@ def _dumps(value: Any) -> bytes:
 def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI app; it holds no connections of its own."""
     middleware: list[Any] = [
-        RequestContext(),
+        RequestContext(proxied=forwarded if settings.api.es_proxy else _nothing_forwarded),
+        SecurityHeaders(),
         Limits(
             max_body_bytes=settings.api.max_body_bytes,
             max_query_string_bytes=settings.api.max_query_string_bytes,
         ),
+        JsonBodies(),
+        ResponseFormat(),
         AuthMiddleware(CredentialChecker(settings.auth)),
     ]
     app = falcon.App(middleware=middleware)
@@ -94,12 +98,24 @@ def create_app(settings: Settings, services: Services) -> falcon.App[falcon.Requ
     app.add_route("/metrics", Metrics(services.metrics_registry))
     app.add_route(f"{BASE}/_whoami", WhoAmI(settings.auth.mode))
     _add_web_page(app, settings)
+    if settings.api.es_proxy:
+        # SPEC §13: every path outside the connector API is Elasticsearch's, `/` included (routes
+        # win over sinks in falcon, so none may be added outside /_siren/connector/ in this mode).
+        app.add_sink(EsProxy(settings), FORWARDED)
     return app
 
 
 def _add_web_page(app: falcon.App[falcon.Request, falcon.Response], settings: Settings) -> None:
-    """The web page (SPEC §11): ``/`` sends people to it; it calls the JSON API like any client."""
+    """The web page (SPEC §11): ``/`` sends people to it; it calls the JSON API like any client.
+
+    In proxy mode ``/`` is Elasticsearch's (SPEC §11, §13): the page is then at its own address only.
+    """
     version, assets = load_assets()
-    app.add_route("/", UiRoot())
+    if not settings.api.es_proxy:
+        app.add_route("/", UiRoot())
     app.add_route(f"{BASE}/_ui", UiPage(version=version, auth_mode=settings.auth.mode))
     app.add_route(f"{BASE}/_ui/static/{{version}}/{{asset}}", UiAsset(version=version, assets=assets))
+
+
+def _nothing_forwarded(_path: str) -> bool:
+    return False

@@ -2,7 +2,10 @@
 
 Resources declare the scope each method needs in a ``scopes`` mapping
 (``{"GET": "job:read"}``, or ``ANY_SCOPE`` for any authenticated caller); a
-resource with ``public = True`` needs no credentials at all.
+resource with ``public = True`` needs no credentials at all, and finds in
+``req.context.principal`` who called when the credentials given were valid
+(``None`` otherwise: a public resource never answers 401). With
+``auth.mode = none`` every caller is the ``anonymous`` principal.
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ class AuthMiddleware:
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
     ) -> None:
-        if resource is None or getattr(resource, "public", False):
+        if resource is None:
+            return  # no route: a 404, or a request proxy mode forwards (the cluster authenticates it)
+        if getattr(resource, "public", False):
+            try:
+                req.context.principal = self._authenticate(req)
+            except Unauthorized:
+                req.context.principal = None
             return
         principal = self._authenticate(req)
         req.context.principal = principal

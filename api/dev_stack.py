@@ -1,8 +1,9 @@
 """Own `connector dev`: an embedded stack on one machine with nothing else installed.
 
-An osmem-server (Elasticsearch-API, in memory), a SQLite demo database with
-sample rows registered as datasource ``demo``, a secret key kept in the dev
-directory, then the normal `serve` path.
+An osmem-server (Elasticsearch-API, in memory, loaded from the state saved by
+``api.dev_state``), a SQLite demo database with sample rows registered as
+datasource ``demo``, a secret key kept in the dev directory, then the normal
+`serve` path. Ports are checked before anything starts.
 """
 
 from __future__ import annotations
@@ -15,16 +16,28 @@ import selectors
 import socket
 import sqlite3
 import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from api.dev_state import DevState, Snapshotter
+from api.runtime import Runtime
+from api.server import port_problem, preflight, run_api
 from connector.crypto import SecretBox
+from connector.errors import ConnectorError, NotFound
+from connector.es_client import create_client
+from connector.indices import IndexNames
+from connector.log_setup import configure_logging
+from connector.settings import Settings, load_settings, parse_bind
 
 DEMO_ROWS = 5000
 DEMO_DATASOURCE = "demo"
 DEMO_INGESTION = "demo-events"
 DEFAULT_DEV_DIR = ".connector-dev"
+# What the embedded server can hold without taking the machine down (it went to
+# 6.4 GB RSS for ~405k documents); runs above need allow_large.
+DEV_MAX_ROWS_PER_RUN = 100_000
 CATEGORIES = ("music", "sport", "theatre", "cinema", "science")
 CITIES = (
     ("Paris", 48.8566, 2.3522),
@@ -33,15 +46,6 @@ CITIES = (
     ("Lisbon", 38.7223, -9.1393),
     ("Oslo", 59.9139, 10.7522),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class DevStack:
-    directory: Path
-    es_url: str
-    secret_key: str
-    demo_db: Path
-    server: EmbeddedSearch
 
 
 def demo_ingestion_body() -> dict[str, Any]:
@@ -54,6 +58,7 @@ def demo_ingestion_body() -> dict[str, Any]:
             "strategy": "REPLACE",
             "pk_field": "id",
             "batch_size": 1000,
+            "count_total": True,  # an exact count(*) first: SQLite gives no estimate, and the demo shows progress
             "transforms": [
                 {"input": [{"source": "lat"}, {"source": "lon"}], "output": "location", "transform": "geo_point"},
                 {
@@ -131,6 +136,10 @@ def free_port(preferred: int) -> int:
             return int(probe.getsockname()[1])
 
 
+class EmbeddedSearchError(RuntimeError):
+    """The embedded server did not start (bad seed, port taken, binary missing)."""
+
+
 class EmbeddedSearch:
     """An osmem-server process (in-memory Elasticsearch API) owned by this process.
 
@@ -144,15 +153,31 @@ class EmbeddedSearch:
         self.url = url
 
     @classmethod
-    def start(cls, *, port: int = 0, timeout_s: float = 30.0) -> EmbeddedSearch:
+    def start(
+        cls, *, port: int = 0, seed: Sequence[Path] = (), log_path: Path | None = None, timeout_s: float = 30.0
+    ) -> EmbeddedSearch:
+        """Start the server on ``port`` (0: any), loading each ``seed`` directory first.
+
+        Its diagnostics go to ``log_path`` when given (else to our stderr);
+        EmbeddedSearchError says why it did not start.
+        """
         try:
             from osmem_server import resolve_binary
         except ImportError:
-            raise SystemExit(
+            raise EmbeddedSearchError(
                 "the embedded Elasticsearch-API server is not installed: pip install -e '.[dev]'"
             ) from None
         args = [resolve_binary(), "--addr", f"127.0.0.1:{port}", "--parent-pid", str(os.getpid()), "--no-ja"]
-        process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+        for path in seed:
+            args += ["--seed", str(path)]
+        log_file = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115 - closed below
+        try:
+            process = subprocess.Popen(
+                args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, start_new_session=True
+            )
+        finally:
+            if log_file is not None:
+                log_file.close()  # the child has its own descriptor
         assert process.stdout is not None
         with selectors.DefaultSelector() as selector:
             selector.register(process.stdout, selectors.EVENT_READ)
@@ -162,9 +187,13 @@ class EmbeddedSearch:
             url = str(json.loads(line)["url"])
         except (ValueError, KeyError, TypeError):
             process.kill()
-            process.wait()
+            code = process.wait()
             process.stdout.close()
-            raise RuntimeError(f"osmem-server did not start within {timeout_s}s") from None
+            if process.stdin is not None:
+                process.stdin.close()
+            said = _last_line(log_path) if log_path is not None else ""
+            why = f": {said}" if said else f" (exit code {code})" if ready else f" within {timeout_s}s"
+            raise EmbeddedSearchError(f"osmem-server did not start{why}") from None
         return cls(process, url)
 
     def stop(self, *, grace_s: float = 5.0) -> None:
@@ -181,12 +210,148 @@ class EmbeddedSearch:
                 pipe.close()
 
 
-def start_dev_stack(directory: Path, *, es_port: int) -> DevStack:
-    """Start osmem-server and prepare the demo database and the secret key."""
+def prepare_directory(directory: Path) -> tuple[str, Path]:
+    """Create the dev directory with its secret key and demo database; return both."""
     directory.mkdir(parents=True, exist_ok=True)
     key = load_or_create_key(directory)
     demo = directory / "demo.db"
     if not demo.is_file():
         create_demo_database(demo)
-    server = EmbeddedSearch.start(port=free_port(es_port))
-    return DevStack(directory, server.url, key, demo, server)
+    return key, demo
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+class DevStackError(Exception):
+    """`connector dev` cannot start; the message is one line for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class DevPlan:
+    """Where the stack will listen and keep its files, decided before anything starts."""
+
+    bind: str
+    api_url: str
+    es_port: int
+    directory: Path
+
+
+def plan(bind: str, es_port: int | None, preferred_es_port: int, directory: Path) -> DevPlan:
+    """Check both ports (and the bind address) before anything starts; DevStackError names the option.
+
+    Without ``es_port``, the embedded server takes ``preferred_es_port``, or a free port when that is taken.
+    """
+    try:
+        host, port = parse_bind(bind)
+    except ValueError as ex:
+        raise DevStackError(f"--bind: {ex}") from None
+    problem = port_problem(host, port)
+    if problem:
+        raise DevStackError(f"--bind {bind}: {problem}; stop what listens there, or choose another with --bind")
+    if es_port is None:
+        es_port = free_port(preferred_es_port)
+    else:
+        problem = port_problem("127.0.0.1", es_port)
+        if problem:
+            raise DevStackError(
+                f"--es-port {es_port}: {problem}; choose another, or leave --es-port out to use a free one"
+            )
+    shown = f"[{host}]" if ":" in host else host
+    return DevPlan(bind, f"http://{shown}:{port}", es_port, directory)
+
+
+def run(dev: DevPlan, *, echo: Callable[[str], None]) -> None:
+    """Start the stack, print the banner, serve until stopped, then save the state and stop."""
+    key, demo = prepare_directory(dev.directory)
+    # The environment is how the API and worker processes get their settings.
+    os.environ["CONNECTOR_ES_URL"] = f"http://127.0.0.1:{dev.es_port}"
+    os.environ["CONNECTOR_BIND"] = dev.bind
+    os.environ.setdefault("CONNECTOR_SECRET_KEY", key)
+    os.environ.setdefault("CONNECTOR_INGESTION_MAX_ROWS_PER_RUN", str(DEV_MAX_ROWS_PER_RUN))
+    # The demo database lives in the dev directory: SQLite files may be read from there.
+    os.environ.setdefault("CONNECTOR_SQL_SQLITE_ROOTS", json.dumps([str(dev.directory)]))
+    try:
+        settings = load_settings()
+    except ConnectorError as ex:
+        raise DevStackError(ex.reason) from None
+    configure_logging(settings.log_level, log_format=settings.log_format)
+    state = DevState(dev.directory)
+    saved = state.recover()
+    try:
+        server = EmbeddedSearch.start(
+            port=dev.es_port, seed=[saved] if saved else [], log_path=dev.directory / "osmem-server.log"
+        )
+    except EmbeddedSearchError as ex:
+        hint = f" (loading the saved state {saved}; move it away to start empty)" if saved else ""
+        raise DevStackError(f"{ex}{hint}") from None
+    try:
+        _prepare_service(settings, demo)
+        es, _ = create_client(settings.elasticsearch)
+    except ConnectorError as ex:
+        server.stop()
+        raise DevStackError(ex.reason) from None
+    snapshots = Snapshotter(state, es, IndexNames(settings.index_prefix))
+    echo(banner(dev, server.url, demo, restored=saved is not None, max_rows=settings.ingestion.max_rows_per_run))
+    snapshots.start()
+    owner = os.getpid()
+    try:
+        run_api(settings)  # returns (or raises SystemExit) once the API and its workers have stopped
+    finally:
+        # gunicorn's forked API workers leave through here too (SystemExit unwinds their copy of
+        # this stack): only the process that started the stack saves and stops it.
+        if os.getpid() == owner:
+            if snapshots.stop():
+                echo(f"connector dev stopped; state saved in {state.current}")
+            es.close()
+            server.stop()
+
+
+def _prepare_service(settings: Settings, demo: Path) -> None:
+    """Bootstrap the indices; register the demo datasource and ingestion unless they exist."""
+    preflight(settings)
+    runtime = Runtime.build(settings)
+    try:
+        try:
+            runtime.datasources.get(DEMO_DATASOURCE)
+        except NotFound:
+            runtime.datasources.put(
+                DEMO_DATASOURCE,
+                {"jdbc": {"url": f"jdbc:sqlite:{demo}"}, "description": "connector dev demo data"},
+                overwrite=False,
+            )
+        try:
+            runtime.ingestions.get(DEMO_INGESTION)
+        except NotFound:
+            runtime.ingestions.put(DEMO_INGESTION, demo_ingestion_body())
+    finally:
+        runtime.close()
+
+
+def banner(dev: DevPlan, es_url: str, demo: Path, *, restored: bool, max_rows: int) -> str:
+    base = f"{dev.api_url}/_siren/connector"
+    state = "reloaded from" if restored else "saved in"
+    limit = f"runs above {max_rows:,} rows need --allow-large" if max_rows else "no row limit per run"
+    return (
+        f"\nconnector dev: a stack for trying the service on this machine, not for production\n"
+        f"  API                 {base}\n"
+        f"  web page            {base}/_ui/\n"
+        f"  Elasticsearch API   {es_url}\n"
+        f"                      osmem-server, an in-memory test server: it indexes a few thousand\n"
+        f"                      documents per second and holds every document in memory ({limit})\n"
+        f"  state               {state} {dev.directory / 'state'}: datasources, ingestions, job log\n"
+        f"                      (indexed documents are not kept across restarts)\n"
+        f"  demo datasource     {DEMO_DATASOURCE} -> {demo} (table events)\n"
+        f"  demo ingestion      {DEMO_INGESTION} -> index events\n"
+        f"  secret key          {dev.directory / 'secret.key'}\n\n"
+        f"  try: export CONNECTOR_URL={dev.api_url}\n"
+        f"       connector ingestion run {DEMO_INGESTION} --watch\n"
+        f"       connector jobs history {DEMO_INGESTION}\n"
+        f"       connector datasource sample {DEMO_DATASOURCE} --query 'SELECT * FROM events' --size 3\n"
+        f"       curl -s {base}/jobs/ingestion/{DEMO_INGESTION}\n"
+    )

@@ -94,9 +94,12 @@ _FALCON_TYPES = {
     400: "illegal_argument_exception",
     404: "resource_not_found_exception",
     405: "method_not_allowed_exception",
+    408: "timeout_exception",
     411: "illegal_argument_exception",
     413: "content_too_long_exception",
     415: "media_type_exception",
+    502: "bad_gateway_exception",
+    504: "gateway_timeout_exception",
 }
 
 

@@ -30,7 +30,17 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api import schemas
 from api.auth import ANY_SCOPE
-from api.operations import JSON, PATH_PARAMETERS, ROUTES, Model, Op, Route, Text, query_parameters
+from api.operations import (
+    JSON,
+    PATH_PARAMETERS,
+    RESPONSE_PARAMETERS,
+    ROUTES,
+    Model,
+    Op,
+    Route,
+    Text,
+    query_parameters,
+)
 from connector.settings import ApiSettings
 
 OPENAPI_VERSION = "3.1.0"
@@ -50,6 +60,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
     404: ("NotFound", "unknown id"),
     409: ("Conflict", "the resource's state forbids the request"),
     413: ("PayloadTooLarge", "the body is over api.max_body_bytes"),
+    415: ("UnsupportedMediaType", "the body is not declared application/json (media_type_exception)"),
     503: ("StoreUnavailable", "Elasticsearch is unreachable or failing"),
 }
 
@@ -167,7 +178,7 @@ def _operation(
     if scope is not None:
         out["description"] = "Any authenticated caller." if scope == ANY_SCOPE else f"Scope: `{scope}`."
     json_out = any(not isinstance(body, Text) for body in op.ok.values())
-    names = ("pretty", *op.query) if json_out else op.query
+    names = (*RESPONSE_PARAMETERS, *op.query) if json_out else op.query
     if names:
         out["parameters"] = [
             {"name": n, "in": "query", "required": False, "schema": query[n][0], "description": query[n][1]}
@@ -186,7 +197,7 @@ def _operation(
     if not public:
         errors |= {401, 403}
     if op.body is not None:
-        errors.add(413)
+        errors |= {413, 415}
     if op.store:
         errors.add(503)
     for status in sorted(errors - set(op.ok)):

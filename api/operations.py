@@ -73,9 +73,17 @@ def query_parameters(api: ApiSettings) -> dict[str, tuple[dict[str, Any], str]]:
     size = {"type": "integer", "minimum": 0, "maximum": api.max_page_size}
     return {
         "pretty": (_BOOL, "given with any value: indent the JSON response"),
+        "human": (_BOOL, "accepted as by Elasticsearch; responses have nothing to humanise"),
+        "error_trace": (_BOOL, "accepted as by Elasticsearch; stack traces are never sent"),
+        "filter_path": (
+            _TEXT,
+            "Elasticsearch response filtering of a successful response: a comma list of dotted paths, "
+            "`*` within a field name, `**` for any depth, `-path` to exclude (e.g. `hits.total`)",
+        ),
         "overwrite": (_BOOL, "replace an existing definition (else 409)"),
         "force": (_BOOL, "delete even while ingestions use the datasource"),
         "resume": (_BOOL, "continue the last failed or aborted run from its checkpoint"),
+        "allow_large": (_BOOL, "let the run write more rows than ingestion.max_rows_per_run"),
         "from": (_COUNT, "first hit to return"),
         "size": (size, f"hits to return; default {api.default_page_size}"),
         "start": (_COUNT, "alias of from"),
@@ -100,6 +108,9 @@ def query_parameters(api: ApiSettings) -> dict[str, tuple[dict[str, Any], str]]:
         "format": ({"type": "string", "enum": ["ndjson", "csv"], "default": "ndjson"}, "report format"),
     }
 
+
+# Every operation with a JSON response takes these (api.middleware.ResponseFormat).
+RESPONSE_PARAMETERS = ("pretty", "human", "error_trace", "filter_path")
 
 # ---------------------------------------------------------------- operations
 
@@ -242,7 +253,7 @@ ROUTES: tuple[Route, ...] = (
             "POST": Op(
                 "Queue a run; 409 while one is queued or running (the error body then has the job)",
                 {202: schemas.JobEnvelope},
-                ("resume",),
+                ("resume", "allow_large"),
                 body=RunBody,
                 errors=(404, 409),
                 headers={202: ("Location",)},

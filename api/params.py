@@ -10,8 +10,8 @@ import orjson
 
 from connector.errors import InvalidDefinition, MalformedRequest, PayloadTooLarge
 
-# Parameters any endpoint accepts (as Elasticsearch does) and ignores or honours globally.
-COMMON_PARAMS = frozenset({"pretty", "human", "error_trace"})
+# Parameters any endpoint accepts, as Elasticsearch does; api.middleware.ResponseFormat honours them.
+COMMON_PARAMS = frozenset({"pretty", "human", "error_trace", "filter_path"})
 
 
 def read_json(req: falcon.Request, *, limit: int, required: bool = True) -> Any:
@@ -25,7 +25,11 @@ def read_json(req: falcon.Request, *, limit: int, required: bool = True) -> Any:
     # Without Content-Length (chunked) falcon's bounded_stream reads nothing; the server's
     # wsgi.input decodes chunks itself, so read it directly, at most limit + 1 bytes.
     stream = req.bounded_stream if req.content_length is not None else req.stream
-    raw = stream.read(limit + 1)
+    try:
+        raw = stream.read(limit + 1)
+    except ConnectionError:
+        # The server gave up on a client that sends its body too slowly (api.edge_worker).
+        raise falcon.HTTPError(falcon.HTTP_408, description="the request body did not arrive in time") from None
     if len(raw) > limit:
         raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
     if not raw.strip():

@@ -23,6 +23,7 @@ from connector.indices import IndexNames, bootstrap
 from connector.ingestion_store import IngestionStore
 from connector.job_service import JobService
 from connector.job_store import JobStore
+from connector.metrics_view import scrape_registry
 from connector.settings import Settings
 from ingestion.datasource_service import DatasourceService
 from ingestion.ingestion_service import IngestionService
@@ -92,7 +93,11 @@ class Runtime:
     def services(self) -> Services:
         """What the HTTP resources call."""
         return Services(
-            datasources=self.datasources, ingestions=self.ingestions, jobs=self.job_service, health=self.health
+            datasources=self.datasources,
+            ingestions=self.ingestions,
+            jobs=self.job_service,
+            health=self.health,
+            metrics_registry=scrape_registry(self.jobs, self.ingestion_store),
         )
 
     def run_context(self) -> RunContext:
@@ -107,11 +112,22 @@ class Runtime:
         )
 
     def health(self) -> dict[str, Any]:
-        """Report Elasticsearch reachability and the service indices."""
+        """Report Elasticsearch reachability and the service indices within ``api.health_timeout_s``.
+
+        A stalled cluster gets no retries and no more time than that: a load
+        balancer probing ``_health`` needs a quick 503, not the client's own
+        30 s timeout.
+        """
         started = time.monotonic()
+        deadline = started + self.settings.api.health_timeout_s
+
+        def es() -> Elasticsearch:
+            remaining = max(deadline - time.monotonic(), 0.01)
+            return self.es.options(request_timeout=remaining, max_retries=0, retry_on_timeout=False)
+
         try:
-            cluster = self.es.cluster.health()
-            missing = [i for i in self.names.mappings() if not self.es.indices.exists(index=i)]
+            cluster = es().cluster.health()
+            missing = [i for i in self.names.mappings() if not es().indices.exists(index=i)]
         except (ApiError, TransportError) as ex:
             log.warning("health check failed: %s", ex)
             return {"status": "red", "elasticsearch": {"reachable": False, "reason": str(ex).splitlines()[0]}}

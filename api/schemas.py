@@ -268,6 +268,7 @@ class IngestionValidateResult(_Out):
     columns: list[ResultColumn]
     total: int | None = Field(description="rows expected, when cheap to know")
     documents: list[DocumentOut]
+    deletes: list[str] = Field(description="ids whose documents the rows would delete (delete.soft)")
     rejected: list[RejectedRow]
     mapping: Mapping
     warnings: list[str] = Field(description="mapping fields never produced; how the schedule may be misread")
@@ -276,6 +277,26 @@ class IngestionValidateResult(_Out):
 
 
 # ---------------------------------------------------------------- jobs (SPEC §6)
+
+
+class Watermark(_Out):
+    value: Any = Field(description="the tracking column's value of the last row read (JSON)")
+    pk: Any = Field(description="its pk_field value: ties on the tracking value are ordered by it")
+
+
+class PartitionOut(_Out):
+    """One key range of a partitioned run (SPEC §15)."""
+
+    k: int = Field(description="0-based; ranges are in key order")
+    state: str = Field(description="queued, running, done, error or aborted")
+    count: int = Field(description="documents indexed from this range")
+    rows_read: int
+    worker: str | None = omitted("the worker executing it")
+    total: int | None = omitted("rows in the range when the run planned it")
+    error_count: int | None = omitted("rows rejected")
+    deleted: int | None = omitted("documents deleted (change sync)")
+    last_id: str | None = omitted()
+    error: list[str] | None = omitted("what failed, then why")
 
 
 class JobRunStatus(_Out):
@@ -296,6 +317,7 @@ class JobRunStatus(_Out):
     type: str
     create_time: int | None = omitted("epoch ms")
     error_count: int | None = omitted("rows rejected")
+    deleted: int | None = omitted("documents deleted by the run (change sync)")
     total: int | None = omitted("rows expected")
     progress: float | None = omitted("0..1")
     estimated_time_remaining: int | None = omitted("ms")
@@ -308,11 +330,10 @@ class JobRunStatus(_Out):
     trigger: str | None = omitted("manual, schedule or resume")
     fire_time: int | None = omitted("epoch ms of the schedule fire time")
     resume_of: str | None = omitted("run id this run resumes")
-    last_record: list[Any] | None = omitted()
+    last_record: list[Any] | None = omitted("the last indexed row's values, in the query's column order")
     last_record_timestamp: int | None = omitted("epoch ms")
-    checkpoint: dict[str, Any] | None = omitted()
-    staging_kept: bool | None = omitted()
-    server_rendering: bool | None = omitted("the database rendered the documents")
+    watermark: Watermark | None = omitted("where the next run of a tracking column reads from")
+    partitions: list[PartitionOut] | None = omitted("a partitioned run's key ranges (ingest.partitions)")
     params: dict[str, Any] | None = omitted("given to _run")
     links: dict[str, str] | None = omitted("self, job, ingestion, errors")
 
@@ -422,9 +443,11 @@ class WhoAmIResult(_Out):
 
 
 class HealthReport(_Out):
+    """The service's health; the details only for an authenticated caller."""
+
     status: Literal["green", "red"]
-    elasticsearch: ElasticsearchHealth
-    missing_indices: list[str] | None = omitted()
+    elasticsearch: ElasticsearchHealth | None = omitted("only for an authenticated caller")
+    missing_indices: list[str] | None = omitted("only for an authenticated caller")
 
 
 ErrorBody.model_rebuild()

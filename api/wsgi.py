@@ -23,7 +23,7 @@ WORKER_BOOT_ERROR = 3
 
 def application() -> falcon.App[falcon.Request, falcon.Response]:
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     try:
         runtime = Runtime.build(settings)
     except ConnectorError as ex:

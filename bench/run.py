@@ -5,6 +5,7 @@
     python -m bench.run --rows 10000000 --cases engine # memory at 10M rows
     python -m bench.run --rows 1000000 --cases abort   # abort latency at full speed
     python -m bench.run --rows 1000000 --cases engine,halves  # one run vs two runs over half the keys each
+    python -m bench.run --rows 1000000 --cases partitions-1,partitions-2,partitions-4  # SPEC §15
     python -m bench.run --rows 20000 --cases check     # correctness against the Elasticsearch-API server
     python -m bench.run --db pg,mariadb,sqlite --cases raw,hand,naive,engine,engine-python  # the three side by side
 
@@ -16,7 +17,9 @@ ingestion.server_rendering off: every row converted in Python), engine-transform
 with geo_point + date transforms), engine-quiet (status written once an hour:
 the cost of status updates), abort (abort requested mid-run at full speed),
 halves (two runs at once over the two halves of the keys, two worker
-processes: the most a partitioned mode could gain on this machine), check
+processes: the most a partitioned mode could gain on this machine),
+partitions-N (one run with ``partitions: N``, two worker processes sharing its
+ranges), check
 (correctness, not speed: the engine into the Elasticsearch-API server itself,
 then documents counted and compared with their rows; no nginx needed).
 
@@ -128,7 +131,7 @@ class EngineBench:
             url = sa.make_url(source(db).url).render_as_string(hide_password=False)
             self.runtime.datasources.put(db, {"sql": {"url": url}}, overwrite=True)
 
-    def _define(self, name: str, query: str, *, transforms: bool = False) -> None:
+    def _define(self, name: str, query: str, *, transforms: bool = False, partitions: int | None = None) -> None:
         ingest: dict[str, Any] = {
             "datasource": self.db,
             "query": query,
@@ -139,6 +142,8 @@ class EngineBench:
         }
         if transforms:
             ingest["transforms"] = TRANSFORMS
+        if partitions is not None:
+            ingest["partitions"] = partitions
         self.runtime.ingestions.put(name, {"ingest": ingest})
 
     def _worker(self, **env: str) -> subprocess.Popen[bytes]:
@@ -181,6 +186,32 @@ class EngineBench:
             "seconds": (ended - started) / 1000,
             "peak_rss_mb": max(m.peak_rss_mb for m in measured),
             "cpu_s": sum(m.cpu_s for m in measured),
+        }
+
+    def partitioned(self, table: str, rows: int, partitions: int) -> dict[str, Any]:
+        """One run with ``partitions: N`` (SPEC §15), two `connector worker` processes sharing its ranges."""
+        name = f"bench-p{partitions}"
+        self._define(name, f"SELECT * FROM {table}", partitions=partitions)
+        workers = [self._worker(), self._worker()]
+        try:
+            self.runtime.ingestions.run(name, None)
+            status = self._wait_ended([name])[name]
+            measured = [usage(worker.pid) for worker in workers]
+        finally:
+            for worker in workers:
+                worker.terminate()
+                worker.wait(30)
+        if status.state.value != "successful" or status.count != rows:
+            raise SystemExit(f"partitioned run did not ingest every row: {status.fields()}")
+        ranges = status.partitions or []
+        seconds = (status.end_time - status.start_time) / 1000  # type: ignore[operator]
+        return {
+            "rows": status.count,
+            "seconds": seconds,
+            "peak_rss_mb": max(m.peak_rss_mb for m in measured),
+            "cpu_s": sum(m.cpu_s for m in measured),
+            "ranges": [r["count"] for r in ranges],
+            "workers": len({r.get("worker") for r in ranges}),
         }
 
     def run(
@@ -263,7 +294,9 @@ def main() -> None:
     parser.add_argument("--rows", default="1000000", help="comma list of table sizes")
     parser.add_argument("--wide", action="store_true", help="the 40-column table instead of the 8-column one (pg)")
     parser.add_argument(
-        "--cases", default=",".join(ALL_CASES), help=f"comma list of {', '.join(ALL_CASES)}, abort, halves, check"
+        "--cases",
+        default=",".join(ALL_CASES),
+        help=f"comma list of {', '.join(ALL_CASES)}, abort, halves, partitions-N, check",
     )
     parser.add_argument("--db", default="pg", help=f"comma list of {', '.join(DATABASES)}")
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the best is kept")
@@ -364,6 +397,8 @@ def _run_case(
         return engine.run(table, rows, abort_after_s=2.0)
     if case == "halves":
         return engine.halves(table, rows)
+    if case.startswith("partitions-"):
+        return engine.partitioned(table, rows, int(case.removeprefix("partitions-")))
     return engine.run(table, rows, transforms=case == "engine-transforms", python_only=case == "engine-python")
 
 
@@ -378,6 +413,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
         hand = by.get((r["table"], "hand"))
         naive = by.get((r["table"], "naive"))
         extra = f"abort latency {r['abort_latency_s']:.2f} s" if "abort_latency_s" in r else ""
+        if "ranges" in r:
+            extra = f"rows per range {'/'.join(str(n) for n in r['ranges'])}"
         extra += {True: "rendered by the database", False: "converted in Python"}.get(r.get("rendered"), "")
         print(
             f"{r['case']:18} {r['table']:26} {r['rows']:>9} {rate(r):>9.0f} "

@@ -8,6 +8,8 @@ kept encrypted and only decrypted to open a connection.
 
 from __future__ import annotations
 
+import functools
+import json
 import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,21 +20,45 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from connector.crypto import SecretBox
-from connector.driver_options import DriverPolicy, OptionRefused, check_options, sqlite_path
+from connector.driver_options import DriverPolicy, OptionRefused, check_options, duckdb_path, sqlite_path
 from connector.errors import InvalidDefinition
 from connector.jdbc_url import JdbcUrlError, translate
 from connector.redaction import remember_secret
 
 PropertyValue = str | int | float | bool
 # SQLAlchemy dialect -> the drivers a `sql` datasource may name (SPEC §14: nothing else is loaded).
+# "" for dialects registered under their name alone (`trino://`, `duckdb:///file`).
 SQL_DRIVERS: dict[str, frozenset[str]] = {
     "postgresql": frozenset({"psycopg"}),
     "mysql": frozenset({"pymysql"}),
     "mariadb": frozenset({"pymysql"}),
     "sqlite": frozenset({"pysqlite"}),
     "mssql": frozenset({"pymssql"}),
+    "oracle": frozenset({"oracledb"}),
+    "trino": frozenset({""}),
+    "presto": frozenset({""}),
+    "redshift": frozenset({"redshift_connector"}),
+    "snowflake": frozenset({""}),
+    "clickhousedb": frozenset({"connect"}),
+    "db2": frozenset({"ibm_db"}),
+    "duckdb": frozenset({""}),
 }
 _URL_SECRET_KEYS = frozenset({"password", "passwd", "pwd"})
+_NEEDS_HOST = frozenset(
+    {
+        "postgresql",
+        "mysql",
+        "mariadb",
+        "mssql",
+        "oracle",
+        "trino",
+        "presto",
+        "redshift",
+        "snowflake",
+        "clickhousedb",
+        "db2",
+    }
+)
 _URL_USER_KEYS = frozenset({"user", "username", "uid"})
 
 
@@ -40,11 +66,15 @@ def check_timezone(value: str | None) -> str | None:
     """Return a valid IANA time zone name (or None), else raise ValueError."""
     if value is None:
         return None
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as UTC or Europe/Paris") from None
+    if len(value) > 64 or value not in _time_zones():
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as UTC or Europe/Paris")
     return value
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    """The IANA names this machine knows (a name is never opened as a file path to find out)."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 class _ConnectionBody(BaseModel):
@@ -190,10 +220,16 @@ class Datasource:
             url, options, origins = self._sql_url(root)
             timezone = None
         backend = url.get_backend_name()
+        if backend in _NEEDS_HOST and not url.host:  # no host: the local socket, with the service's OS identity
+            raise InvalidDefinition.single(f"{root}.url", "host", "must name a host (local sockets are not allowed)")
         try:
             if backend == "sqlite":
                 url = url.set(database=sqlite_path(url.database or "", policy))
+            if backend == "duckdb":
+                url = url.set(database=duckdb_path(url.database or "", policy))
             connect_args = check_options(backend, options, policy)
+            if backend == "oracle":
+                url, connect_args = _oracle_target(url, connect_args)
         except OptionRefused as ex:
             entry = origins.get(ex.name, f"{root}.url")
             raise InvalidDefinition.single(entry, "driver_option", f"{ex.name} {ex.reason}") from None
@@ -209,10 +245,12 @@ class Datasource:
         allowed = SQL_DRIVERS.get(backend)
         driver = driver or (min(allowed) if allowed and len(allowed) == 1 else "")  # "sqlite://" names its default
         if allowed is None or driver not in allowed:
-            supported = ", ".join(f"{b}+{d}" for b, ds in SQL_DRIVERS.items() for d in sorted(ds))
+            supported = ", ".join(f"{b}+{d}" if d else b for b, ds in SQL_DRIVERS.items() for d in sorted(ds))
             raise InvalidDefinition.single(
-                f"{root}.url", "sqlalchemy_url", f"dialect {backend}+{driver} is not supported; supported: {supported}"
+                f"{root}.url", "sqlalchemy_url", f"dialect {url.drivername} is not supported; supported: {supported}"
             )
+        # The driver checked, not SQLAlchemy's default for the dialect ("redshift://" would load psycopg2).
+        url = url.set(drivername=f"{backend}+{driver}" if driver else backend)
         options: dict[str, Any] = {}
         origins: dict[str, str] = {}
         for key, given in url.query.items():
@@ -224,9 +262,22 @@ class Datasource:
         return url.set(query={}), options, origins
 
     def endpoint(self, policy: DriverPolicy) -> tuple[str, ...]:
-        """What a stored password is bound to: backend, host, port, database and user (SPEC §4)."""
-        url, _, _ = self.translated_url(policy)
-        return (url.get_backend_name(), url.host or "", str(url.port or ""), url.database or "", self.username or "")
+        """What a stored password is bound to: backend, host, port, database, driver options and user (SPEC §4).
+
+        Every driver option is part of it (TLS mode and files among them): a
+        stored password is only sent the way it was first given for. The database is
+        the one named in the URL: Oracle's service name or SID, Snowflake's and
+        Trino's catalog/schema, a file's path.
+        """
+        url, options, _ = self.translated_url(policy)
+        return (
+            url.get_backend_name(),
+            url.host or "",
+            str(url.port or ""),
+            url.database or "",
+            json.dumps(options, sort_keys=True, default=str),
+            self.username or "",
+        )
 
     def connection_target(
         self, box: SecretBox, policy: DriverPolicy, *, credentials: tuple[str, str | None] | None = None
@@ -241,7 +292,7 @@ class Datasource:
                 box.decrypt(self.password) if self.password else None,
             )
         )
-        if url.get_backend_name() != "sqlite":  # a file has no users; SQLAlchemy refuses them in the URL
+        if url.get_backend_name() not in ("sqlite", "duckdb"):  # a file has no users; SQLAlchemy refuses them
             url = url.set(username=username or url.username, password=password)
         return ConnectionTarget(url, connect_args, self.timezone or url_timezone or "UTC")
 
@@ -292,6 +343,19 @@ class Datasource:
         )
 
 
+def _oracle_target(url: URL, connect_args: dict[str, Any]) -> tuple[URL, dict[str, Any]]:
+    """Name the service or SID both in the URL's database (the endpoint) and in ``service_name``/``sid``."""
+    service, sid = connect_args.get("service_name"), connect_args.get("sid")
+    named = [n for n in (service, sid) if n is not None]
+    if len(named) > 1 or (named and url.database and url.database != named[0]):
+        raise OptionRefused("service_name", "give one service name or SID (the URL's database is the SID)")
+    if not named:
+        if not url.database:
+            raise OptionRefused("sid", "give a SID (the URL's database) or service_name")
+        return url, {**connect_args, "sid": url.database}
+    return url.set(database=named[0]), connect_args
+
+
 Stripped = tuple[str, str | None, str | None]  # clean URL, user, password
 
 
@@ -299,9 +363,16 @@ def _strip_credentials(kind: str, url: str, root: str) -> Stripped:
     """Remove a user/password from the URL (userinfo or query, in any spelling); return what was removed."""
     if kind == "sql":
         return _strip_sqlalchemy_url(url, root)
-    url, user, password = _strip_userinfo(url)
-    if url.startswith("jdbc:sqlserver:"):
+    url, user, password = _strip_oracle_userinfo(url) if url.startswith("jdbc:oracle:") else _strip_userinfo(url)
+    if url.startswith(("jdbc:sqlserver:", "jdbc:jtds:")):
         clean, pair_user, pair_password = _strip_pairs(url, ";", keep_first=True)
+    elif url.startswith("jdbc:db2://"):  # jdbc:db2://host:port/db:user=..;password=..;
+        slash = url.find("/", len("jdbc:db2://"))
+        colon = url.find(":", slash) if slash >= 0 else -1
+        clean, pair_user, pair_password = url, None, None
+        if colon >= 0:
+            pairs, pair_user, pair_password = _strip_pairs(url[colon + 1 :], ";", keep_first=False)
+            clean = f"{url[:colon]}:{pairs}" if pairs else url[:colon]
     else:
         head, sep, query = url.partition("?")
         if not sep:
@@ -326,6 +397,18 @@ def _strip_userinfo(url: str) -> Stripped:
         return url, None, None
     user, colon, password = userinfo.partition(":")
     return f"{scheme}//{hosts}{rest[authority_end:]}", unquote(user) or None, unquote(password) if colon else None
+
+
+def _strip_oracle_userinfo(url: str) -> Stripped:
+    """Take ``user/password@`` out of ``jdbc:oracle:thin:user/password@//host/service``."""
+    prefix, _, rest = url.partition(":thin:")
+    query_at = rest.find("?")
+    userinfo, at, target = rest[: query_at if query_at >= 0 else len(rest)].rpartition("@")
+    if not at or not userinfo:
+        return url, None, None
+    user, slash, password = userinfo.partition("/")
+    target += rest[query_at:] if query_at >= 0 else ""
+    return f"{prefix}:thin:@{target}", unquote(user) or None, unquote(password.strip('"')) if slash else None
 
 
 def _strip_sqlalchemy_url(url: str, root: str) -> Stripped:

@@ -17,6 +17,7 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError
 from elasticsearch import ConflictError as EsConflictError
 from elasticsearch import ConnectionError as EsConnectionError
 from elasticsearch import ConnectionTimeout as EsConnectionTimeout
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from connector.errors import ConnectorError, StoreUnavailable
 
@@ -168,11 +169,9 @@ class DocumentStore:
 
 
 def retry_on_conflict(attempts: int, operation: Callable[[], Any]) -> Any:
-    """Run ``operation`` (which re-reads first) until it wins a conditional write."""
-    for attempt in range(attempts):
-        try:
-            return operation()
-        except VersionConflict:
-            if attempt == attempts - 1:
-                raise
-    return None
+    """Run ``operation`` (which re-reads first) until it wins a conditional write, at most ``attempts`` times.
+
+    No wait between attempts: a conflict means "re-read now"; the last VersionConflict is raised.
+    """
+    again = Retrying(stop=stop_after_attempt(attempts), retry=retry_if_exception_type(VersionConflict), reraise=True)
+    return again(operation)

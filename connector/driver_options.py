@@ -35,29 +35,37 @@ class OptionRefused(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class DriverPolicy:
-    """Where local files may be read from (settings ``sql.sqlite_roots`` and ``sql.tls_roots``)."""
+    """Where local files may be read from (settings ``sql.sqlite_roots``, ``sql.duckdb_roots``, ``sql.tls_roots``)."""
 
     sqlite_roots: tuple[str, ...] = ()
     tls_roots: tuple[str, ...] = ()
+    duckdb_roots: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, *, sqlite_roots: Iterable[str], tls_roots: Iterable[str]) -> DriverPolicy:
-        return cls(tuple(os.path.realpath(r) for r in sqlite_roots), tuple(os.path.realpath(r) for r in tls_roots))
+    def of(
+        cls, *, sqlite_roots: Iterable[str], tls_roots: Iterable[str], duckdb_roots: Iterable[str] = ()
+    ) -> DriverPolicy:
+        def real(roots: Iterable[str]) -> tuple[str, ...]:
+            return tuple(os.path.realpath(r) for r in roots)
+
+        return cls(real(sqlite_roots), real(tls_roots), real(duckdb_roots))
 
 
 Check = Callable[[Any, DriverPolicy], Any]
 
 
-def _integer(value: Any, _policy: DriverPolicy) -> int:
-    if isinstance(value, bool):
-        raise ValueError("must be a whole number")
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise ValueError(f"must be a whole number, got {value!r}") from None
-    if not 0 <= number <= 86_400:
-        raise ValueError("must be between 0 and 86400")
+def _integer(value: Any, _policy: DriverPolicy, *, minimum: int = 0) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isascii() and text.lstrip("-").isdigit()):
+        raise ValueError(f"must be a whole number, got {value!r}")
+    number = int(text)
+    if not minimum <= number <= 86_400:
+        raise ValueError(f"must be between {minimum} and 86400")
     return number
+
+
+def _positive(value: Any, policy: DriverPolicy) -> int:
+    return _integer(value, policy, minimum=1)
 
 
 def _number(value: Any, _policy: DriverPolicy) -> float:
@@ -65,7 +73,7 @@ def _number(value: Any, _policy: DriverPolicy) -> float:
         number = float(str(value))
     except ValueError:
         raise ValueError(f"must be a number, got {value!r}") from None
-    if not 0 <= number <= 86_400:
+    if not 0 <= number <= 86_400:  # NaN and infinities fail this too
         raise ValueError("must be between 0 and 86400")
     return number
 
@@ -151,13 +159,6 @@ def _pg_options(value: Any, _policy: DriverPolicy) -> str:
     return text
 
 
-def _pg_host(value: Any, _policy: DriverPolicy) -> str:
-    text = _text(value, _policy)
-    if any(part.strip().startswith(("/", "@")) for part in text.split(",")):
-        raise ValueError("must be a host name or address, not a local socket directory")
-    return text
-
-
 def _mysql_ssl(value: Any, _policy: DriverPolicy) -> dict[str, bool]:
     # Only the form the JDBC translation of sslMode=REQUIRED builds: encryption without verification.
     if not isinstance(value, dict) or set(value) - {"check_hostname", "verify_mode"}:
@@ -165,16 +166,14 @@ def _mysql_ssl(value: Any, _policy: DriverPolicy) -> dict[str, bool]:
     return {k: bool(v) for k, v in value.items()}
 
 
+# No host, hostaddr or port: the URL names the server, and the stored password is bound to it.
 _PG: dict[str, Check] = {
-    "host": _pg_host,
-    "hostaddr": _text,
-    "port": _text,
     "sslmode": _one_of("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
     "sslrootcert": _tls_file(special=("system",)),
     "sslcert": _tls_file(),
     "sslkey": _tls_file(),
     "sslcrl": _tls_file(),
-    "connect_timeout": _integer,
+    "connect_timeout": _positive,
     "application_name": _text,
     "options": _pg_options,
     "keepalives": _integer,
@@ -188,10 +187,11 @@ _PG: dict[str, Check] = {
     "client_encoding": _one_of("UTF8", "utf8", "UTF-8", "utf-8"),
 }
 _MYSQL: dict[str, Check] = {
-    "charset": _one_of("utf8mb4", "utf8", "latin1", "ascii", "binary"),
-    "connect_timeout": _integer,
-    "read_timeout": _integer,
-    "write_timeout": _integer,
+    # utf8mb4 only: any text of a query or a value can be sent (another charset could not encode some).
+    "charset": _one_of("utf8mb4", "utf8"),
+    "connect_timeout": _positive,
+    "read_timeout": _positive,
+    "write_timeout": _positive,
     "ssl": _mysql_ssl,
     "ssl_ca": _tls_file(),
     "ssl_cert": _tls_file(),
@@ -203,11 +203,129 @@ _MYSQL: dict[str, Check] = {
 }
 _SQLITE: dict[str, Check] = {"timeout": _number}
 _MSSQL: dict[str, Check] = {
-    "login_timeout": _integer,
-    "timeout": _integer,
+    "login_timeout": _positive,
+    "timeout": _positive,
     "appname": _text,
     "charset": _one_of("UTF-8", "utf8"),
     "tds_version": _one_of("7.0", "7.1", "7.2", "7.3", "7.4"),
+}
+
+
+def _pattern(regex: str, meaning: str) -> Check:
+    compiled = re.compile(regex)
+
+    def check(value: Any, _policy: DriverPolicy) -> str:
+        text = str(value)
+        if not compiled.fullmatch(text):
+            raise ValueError(f"must be {meaning}, got {text[:40]!r}")
+        return text
+
+    return check
+
+
+def _list_of_text(value: Any, policy: DriverPolicy) -> list[str]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    if len(items) > 20:
+        raise ValueError("must be at most 20 values")
+    return [_text(item, policy).strip() for item in items if str(item).strip()]
+
+
+def _verify(value: Any, policy: DriverPolicy) -> bool | str:
+    """TLS verification: true/false, or a CA file under ``sql.tls_roots``."""
+    try:
+        return _boolean(value, policy)
+    except ValueError:
+        return _tls_file()(value, policy)  # type: ignore[no-any-return]
+
+
+def _true_only(value: Any, policy: DriverPolicy) -> bool:
+    if not _boolean(value, policy):
+        raise ValueError("cannot be turned off: DuckDB databases are always opened read-only")
+    return True
+
+
+def _db2_certificate(value: Any, policy: DriverPolicy) -> str:
+    if any(c in str(value) for c in ";={}"):
+        raise ValueError("must be a path without ; = { }")
+    return _tls_file()(value, policy)  # type: ignore[no-any-return]
+
+
+# Oracle: oracledb.connect() keywords. Not listed: mode (SYSDBA...), config_dir (tnsnames.ora),
+# params, pool, osuser/machine/terminal (audit identity), https_proxy.
+_ORACLE_NAME = r"[A-Za-z][A-Za-z0-9_.$#-]{0,127}"
+_ORACLE: dict[str, Check] = {
+    "service_name": _pattern(_ORACLE_NAME, "an Oracle service name"),
+    "sid": _pattern(_ORACLE_NAME, "an Oracle SID"),
+    "protocol": _one_of("tcp", "tcps"),
+    "tcp_connect_timeout": _number,
+    "retry_count": _integer,
+    "retry_delay": _integer,
+    "expire_time": _integer,
+    "ssl_server_dn_match": _boolean,
+    "ssl_server_cert_dn": _text,
+    "wallet_location": _tls_file(),
+    "program": _text,
+    "disable_oob": _boolean,
+}
+# Trino (trino.dbapi.connect). Not listed: auth objects, access_token, http_headers,
+# extra_credential, session_properties, roles, http_session.
+_TRINO: dict[str, Check] = {
+    "http_scheme": _one_of("http", "https"),
+    "verify": _verify,
+    "source": _text,
+    "client_tags": _list_of_text,
+    "request_timeout": _number,
+    "max_attempts": _integer,
+}
+# Presto (PyHive). Not listed: requests_kwargs, requests_session, KerberosXxx, session_props.
+_PRESTO: dict[str, Check] = {"protocol": _one_of("http", "https"), "source": _text, "poll_interval": _number}
+# Redshift (redshift_connector). Not listed: iam, profile, credentials_provider, access keys, db_user,
+# plugin_name, idp_* (AWS credentials from the environment or files).
+_REDSHIFT: dict[str, Check] = {
+    "ssl": _boolean,
+    "sslmode": _one_of("verify-ca", "verify-full"),
+    "timeout": _integer,
+    "application_name": _text,
+    "tcp_keepalive": _boolean,
+}
+# Snowflake (snowflake.connector.connect). Not listed: private_key_file, token, authenticator other than
+# snowflake (externalbrowser opens a browser), session_parameters, client_store_temporary_credential.
+_SNOWFLAKE_NAME = r'[A-Za-z_][A-Za-z0-9_$]{0,254}|"[^"\x00-\x1f]{1,254}"'
+_SNOWFLAKE: dict[str, Check] = {
+    "warehouse": _pattern(_SNOWFLAKE_NAME, "a Snowflake identifier"),
+    "role": _pattern(_SNOWFLAKE_NAME, "a Snowflake identifier"),
+    "authenticator": _one_of("snowflake", "SNOWFLAKE"),
+    "login_timeout": _integer,
+    "network_timeout": _integer,
+    "application": _text,
+    "client_session_keep_alive": _boolean,
+    "ocsp_fail_open": _boolean,
+}
+# ClickHouse (clickhouse_connect). Not listed: settings and custom HTTP parameters (readonly,
+# allow_ddl... are server settings), http_proxy/https_proxy, session_id.
+_CLICKHOUSE: dict[str, Check] = {
+    "secure": _boolean,
+    "verify": _boolean,
+    "ca_cert": _tls_file(),
+    "client_cert": _tls_file(),
+    "client_cert_key": _tls_file(),
+    "send_receive_timeout": _integer,
+    "connect_timeout": _integer,
+    "compress": _boolean,
+    "client_name": _text,
+}
+# Db2 (keys of the ibm_db connection string ibm_db_sa builds): a value holding ";" or "=" would add keys.
+_DB2: dict[str, Check] = {
+    "CurrentSchema": _pattern(r"[A-Za-z_][A-Za-z0-9_@#$]{0,127}", "a Db2 schema name"),
+    "Security": _one_of("SSL"),
+    "SSLServerCertificate": _db2_certificate,
+}
+# DuckDB: everything else (external access, extensions, configuration) is fixed by the service.
+_DUCKDB: dict[str, Check] = {
+    "threads": _pattern(r"[1-9][0-9]{0,2}", "a number of threads from 1 to 999"),
+    "memory_limit": _pattern(r"[0-9]{1,6}(\.[0-9]{1,3})?\s?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)", "a size such as 2GB"),
+    "read_only": _true_only,
+    "access_mode": _one_of("read_only", "READ_ONLY"),
 }
 
 ALLOWED: dict[str, dict[str, Check]] = {
@@ -216,6 +334,14 @@ ALLOWED: dict[str, dict[str, Check]] = {
     "mariadb": _MYSQL,
     "sqlite": _SQLITE,
     "mssql": _MSSQL,
+    "oracle": _ORACLE,
+    "trino": _TRINO,
+    "presto": _PRESTO,
+    "redshift": _REDSHIFT,
+    "snowflake": _SNOWFLAKE,
+    "clickhousedb": _CLICKHOUSE,
+    "db2": _DB2,
+    "duckdb": _DUCKDB,
 }
 
 
@@ -267,6 +393,16 @@ def sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str 
     return sqlite3.SQLITE_OK
 
 
+def duckdb_path(path: str, policy: DriverPolicy) -> str:
+    """The real path of a DuckDB database under ``sql.duckdb_roots`` (``:memory:`` needs no root)."""
+    if path in ("", ":memory:"):
+        return ":memory:"
+    try:
+        return under_roots(path, policy.duckdb_roots, setting="sql.duckdb_roots", what="DuckDB databases")
+    except ValueError as ex:
+        raise OptionRefused("path", str(ex)) from None
+
+
 def policy_of(sql: SqlSettings) -> DriverPolicy:
     """The driver policy the ``sql`` settings describe."""
-    return DriverPolicy.of(sqlite_roots=sql.sqlite_roots, tls_roots=sql.tls_roots)
+    return DriverPolicy.of(sqlite_roots=sql.sqlite_roots, tls_roots=sql.tls_roots, duckdb_roots=sql.duckdb_roots)

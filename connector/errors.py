@@ -124,6 +124,10 @@ class DatasourceUnavailable(ConnectorError):
     error_type = "datasource_connection_exception"
 
 
+class ConnectionLost(DatasourceUnavailable):
+    """An established datasource connection broke (server restarted, backend killed, network cut)."""
+
+
 class QueryFailed(ConnectorError):
     """The database rejected or aborted a query (syntax, permissions, timeout)."""
 

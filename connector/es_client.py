@@ -29,6 +29,7 @@ from elastic_transport._models import DEFAULT, DefaultType
 from elastic_transport._node import NodeApiResponse
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch._version import __versionstr__ as client_version
+from tenacity import Retrying, retry_if_exception_type, wait_fixed
 
 from connector.errors import StoreUnavailable
 from connector.settings import ElasticsearchSettings
@@ -36,6 +37,7 @@ from connector.settings import ElasticsearchSettings
 log = logging.getLogger(__name__)
 
 CLIENT_MAJOR = int(client_version.split(".")[0])
+STARTUP_PROBE_INTERVAL_S = 0.5  # between probes while waiting up to startup_wait_s for the cluster
 _VENDOR_JSON = "application/vnd.elasticsearch+"
 
 
@@ -118,14 +120,14 @@ def create_client(
     the single retry layer for data.
     """
     deadline = clock() + (settings.startup_wait_s if wait else 0)
-    while True:
-        try:
-            info = probe_cluster(settings)
-            break
-        except StoreUnavailable:
-            if clock() >= deadline:
-                raise
-            sleep(0.5)
+    patience = Retrying(
+        retry=retry_if_exception_type(StoreUnavailable),
+        stop=lambda _attempt: clock() >= deadline,
+        wait=wait_fixed(STARTUP_PROBE_INTERVAL_S),
+        sleep=sleep,
+        reraise=True,  # the last probe's one-line reason, not tenacity's RetryError
+    )
+    info = patience(probe_cluster, settings)
     log.info(
         "connected to %s %s at %s (compatibility mode %s)",
         info.distribution,

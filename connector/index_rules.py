@@ -12,6 +12,7 @@ document's ``_index`` to the run's write index at the end of the pipeline
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -166,5 +167,9 @@ _PIPELINE_ID_UNSAFE = re.compile(r"[^a-z0-9_.-]")
 
 
 def pipeline_id(index_prefix: str, ingestion_id: str) -> str:
-    """The ingest pipeline id registered for an ingestion's ``pipeline`` (derived, never user-given)."""
-    return _PIPELINE_ID_UNSAFE.sub("_", f"{index_prefix.strip('.')}{ingestion_id}".lower())
+    """The ingest pipeline id registered for an ingestion's ``pipeline`` (derived, never user-given).
+
+    Readable, plus a digest of the exact id: ``Orders`` and ``orders`` are two ingestions, two pipelines.
+    """
+    digest = hashlib.sha256(ingestion_id.encode()).hexdigest()[:8]
+    return _PIPELINE_ID_UNSAFE.sub("_", f"{index_prefix.strip('.')}{ingestion_id}".lower()) + f"-{digest}"

@@ -18,7 +18,7 @@ from connector.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-_SETTINGS = {
+INDEX_SETTINGS = {
     "index.hidden": True,  # dot-prefixed indices must be hidden on ES 8+ (deprecation otherwise)
     "number_of_shards": 1,
     "auto_expand_replicas": "0-1",
@@ -90,10 +90,14 @@ RUN_STATUS_PROPERTIES: dict[str, Any] = {
     "trigger": _KEYWORD,
     "fire_time": _EPOCH_MS,
     "resume_of": _KEYWORD,
+    "allow_large": {"type": "boolean"},
     "params": _OPAQUE,
     "links": _OPAQUE,
     "last_record": _OPAQUE,
     "last_record_timestamp": _EPOCH_MS,
+    "deleted": {"type": "long"},
+    "watermark": _OPAQUE,
+    "partitions": _OPAQUE,
     # Before they moved to the bookkeeping object (kept so older documents stay readable).
     "checkpoint": _OPAQUE,
     "staging_kept": {"type": "boolean"},
@@ -106,6 +110,10 @@ RUN_BOOKKEEPING_PROPERTIES: dict[str, Any] = {
     "staging_kept": {"type": "boolean"},
     "server_rendering": {"type": "boolean"},
     "last_record_types": {"type": "keyword", "index": False, "doc_values": False},
+    "allow_large": {"type": "boolean"},
+    "watermark_types": {"type": "keyword", "index": False, "doc_values": False},
+    "runs_since_reconcile": {"type": "long"},
+    "partitioning": _OPAQUE,
 }
 
 JOB_LOG_MAPPING: dict[str, Any] = {
@@ -144,6 +152,37 @@ JOB_ERRORS_MAPPING: dict[str, Any] = {
 }
 
 
+# One document per key range of a partitioned run (connector/partition_store.py).
+JOB_PARTITIONS_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "run_id": _KEYWORD,
+        "job_id": _KEYWORD,
+        "k": {"type": "integer"},
+        "n": {"type": "integer"},
+        "lower": _OPAQUE,
+        "upper": _OPAQUE,
+        "key_type": _KEYWORD,
+        "state": _KEYWORD,
+        "worker": _KEYWORD,
+        "heartbeat": _EPOCH_MS,
+        "start_time": _EPOCH_MS,
+        "end_time": _EPOCH_MS,
+        "checkpoint": _OPAQUE,
+        "rows_read": {"type": "long"},
+        "count": {"type": "long"},
+        "deleted": {"type": "long"},
+        "error_count": {"type": "long"},
+        "recorded_errors": {"type": "long"},
+        "last_id": _KEYWORD,
+        "last_record": _OPAQUE,
+        "last_record_timestamp": _EPOCH_MS,
+        "total": {"type": "long"},
+        "error": {"type": "text"},
+    },
+}
+
+
 @dataclass(frozen=True, slots=True)
 class IndexNames:
     """The concrete index names under a prefix."""
@@ -170,6 +209,10 @@ class IndexNames:
     def job_errors(self) -> str:
         return f"{self.prefix}job-errors"
 
+    @property
+    def job_partitions(self) -> str:
+        return f"{self.prefix}job-partitions"
+
     def mappings(self) -> dict[str, dict[str, Any]]:
         return {
             self.datasources: DATASOURCE_MAPPING,
@@ -177,6 +220,7 @@ class IndexNames:
             self.job_log: JOB_LOG_MAPPING,
             self.job_current: JOB_CURRENT_MAPPING,
             self.job_errors: JOB_ERRORS_MAPPING,
+            self.job_partitions: JOB_PARTITIONS_MAPPING,
         }
 
 
@@ -184,7 +228,7 @@ def bootstrap(es: Elasticsearch, names: IndexNames) -> None:
     """Create missing indices and apply mappings; safe to run from many processes at once."""
     for index, mapping in names.mappings().items():
         try:
-            es.indices.create(index=index, settings=_SETTINGS, mappings=mapping)
+            es.indices.create(index=index, settings=INDEX_SETTINGS, mappings=mapping)
             log.info("created index %s", index)
         except ApiError as ex:
             if _error_type(ex) != "resource_already_exists_exception":

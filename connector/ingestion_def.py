@@ -11,6 +11,7 @@ from connector.cron import CronError, Schedule
 from connector.datasource import check_timezone
 from connector.date_pattern import DatePatternError, check_format
 from connector.index_rules import RuleBroken, check_index_name, check_pipeline
+from connector.partition_store import MAX_PARTITIONS
 from connector.validation import custom_error
 
 Strategy = Literal["REPLACE", "INCREMENTAL"]
@@ -54,6 +55,13 @@ class Transform(_Strict):
     mapping: dict[str, Any] | None = None
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
+    @field_validator("mapping")
+    @classmethod
+    def _scripts(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if value is not None and not _stored(info):
+            _check_mapping_scripts(value, allow=bool(_context(info).get("allow_scripts")))
+        return value
+
     @field_validator("params")
     @classmethod
     def _date_format(cls, params: dict[str, str | int | float | bool], info: ValidationInfo) -> dict[str, Any]:
@@ -91,8 +99,30 @@ class Transform(_Strict):
         return [i.source for i in self.input if i.source is not None]
 
 
+SoftValue = str | int | float | bool
+
+
+class SoftDelete(_Strict):
+    """A row whose ``column`` holds one of ``values`` deletes its document (SPEC §10)."""
+
+    column: str = Field(min_length=1, max_length=256)
+    values: list[SoftValue] = Field(min_length=1, max_length=100)
+
+
+class Reconcile(_Strict):
+    """Delete documents whose row is gone, comparing the query's keys with the target's (SPEC §10)."""
+
+    max_delete_ratio: float = Field(0.05, ge=0, le=1)
+    every_runs: int = Field(1, ge=1, le=100_000)
+
+
+class Deletes(_Strict):
+    soft: SoftDelete | None = None
+    reconcile: Reconcile | None = None
+
+
 class IngestBody(_Strict):
-    """The ``ingest`` object of ``PUT /_siren/connector/ingestion/<id>`` (SPEC §5)."""
+    """The ``ingest`` object of ``PUT /_siren/connector/ingestion/<id>`` (SPEC §5, §10)."""
 
     datasource: str = Field(min_length=1, max_length=128)
     query: str = Field(min_length=1)
@@ -113,6 +143,13 @@ class IngestBody(_Strict):
     description: str | None = Field(None, max_length=4096)
     max_error_ratio: float | None = Field(None, ge=0, le=1)
     count_total: bool = False  # run an exact count(*) for progress instead of the planner estimate
+    # Change sync (SPEC §10)
+    tracking_column: str | None = Field(None, min_length=1, max_length=256)
+    tracking_overlap: float | None = Field(None, ge=0, le=10**12)  # none: 0
+    delete: Deletes | None = None
+    on_mapping_conflict: Literal["fail", "rebuild"] | None = None  # none: fail
+    # Scale (SPEC §15): one run over this many key ranges of pk_field, claimed by any workers.
+    partitions: int | None = Field(None, ge=1, le=MAX_PARTITIONS)
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -153,12 +190,14 @@ class IngestBody(_Strict):
 
     @field_validator("mapping")
     @classmethod
-    def _mapping(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _mapping(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
         if value is None:
             return None
         properties = value.get("properties", {})
         if not isinstance(properties, dict) or not all(isinstance(v, dict) for v in properties.values()):
             raise ValueError('must be an Elasticsearch mapping: {"properties": {"field": {"type": ...}}}')
+        if not _stored(info):
+            _check_mapping_scripts(value, allow=bool(_context(info).get("allow_scripts")))
         return value
 
     @field_validator("pipeline")
@@ -175,6 +214,30 @@ class IngestBody(_Strict):
     def _rules(self) -> IngestBody:
         if self.strategy == "INCREMENTAL" and not self.pk_field:
             raise ValueError("INCREMENTAL needs pk_field (documents are upserted by it)")
+        if self.tracking_column and not self.pk_field:
+            raise custom_error(
+                "requires",
+                "tracking_column needs pk_field: rows are read in (tracking_column, pk_field) order",
+                within="tracking_column",
+            )
+        if self.tracking_column and self.tracking_column == self.pk_field:
+            raise custom_error("distinct", "tracking_column must differ from pk_field", within="tracking_column")
+        if self.partitions is not None and self.partitions > 1 and not self.pk_field:
+            raise custom_error(
+                "requires",
+                "partitions needs pk_field: a run is split into ranges of its values",
+                within="partitions",
+            )
+        if self.tracking_overlap and not self.tracking_column:
+            raise custom_error("requires", "tracking_overlap needs tracking_column", within="tracking_overlap")
+        if self.delete is not None and self.delete.reconcile is not None and self.strategy != "INCREMENTAL":
+            raise custom_error(
+                "strategy",
+                "delete.reconcile needs strategy INCREMENTAL (REPLACE rebuilds the index on every run)",
+                within="delete.reconcile",
+            )
+        if self.delete is not None and self.delete.soft is not None and self.delete.soft.column == self.pk_field:
+            raise custom_error("distinct", "delete.soft.column must differ from pk_field", within="delete.soft.column")
         if (
             self.enable_scheduler is not None
             and self.enable_schedule is not None
@@ -188,6 +251,11 @@ class IngestBody(_Strict):
         if duplicates:
             raise ValueError(f"several transforms write the same output {duplicates}")
         return self
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether a run is split into key ranges (``partitions`` above 1)."""
+        return self.partitions is not None and self.partitions > 1
 
     @property
     def scheduler_enabled(self) -> bool:
@@ -268,6 +336,18 @@ class Ingestion:
             created_at=doc.get("created_at", 0),
             updated_at=doc.get("updated_at", 0),
         )
+
+
+def _check_mapping_scripts(mapping: Any, *, allow: bool, path: str = "") -> None:
+    """Runtime fields and field scripts are Painless, like script processors: only when allowed (SPEC §14)."""
+    if allow or not isinstance(mapping, dict):
+        return
+    for key, value in mapping.items():
+        if key in ("runtime", "script"):
+            raise ValueError(
+                f"{path}{key}: runtime fields and scripts are Painless; they need ingestion.allow_script_processors"
+            )
+        _check_mapping_scripts(value, allow=allow, path=f"{path}{key}.")
 
 
 def _stored(info: ValidationInfo) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from elasticsearch import Elasticsearch
 
-from connector.doc_store import DocumentStore, Versioned
+from connector.doc_store import DocumentStore, Versioned, store_errors
 from connector.errors import NotFound
 from connector.ingestion_def import Ingestion
 
@@ -45,3 +45,10 @@ class IngestionStore:
         """Ingestions with the scheduler enabled."""
         page = self.docs.search(query={"term": {"enable_scheduler": True}}, sort=[{"id": "asc"}], size=limit)
         return [Ingestion.from_document(hit.source) for hit in page.hits]
+
+    def ids(self, *, limit: int, timeout_s: float) -> list[str]:
+        """The ids of the defined ingestions (at most ``limit``), failing fast (for metrics)."""
+        es = self.docs.es.options(request_timeout=timeout_s, max_retries=0)
+        with store_errors(f"listing {self.docs.index}"):
+            resp = es.search(index=self.docs.index, source=False, sort=[{"id": "asc"}], size=limit)
+        return [hit["_id"] for hit in resp["hits"]["hits"]]

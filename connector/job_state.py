@@ -61,7 +61,16 @@ INFOS = {
 
 
 BOOKKEEPING_FIELD = "connector"
-BOOKKEEPING = ("checkpoint", "staging_kept", "server_rendering", "last_record_types")
+BOOKKEEPING = (
+    "checkpoint",
+    "staging_kept",
+    "server_rendering",
+    "last_record_types",
+    "allow_large",
+    "watermark_types",
+    "runs_since_reconcile",
+    "partitioning",
+)
 
 
 class IllegalTransition(ValueError):
@@ -86,6 +95,8 @@ class RunStatus:
     count: int = 0
     last_id: str | None = None
     error_count: int = 0
+    deleted: int | None = None  # documents deleted by the run (change sync, SPEC §10)
+    watermark: dict[str, Any] | None = None  # {"value", "pk"}: where the next run of a tracking column reads from
     total: int | None = None
     progress: float | None = None
     estimated_time_remaining: int | None = None
@@ -102,11 +113,17 @@ class RunStatus:
     resume_of: str | None = None
     last_record: list[Any] | None = None
     last_record_timestamp: int | None = None
+    partitions: list[dict[str, Any]] | None = None  # a partitioned run's key ranges: k, state, count, ... (SPEC §15)
     # Bookkeeping, stored beside the status (BOOKKEEPING), never in it:
+    allow_large: bool = False  # started with allow_large: ingestion.max_rows_per_run does not apply
+    watermark_types: list[str | None] | None = None  # database types of the watermark's value and pk
+    runs_since_reconcile: int | None = None  # successful runs since delete.reconcile last ran
     checkpoint: dict[str, Any] | None = None  # {"pk", "count", "error_count", "rows_read", "recorded_errors"}
     staging_kept: bool = False  # a failed REPLACE run's staging index, kept for resume
     server_rendering: bool = False  # the database rendered the documents (ingestion/sql_json.py)
     last_record_types: list[str | None] | None = None  # database type of each value of last_record
+    # A partitioned run's plan (ingestion/partitioned.py): key, write_index, pipeline, rebuild, watermark, stop.
+    partitioning: dict[str, Any] | None = None
 
     @property
     def is_running(self) -> bool:
@@ -153,6 +170,7 @@ class RunStatus:
         for name in (
             "create_time",
             "error_count",
+            "deleted",
             "total",
             "progress",
             "estimated_time_remaining",
@@ -167,6 +185,8 @@ class RunStatus:
             "resume_of",
             "last_record",
             "last_record_timestamp",
+            "watermark",
+            "partitions",
         ):
             value = getattr(self, name)
             if value is not None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from connector import metrics
 from connector.doc_store import DocumentStore, Page, VersionConflict, Versioned, store_errors
 from connector.errors import Conflict
 from connector.indices import IndexNames
@@ -65,6 +66,7 @@ class NewRun:
     resume_of: str | None = None
     checkpoint: dict[str, Any] | None = None
     staging_index: str | None = None
+    allow_large: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,15 @@ class Rejection:
     error_type: str
     reason: str
     field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobLogSnapshot:
+    """What the metrics say about the whole job log (every process, every host)."""
+
+    states: dict[str, int]
+    oldest_queued_ms: int | None  # create_time of the oldest queued run
+    oldest_heartbeat_ms: int | None  # the stalest heartbeat of a running or aborting run
 
 
 def pointer_id(job_type: str, job_id: str) -> str:
@@ -162,8 +173,9 @@ class JobStore:
                 infos=f"{INFOS[JobState.SKIPPED]} ({active.reason})",
                 estimated_time_remaining=0,
             )
-            with contextlib.suppress(VersionConflict):
+            with contextlib.suppress(VersionConflict):  # another scheduler recorded it
                 self.runs.create(run_id, skipped.to_source(), refresh="wait_for")
+                metrics.scheduler_skipped(new.job_id)
             return None
         except (ConcurrentRun, VersionConflict):
             return None  # a peer is handling this fire time
@@ -177,6 +189,7 @@ class JobStore:
             infos=INFOS[JobState.QUEUED],
             params=dict(new.params),
             resume_of=new.resume_of,
+            allow_large=new.allow_large,
             checkpoint=new.checkpoint,
             staging_index=new.staging_index,
         )
@@ -283,6 +296,39 @@ class JobStore:
             )
         buckets = resp.get("aggregations", {}).get("states", {}).get("buckets", [])
         return {bucket["key"]: int(bucket["doc_count"]) for bucket in buckets}
+
+    def snapshot(self, *, timeout_s: float) -> JobLogSnapshot:
+        """Runs per state, the oldest queued run and the stalest heartbeat, in one search (for metrics).
+
+        Fails fast (``timeout_s``, no retries): a scrape must not wait on a stalled cluster.
+        """
+        field = f"{INGESTION}."
+        aggs: dict[str, Any] = {
+            "states": {"terms": {"field": field + "state", "size": len(JobState)}},
+            "queued": {
+                "filter": {"term": {field + "state": JobState.QUEUED.value}},
+                "aggs": {"oldest": {"min": {"field": field + "create_time"}}},
+            },
+            "active": {
+                "filter": {"terms": {field + "state": [JobState.RUNNING.value, JobState.ABORTING.value]}},
+                "aggs": {"oldest": {"min": {"field": field + "heartbeat"}}},
+            },
+        }
+        es = self.es.options(request_timeout=timeout_s, max_retries=0)
+        with store_errors("reading the job log for metrics"):
+            resp = es.search(index=self.names.job_log, size=0, aggs=aggs)
+        found = resp.get("aggregations", {})
+        buckets = found.get("states", {}).get("buckets", [])
+
+        def oldest(name: str) -> int | None:
+            value = found.get(name, {}).get("oldest", {}).get("value")
+            return int(value) if value is not None else None
+
+        return JobLogSnapshot(
+            states={bucket["key"]: int(bucket["doc_count"]) for bucket in buckets},
+            oldest_queued_ms=oldest("queued"),
+            oldest_heartbeat_ms=oldest("active"),
+        )
 
     def rejections(self, run_id: str, *, page_size: int = 1000) -> Iterator[dict[str, Any]]:
         """A run's recorded rejected rows in order, read page by page (never all at once)."""

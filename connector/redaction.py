@@ -6,20 +6,19 @@ driver message that echoes a password cannot leak it through any log level.
 
 A secret is masked only where it stands as a whole value (``bob:s3cret@``,
 ``"s3cret"``), never inside a longer word. Messages returned to a caller
-(:func:`scrub_for_caller`: API errors, job statuses) mask the secrets of the
-connection they are about, plus URL and ``password=`` forms, but leave alone
-what the caller itself wrote in the request (:func:`caller_input`): masking
-a guess that happens to be right would tell the caller it was right.
+(:func:`scrub_for_caller`: API errors, job statuses) mask only the secrets
+given to them — a connection's password in the errors of connecting, where a
+driver may echo it — plus URL and ``password=`` forms, which are masked
+whatever they hold. Errors of a query are never masked by content: the
+database cannot know the password, so any that appears was built by the
+query itself, and masking it would confirm a guess.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 MASK = "*****"
 _MIN_SECRET_LEN = 3  # shorter values would mask ordinary words and digits
@@ -29,7 +28,6 @@ _PARAM_PASSWORD = re.compile(r"(?i)(?P<head>\b(?:password|passwd|pwd)\s*[=:]\s*)
 _WORD = re.compile(r"\w")
 _lock = threading.Lock()
 _known: set[str] = set()
-_caller_input: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("caller_input", default=())
 
 
 def remember_secret(value: str | None) -> None:
@@ -47,22 +45,8 @@ def scrub(text: str, *extra: str | None) -> str:
 
 
 def scrub_for_caller(text: str, *extra: str | None) -> str:
-    """Hide ``extra`` secrets (the connection's own), URL passwords and ``password=`` pairs, for a caller.
-
-    A secret that the caller wrote in its own request is not masked.
-    """
-    given = _caller_input.get()
-    return _mask(text, {s for s in extra if s and not any(s in part for part in given)})
-
-
-@contextmanager
-def caller_input(*texts: str | None) -> Iterator[None]:
-    """Declare what the caller wrote (a query, parameters) for messages made inside the block."""
-    token = _caller_input.set(tuple(t for t in texts if t))
-    try:
-        yield
-    finally:
-        _caller_input.reset(token)
+    """Hide ``extra`` secrets, URL passwords and ``password=`` pairs, for a message returned to a caller."""
+    return _mask(text, {s for s in extra if s})
 
 
 def _mask(text: str, secrets: set[str]) -> str:
@@ -83,11 +67,18 @@ class ScrubbingFilter(logging.Filter):
         message = record.getMessage()
         cleaned = scrub(message)
         if record.exc_info and record.exc_info[1] is not None:
-            # Render the traceback now so it is scrubbed too.
-            formatted = logging.Formatter().formatException(record.exc_info)
-            cleaned = f"{cleaned}\n{scrub(formatted)}"
+            # Render the traceback now so it is scrubbed too. Formatters print exc_text after the
+            # message; structured (JSON) ones read the exception from the ECS fields kept here.
+            error = record.exc_info[1]
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
-            record.exc_text = None
+            record.__dict__.update(
+                {
+                    "error.type": type(error).__name__,
+                    "error.message": scrub(str(error)),
+                    "error.stack_trace": record.exc_text,
+                }
+            )
         if cleaned != message or record.args:
             record.msg = cleaned
             record.args = None

@@ -47,6 +47,18 @@ DEFAULT_PAGE_SIZE = 10
 DEFAULT_MAX_QUERY_STRING_BYTES = 8 * 1024
 DEFAULT_GUNICORN_WORKERS = 2
 DEFAULT_GUNICORN_THREADS = 4
+# Slow clients (SPEC §14): a request's head must arrive within this, from its first byte
+# (from the connection's opening for a new one)...
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+# ...and its body, up to max_body_bytes, within this once the head is in; a body read on a
+# request thread (larger, or streamed by the proxy) may block it this long in all, plus 1 s per 16 kB.
+DEFAULT_BODY_TIMEOUT_S = 30.0
+# A response must be taken by the client within this, plus 1 s per 16 kB; then the connection closes.
+DEFAULT_SEND_TIMEOUT_S = 10.0
+DEFAULT_HEALTH_TIMEOUT_S = 2.0  # _health answers 503 rather than wait longer for Elasticsearch
+# Proxy mode (SPEC §13): how long a forwarded request waits for Elasticsearch's next bytes;
+# generous, since searches of a search platform may legitimately run for minutes.
+DEFAULT_ES_PROXY_TIMEOUT_S = 300.0
 DEFAULT_ABORT_WAIT_S = 5.0  # how long _abort waits for the run's final state before answering "aborting"
 
 DEFAULT_SQL_CONNECT_TIMEOUT_S = 10
@@ -66,6 +78,9 @@ DEFAULT_MAX_TRANSFORMS = 200
 DEFAULT_BULK_MAX_RETRIES = 8
 DEFAULT_BULK_BACKOFF_INITIAL_S = 0.5
 DEFAULT_BULK_BACKOFF_MAX_S = 30.0
+# Rows one run may write unless the run is started with allow_large; 0 = no limit.
+# `connector dev` sets 100,000: its embedded server holds every document in memory.
+DEFAULT_MAX_ROWS_PER_RUN = 0
 
 DEFAULT_MAX_CONCURRENT_RUNS = 2
 DEFAULT_WORKER_PROCESSES = 1  # started by `connector serve` beside the API
@@ -75,6 +90,9 @@ DEFAULT_HEARTBEAT_INTERVAL_S = 5.0
 DEFAULT_LEASE_S = 30.0
 DEFAULT_MISFIRE_GRACE_S = 3600.0
 DEFAULT_STAGING_RETENTION_S = 24 * 3600.0  # a failed REPLACE run's staging index, kept for resume
+# A `connector worker` serves /metrics here when set (HOST:PORT); its metrics are otherwise
+# only visible through `connector serve`, which collects those of the workers it supervises.
+DEFAULT_WORKER_METRICS_BIND: str | None = None
 
 
 class _Section(BaseModel):
@@ -137,6 +155,13 @@ class ApiSettings(_Section):
     max_page_size: int = Field(DEFAULT_MAX_PAGE_SIZE, gt=0)
     gunicorn_workers: int = Field(DEFAULT_GUNICORN_WORKERS, gt=0)
     gunicorn_threads: int = Field(DEFAULT_GUNICORN_THREADS, gt=0)
+    header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0)
+    body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0)
+    send_timeout_s: float = Field(DEFAULT_SEND_TIMEOUT_S, gt=0)
+    health_timeout_s: float = Field(DEFAULT_HEALTH_TIMEOUT_S, gt=0)
+    # Forward every request outside /_siren/connector/ and /metrics to elasticsearch.url.
+    es_proxy: bool = False
+    es_proxy_timeout_s: float = Field(DEFAULT_ES_PROXY_TIMEOUT_S, gt=0)
     abort_wait_s: float = Field(DEFAULT_ABORT_WAIT_S, ge=0)
 
 
@@ -148,6 +173,8 @@ class SqlSettings(_Section):
     max_sql_bytes: int = Field(DEFAULT_MAX_SQL_BYTES, gt=0)
     # Directories SQLite datasources may be opened from (read-only); none: SQLite is refused.
     sqlite_roots: list[str] = []
+    # Directories DuckDB datasources may be opened from (read-only); none: only in-memory DuckDB.
+    duckdb_roots: list[str] = []
     # Directories client TLS files (CA, certificate, key) may be read from; none: such options are refused.
     tls_roots: list[str] = []
 
@@ -163,6 +190,7 @@ class IngestionSettings(_Section):
     bulk_max_retries: int = Field(DEFAULT_BULK_MAX_RETRIES, ge=0)
     bulk_backoff_initial_s: float = Field(DEFAULT_BULK_BACKOFF_INITIAL_S, gt=0)
     bulk_backoff_max_s: float = Field(DEFAULT_BULK_BACKOFF_MAX_S, gt=0)
+    max_rows_per_run: int = Field(DEFAULT_MAX_ROWS_PER_RUN, ge=0)
     # Ingest pipelines may use `script` processors and `if` conditions (Painless) only when set.
     allow_script_processors: bool = False
     # The database writes the documents when every column type allows it (PostgreSQL, MariaDB); off:
@@ -179,6 +207,14 @@ class WorkerSettings(_Section):
     misfire_grace_s: float = Field(DEFAULT_MISFIRE_GRACE_S, ge=0)
     staging_retention_s: float = Field(DEFAULT_STAGING_RETENTION_S, ge=0)
     scheduler: bool = True
+    metrics_bind: str | None = DEFAULT_WORKER_METRICS_BIND
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _check_metrics_bind(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_bind(value)
+        return value
 
 
 class Settings(_Section):
@@ -188,6 +224,8 @@ class Settings(_Section):
     previous_secret_keys: list[SecretStr] = []
     bind: str = DEFAULT_BIND
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text: one human line per record; json: one ECS JSON object per line (log collectors).
+    log_format: Literal["text", "json"] = "text"
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()
@@ -277,6 +315,7 @@ _STRUCTURED = {
     ("auth", "users"),
     ("previous_secret_keys",),
     ("sql", "sqlite_roots"),
+    ("sql", "duckdb_roots"),
     ("sql", "tls_roots"),
 }
 

@@ -19,10 +19,11 @@ from connector.datasource_store import DatasourceStore
 from connector.doc_store import VersionConflict
 from connector.driver_options import policy_of
 from connector.errors import Conflict, InvalidDefinition, QueryFailed
-from connector.redaction import caller_input, scrub_for_caller
+from connector.redaction import scrub_for_caller
 from connector.settings import SqlSettings
 from connector.validation import check_id, parse_model
-from ingestion.query_template import render
+from ingestion import dialects
+from ingestion.query_template import ParamValue, render
 from ingestion.sql_lexer import family
 from ingestion.sql_source import (
     check_unique_columns,
@@ -31,7 +32,7 @@ from ingestion.sql_source import (
     read_only_session,
     stream_query,
 )
-from ingestion.type_mapping import field_for_sqlalchemy_type, infer_properties
+from ingestion.type_mapping import field_for_db_type, field_for_sqlalchemy_type, infer_properties
 from ingestion.values import JsonEncoder
 
 WriteResult = Literal["created", "updated"]
@@ -44,7 +45,7 @@ class SampleBody(BaseModel):
 
     query: str = Field(min_length=1)
     size: int | None = Field(None, ge=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, ParamValue] = Field(default_factory=dict, max_length=100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +155,15 @@ class DatasourceService:
         engine, secrets, _ = self._engine(datasource)
         try:
             with self._session(engine, secrets) as conn:
-                conn.execute(text("SELECT 1")).scalar_one()
-                version = conn.dialect.server_version_info
+                conn.execute(text(dialects.trivial_query(conn.dialect.name))).scalar_one()
+                version = dialects.server_version(conn)
         finally:
             engine.dispose()
         return {
             "_id": ds_id,
             "valid": True,
             "dialect": engine.dialect.name,
-            "server_version": ".".join(str(p) for p in version) if version else None,
+            "server_version": version,
             "took": int((time.monotonic() - started) * 1000),
         }
 
@@ -171,12 +172,7 @@ class DatasourceService:
         datasource = self.store.get(ds_id)
         engine, secrets, _ = self._engine(datasource)
         try:
-            with (
-                caller_input(catalog, schema, table),
-                read_only_session(
-                    engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets
-                ) as conn,
-            ):
+            with self._session(engine, secrets) as conn:
                 current = _current_catalog(conn)
                 if catalog not in (None, "", current):
                     raise InvalidDefinition.single(
@@ -198,9 +194,13 @@ class DatasourceService:
                             f"no schema [{schema}] in catalog [{current}]",
                             entry_type="query_parameter",
                         )
-                    schemas = [{"name": schema, "tables": _tables(inspector, schema, table)}]
+                    if conn.dialect.name == "duckdb":
+                        found = _duckdb_tables(conn, schema, table)
+                    else:
+                        found = _tables(inspector, schema, table)
+                    schemas = [{"name": schema, "tables": found}]
         except SQLAlchemyError as ex:
-            raise QueryFailed(f"cannot read metadata: {scrub_for_caller(str(ex), *secrets)}") from None
+            raise QueryFailed(f"cannot read metadata: {scrub_for_caller(str(ex))}") from None
         finally:
             engine.dispose()
         return {
@@ -233,12 +233,7 @@ class DatasourceService:
             rendered = render(
                 parsed.query, {**parsed.params, "params": parsed.params}, dialect=family(engine.dialect.name)
             )
-            with (
-                caller_input(parsed.query, repr(parsed.params)),
-                read_only_session(
-                    engine, statement_timeout_s=self.settings.statement_timeout_s, secrets=secrets
-                ) as conn,
-            ):
+            with self._session(engine, secrets) as conn:
                 result = stream_query(conn, rendered.sql, rendered.params, batch_size=size)
                 columns = list(result.keys())
                 db_types = column_db_types(result)
@@ -269,14 +264,20 @@ class DatasourceService:
 
 
 def _current_catalog(conn: Any) -> str:
-    backend = conn.dialect.name
-    if backend == "postgresql":
-        return str(conn.execute(text("SELECT current_database()")).scalar_one())
-    if backend in ("mysql", "mariadb"):
-        return str(conn.execute(text("SELECT DATABASE()")).scalar_one() or "")
-    if backend == "mssql":
-        return str(conn.execute(text("SELECT DB_NAME()")).scalar_one())
-    return "main"
+    return dialects.current_catalog(conn)
+
+
+def _duckdb_tables(conn: Connection, schema: str, only: str | None) -> list[dict[str, Any]]:
+    tables = [t for t in dialects.duckdb_tables(conn, schema) if not only or t["name"] == only]
+    if only and not tables:
+        raise InvalidDefinition.single(
+            "table", "exists", f"no table or view [{only}] in schema [{schema}]", entry_type="query_parameter"
+        )
+    for table in tables:
+        for column in table["columns"]:
+            field = field_for_db_type(dialects.duckdb_type_name(column["type"]))
+            column["es_type"] = field["type"] if field else None
+    return sorted(tables, key=lambda t: str(t["name"]))
 
 
 def _tables(inspector: Any, schema: str, only: str | None) -> list[dict[str, Any]]:

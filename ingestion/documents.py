@@ -84,14 +84,33 @@ def id_problem(text: str) -> str | None:
 
 @dataclass(slots=True)
 class Batch:
-    """One batch of rows turned into bulk lines."""
+    """One batch of rows turned into bulk lines: index actions with their document, deletes without."""
 
-    actions: list[bytes] = field(default_factory=list)  # "index" action lines
-    sources: list[bytes] = field(default_factory=list)  # document lines
-    ids: Sequence[str] = field(default_factory=list)  # of the documents, in order (read lazily by line_builder)
+    actions: list[bytes] = field(default_factory=list)  # "index" or "delete" action lines
+    sources: list[bytes | None] = field(default_factory=list)  # document lines; None for a delete
+    ids: Sequence[str] = field(default_factory=list)  # in order (line_builder reads them from the actions lazily)
     rejected: list[Rejection] = field(default_factory=list)
     last_row: Sequence[Any] | None = None  # of the last row turned into a document
     last_key: Any = None  # pk value of the batch's last row (the checkpoint)
+    last_position: tuple[Any, ...] | None = None  # the read order's columns of the batch's last row
+    skipped: int = 0  # rows a soft delete left out of a REPLACE
+
+
+@dataclass(frozen=True, slots=True)
+class SoftRule:
+    """``delete.soft``: a row whose ``column`` holds one of ``values`` deletes its document (INCREMENTAL)
+    or is left out (REPLACE); the column itself is never indexed."""
+
+    column: str
+    values: tuple[Any, ...]
+    delete: bool
+
+    def matches(self, value: Any) -> bool:
+        return value is not None and value in self.values
+
+
+def delete_action(doc_id: str) -> bytes:
+    return b'{"delete":{"_id":' + orjson.dumps(doc_id) + b"}}"
 
 
 class DocumentBuilder:
@@ -105,9 +124,14 @@ class DocumentBuilder:
         transforms: list[CompiledTransform],
         encoder: JsonEncoder,
         db_types: Sequence[str | None] = (),
+        order: Sequence[str] = (),
+        soft: SoftRule | None = None,
     ) -> None:
         self.columns = list(columns)
         self.pk_index = self.columns.index(pk_field) if pk_field else None
+        self.order_positions = [self.columns.index(c) for c in order]
+        self.soft = soft
+        self.soft_index = self.columns.index(soft.column) if soft is not None else None
         self.transforms = transforms
         self.encoder = encoder
         # Only the rare columns whose driver value needs a type-specific rendering.
@@ -146,11 +170,21 @@ class DocumentBuilder:
                         batch.rejected.append(rejection)
                         continue
                     action = b'{"index":{"_id":' + orjson.dumps(doc_id) + b"}}"
+            if self.soft is not None and self.soft.matches(row[self.soft_index]):  # type: ignore[index]
+                if self.soft.delete:
+                    actions.append(delete_action(doc_id))
+                    sources.append(None)
+                    ids.append(doc_id)
+                else:
+                    batch.skipped += 1
+                continue
             if converters:
                 row = list(row)
                 for index, convert in converters:
                     row[index] = convert(row[index])
             doc = dict(zip(columns, row, strict=True))
+            if self.soft is not None:
+                del doc[self.soft.column]
             if transforms:
                 try:
                     apply_transforms(doc, transforms)
@@ -168,6 +202,8 @@ class DocumentBuilder:
         batch.last_row = last
         if pk_index is not None and rows:
             batch.last_key = rows[-1][pk_index]
+        if self.order_positions and rows:
+            batch.last_position = tuple(rows[-1][p] for p in self.order_positions)
         return batch
 
 
@@ -205,12 +241,18 @@ class RenderedBuilder:
         rearranged: Sequence[Rearranged] = (),
         columns: Sequence[str] = (),
         positions: dict[str, int] | None = None,
+        order: Sequence[str] = (),
+        soft: SoftRule | None = None,
     ) -> None:
         self.keyed = keyed
         self.key_column = key_column
         self.doc_columns = list(doc_columns)
         self.columns = list(columns) or list(doc_columns)
         self.positions = positions or {}  # row position of the columns that are not in the document
+        # The key is the row's third value; other order columns (the tracking column) are inputs.
+        self.order_positions = [2 if c == key_column else self.positions[c] for c in order]
+        self.soft = soft
+        self.soft_position = self.positions[soft.column] if soft is not None else None
         self.plain = encoder.plain
         self.transforms = transforms
         self.keys = [orjson.dumps(t.output) + b":" for t in transforms]  # '"output":' once, not per row
@@ -230,6 +272,8 @@ class RenderedBuilder:
         if self.rearranged and rows:  # per batch: which rows to check one by one, and the writer of the others
             refused, text_of = self._refused(rows), self._text_of(rows)
         last: Sequence[Any] | None = None
+        last_source = b""
+        soft, soft_position = self.soft, self.soft_position
         for offset, row in enumerate(rows):
             action, doc = row[0], row[1]
             if self.keyed:
@@ -244,6 +288,14 @@ class RenderedBuilder:
             else:
                 doc_id = str(first_row_number + offset)
                 action = '{"index":{"_id":"' + doc_id + '"}}'
+            if soft is not None and soft.matches(row[soft_position]):  # type: ignore[index]
+                if soft.delete:
+                    actions.append(delete_action(doc_id))
+                    sources.append(None)
+                    ids.append(doc_id)
+                else:
+                    batch.skipped += 1
+                continue
             if text_of is not None and offset not in refused:
                 sources.append(text_of(row))
             elif transforms:
@@ -261,11 +313,13 @@ class RenderedBuilder:
                 sources.append(doc.encode())
             actions.append(action.encode())
             ids.append(doc_id)
-            last = row
+            last, last_source = row, sources[-1] or b""
         if rows:
             batch.last_key = rows[-1][2]
+            if self.order_positions:
+                batch.last_position = tuple(rows[-1][p] for p in self.order_positions)
             if last is not None:
-                batch.last_row = self.values(last, load_json(sources[-1]))
+                batch.last_row = self.values(last, load_json(last_source))
         return batch
 
     def values(self, row: Sequence[Any], document: dict[str, Any] | None = None) -> list[Any]:
@@ -316,7 +370,14 @@ class RenderedBuilder:
 
 
 def rendered_builder(
-    rendered: RenderedSql, *, pk_field: str | None, transforms: Sequence[Transform], timezone: str, encoder: JsonEncoder
+    rendered: RenderedSql,
+    *,
+    pk_field: str | None,
+    transforms: Sequence[Transform],
+    timezone: str,
+    encoder: JsonEncoder,
+    order: Sequence[str] = (),
+    soft: SoftRule | None = None,
 ) -> RenderedBuilder:
     """The builder for rows of ``rendered``: the transforms it left to Python, compiled."""
     chosen = [transforms[i] for i in rendered.python_transforms]
@@ -336,6 +397,8 @@ def rendered_builder(
         rearranged=rearranged,
         columns=rendered.columns,
         positions=positions,
+        order=order,
+        soft=soft,
     )
 
 

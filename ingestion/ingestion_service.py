@@ -24,16 +24,17 @@ from connector.job_state import INGESTION, JobState, RunStatus, envelope
 from connector.job_store import JobStore, NewRun
 from connector.settings import Settings
 from connector.validation import check_id, parse_model
-from ingestion.documents import DocumentBuilder
-from ingestion.query_template import check_template, render
+from ingestion.documents import DocumentBuilder, SoftRule
+from ingestion.partitions import orderable
+from ingestion.query_template import ParamValue, check_template, render, variables_used
 from ingestion.run_plan import check_columns, datasource_connection, datasource_endpoint, render_query, target_mapping
-from ingestion.sql_lexer import family
+from ingestion.run_state import Counters, start
+from ingestion.sql_lexer import POSTGRESQL, family
 from ingestion.sql_source import open_rows, result_columns, target_session
 from ingestion.transforms import compile_transforms
 from ingestion.values import JsonEncoder, load_json
 
 WriteResult = Literal["created", "updated"]
-ParamValue = str | int | float | bool | None | list[str | int | float | bool | None]
 NEXT_FIRE_TIMES = 5  # how many fire times GET, _search, PUT and _validate show
 
 
@@ -105,6 +106,13 @@ class IngestionService:
         }
         definition = parse_model(PutIngestionBody, body, context=context).ingest
         self._check_limits(definition)
+        if definition.partitioned and "max_primary_key" in variables_used(definition.query):
+            raise InvalidDefinition.single(
+                "$.ingest.partitions",
+                "max_primary_key",
+                "a partitioned query cannot use {{max_primary_key}}: it moves while the ranges are written; "
+                "use tracking_column to read what changed",
+            )
         outlook = self.schedule_outlook(definition)
         if outlook is not None and not outlook.next_fire_times:
             raise InvalidDefinition.single(
@@ -187,7 +195,7 @@ class IngestionService:
                 connect_timeout_s=self.settings.sql.connect_timeout_s,
                 statement_timeout_s=self.settings.sql.statement_timeout_s,
             ) as conn:
-                columns, _ = result_columns(conn, query.sql, query.params)
+                columns, db_types = result_columns(conn, query.sql, query.params)
         except (DatasourceUnavailable, DriverMissing):
             return
         except QueryFailed as ex:
@@ -195,6 +203,15 @@ class IngestionService:
                 "$.ingest.query", "sql", f"the datasource rejects the query: {ex.reason}"
             ) from None
         check_columns(definition, columns)
+        if definition.partitioned and definition.pk_field in columns and db_types:
+            key_type = db_types[columns.index(definition.pk_field)]
+            if not orderable(key_type):
+                raise InvalidDefinition.single(
+                    "$.ingest.partitions",
+                    "orderable",
+                    f"partitions needs a pk_field that can be split into ranges; [{definition.pk_field}] is "
+                    f"{(key_type or '').removeprefix('mysql:')}",
+                )
 
     def get(self, ingestion_id: str) -> Ingestion:
         return self.store.get(ingestion_id)
@@ -239,17 +256,23 @@ class IngestionService:
 
     # ------------------------------------------------------------ runs
 
-    def run(self, ingestion_id: str, body: Any, *, resume: bool = False) -> RunStatus:
+    def run(self, ingestion_id: str, body: Any, *, resume: bool = False, allow_large: bool = False) -> RunStatus:
         """Queue a run (a worker executes it); Conflict while one is queued or running.
 
         With ``resume``, the new run continues the last failed or aborted run
         from its checkpoint (rows above its last key, into its kept staging
-        index for REPLACE).
+        index for REPLACE). With ``allow_large``, ``ingestion.max_rows_per_run``
+        does not apply to it.
         """
         parsed = parse_model(RunBody, body if body is not None else {})
         definition = self.store.get(ingestion_id).definition
         new = NewRun(
-            INGESTION, ingestion_id, params=parsed.params, target=definition.target, strategy=definition.strategy
+            INGESTION,
+            ingestion_id,
+            params=parsed.params,
+            target=definition.target,
+            strategy=definition.strategy,
+            allow_large=allow_large,
         )
         if resume:
             given = isinstance(body, dict) and "params" in body
@@ -276,6 +299,26 @@ class IngestionService:
                 f"nothing to resume: the last run of [{ingestion_id}] is {status.state.value}",
                 body=envelope(INGESTION, ingestion_id, status),
             )
+        if bool(status.partitioning) != definition.partitioned:
+            was = "a partitioned run" if status.partitioning else "not partitioned"
+            raise Conflict(
+                f"cannot resume [{ingestion_id}]: run [{status.run_id}] was {was} and ingest.partitions has changed "
+                "since; run it again without resume"
+            )
+        if status.partitioning:  # its partitions hold the checkpoints (ingestion/partitioned.py)
+            if status.staging_index and not status.staging_kept:
+                raise Conflict(
+                    f"cannot resume [{ingestion_id}]: the staging index of run [{status.run_id}] was not kept; "
+                    "run it again without resume"
+                )
+            return replace(
+                new,
+                trigger="resume",
+                resume_of=status.run_id,
+                staging_index=status.staging_index,
+                params=new.params if params_given else dict(status.params),
+                allow_large=new.allow_large or status.allow_large,
+            )
         checkpoint = status.checkpoint
         if definition.strategy == "REPLACE" and checkpoint and not status.staging_kept:
             raise Conflict(
@@ -289,6 +332,7 @@ class IngestionService:
             checkpoint=checkpoint,
             staging_index=status.staging_index if checkpoint and definition.strategy == "REPLACE" else None,
             params=new.params if params_given else dict(status.params),
+            allow_large=new.allow_large or status.allow_large,
         )
 
     # ------------------------------------------------------------ dry run
@@ -299,14 +343,21 @@ class IngestionService:
         ingestion = self.store.get(ingestion_id)
         definition = ingestion.definition
         connection = self._connection(ingestion)
-        query = render_query(ingestion, connection, es=self.es, jobs=self.jobs, params=parsed.params)
+        found = self.jobs.latest_run(INGESTION, ingestion_id, state=JobState.SUCCESSFUL)
+        previous = found.status if found is not None else None
+        query = render_query(ingestion, connection, es=self.es, params=parsed.params, last_success=previous)
+        server_binds = family(connection.url.get_backend_name()) == POSTGRESQL
+        begin = start(
+            definition, Counters(), previous, rebuild=False, server_binds=server_binds, timezone=connection.timezone
+        )
+        soft = definition.delete.soft if definition.delete is not None else None
         with open_rows(
             connection,
             query,
             connect_timeout_s=self.settings.sql.connect_timeout_s,
             statement_timeout_s=self.settings.sql.statement_timeout_s,
             exact_total=definition.count_total,
-            order_by=definition.pk_field,
+            order=begin.order,
             batch_size=parsed.size,
         ) as source:
             columns, db_types, total = source.columns, source.db_types, source.total
@@ -320,10 +371,15 @@ class IngestionService:
             pk_field=definition.pk_field,
             encoder=encoder,
             transforms=compile_transforms(definition.transforms, timezone=timezone),
+            soft=SoftRule(soft.column, tuple(soft.values), definition.strategy == "INCREMENTAL") if soft else None,
         )
         batch = builder.build(rows, first_row_number=1)
         mapping = target_mapping(definition, columns, db_types, rows)
-        documents = [load_json(source) for source in batch.sources]
+        if soft is not None:
+            mapping["properties"].pop(soft.column, None)
+        indexed = [(i, s) for i, s in zip(batch.ids, batch.sources, strict=True) if s is not None]
+        deletes = [i for i, s in zip(batch.ids, batch.sources, strict=True) if s is None]
+        documents = [load_json(source) for _, source in indexed]
         produced = {key for document in documents for key in document}
         unused = sorted(set((definition.mapping or {}).get("properties", {})) - produced - set(columns))
         outlook = self.schedule_outlook(definition)
@@ -335,7 +391,8 @@ class IngestionService:
                 {"name": c, "db_type": t} for c, t in zip(columns, db_types or [None] * len(columns), strict=True)
             ],
             "total": total,
-            "documents": [{"_id": i, "_source": d} for i, d in zip(batch.ids, documents, strict=True)],
+            "documents": [{"_id": i, "_source": d} for (i, _), d in zip(indexed, documents, strict=True)],
+            "deletes": deletes,
             "rejected": [
                 {"pk": r.pk, "field": r.field, "error_type": r.error_type, "reason": r.reason} for r in batch.rejected
             ],

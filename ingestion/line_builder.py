@@ -124,9 +124,14 @@ class LineBuilder:
             sources[:] = [lower_escapes(source) for source in sources]
         if keyed and not self.rendered.key_is_int and _ESCAPE in b"".join(actions):
             actions[:] = [lower_escapes(action) for action in actions]
-        batch = Batch(actions, sources, ActionIds(actions), rejected)
+        batch = Batch(actions, list[bytes | None](sources), ActionIds(actions), rejected)
         if rows and keyed:
             batch.last_key = self._key(rows[-1][0])
+        if rows and self.rendered.order:  # the checkpoint's position: the order columns of the last row
+            batch.last_position = tuple(
+                batch.last_key if name == self.key_column else rows[-1][self.positions[name]]
+                for name in self.rendered.order
+            )
         if last is not None:
             batch.last_row = self.values(last, load_json(sources[-1]))
         return batch

@@ -34,14 +34,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.errors import InvalidDefinition
-from ingestion.sql_lexer import CLIENT_INTERPOLATION, GENERIC, Kind, Region, regions
+from ingestion.sql_lexer import CLIENT_INTERPOLATION, GENERIC, MYSQL, POSTGRESQL, Kind, Region, regions
+
+# A value given to a template (``_run`` and ``_sample`` params): a scalar or a list of scalars.
+ParamScalar = str | int | float | bool | None
+ParamValue = ParamScalar | list[ParamScalar]
 
 BUILT_IN_VARIABLES = ("max_primary_key", "last_record_timestamp", "last_record", "last_value", "params")
 
 _SEPARATOR = "\x1f"  # never in SQL text, so markers made of it cannot clash with the template
 _MARKER = "\x1f{}\x1f"
 _MARKER_RE = re.compile("\x1f(\\d+)\x1f")
-_TAG = re.compile(r"\{\{\{(?P<triple>.*?)\}\}\}|\{\{(?P<sigil>[#^/&!>=]?)(?P<name>.*?)\}\}", re.DOTALL)
+_SIGILS = frozenset("#^/&!>=")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # SQLAlchemy's text() reads ":name" as a bind parameter wherever it stands; user text is escaped.
 _COLON_WORD = re.compile(r"(?<![:\w\\]):(?=\w)")
@@ -49,6 +53,14 @@ _COLON_WORD = re.compile(r"(?<![:\w\\]):(?=\w)")
 _GLUED_BEFORE = set(":\\$@.'\"`]\x1f-")
 _GLUED_AFTER = set("$'\"`[\x1f.")
 _EXECUTABLE_COMMENT = re.compile(r"/\*[M]?!")
+_DASHES_THEN_WIDE = re.compile(r"--[^\x00-\x7e]")
+_FILE_ACCESS = {
+    MYSQL: re.compile(r"(?i)\bINTO\s+(?:OUTFILE|DUMPFILE)\b|\bLOAD_FILE\s*\("),
+    POSTGRESQL: re.compile(
+        r"(?i)\b(?:pg_read_file|pg_read_binary_file|pg_ls_dir|pg_stat_file|pg_file_write|lo_import|lo_export"
+        r"|dblink\w*)\s*\("
+    ),
+}
 VARIABLE_RULE = (
     "template variables are max_primary_key, last_record_timestamp, last_record, last_record.N, "
     "last_value, params.NAME, and NAME for a value given in params"
@@ -92,17 +104,27 @@ _Node = str | _Var | _Section
 
 
 def parse(template: str, *, entry: str = "$.query") -> tuple[_Node, ...]:
-    """Parse ``template`` into literal text, variables and sections; TemplateError if not allowed."""
+    """Parse ``template`` into literal text, variables and sections; TemplateError if not allowed.
+
+    One forward scan with ``str.find`` (linear time, SPEC §14): a regular
+    expression with a lazy ``.*?`` would rescan to the end from every
+    unclosed ``{{``.
+    """
     if _SEPARATOR in template:  # markers are made of it: the text must not forge one
         raise TemplateError.single(entry, "characters", "must not contain the control character U+001F")
     stack: list[tuple[tuple[str, ...] | None, bool, list[_Node]]] = [(None, False, [])]
     position = 0
-    for tag in _TAG.finditer(template):
-        if tag.start() > position:
-            stack[-1][2].append(template[position : tag.start()])
-        position = tag.end()
-        triple = tag.group("triple")
-        sigil, raw = ("&", triple) if triple is not None else (tag.group("sigil"), tag.group("name"))
+    while (opening := template.find("{{", position)) >= 0:
+        if opening > position:
+            stack[-1][2].append(template[position:opening])
+        triple = template.startswith("{{{", opening)
+        closer = "}}}" if triple else "}}"
+        closing = template.find(closer, opening + len(closer))
+        if closing < 0:
+            raise _syntax(entry, "unclosed tag {{")
+        body = template[opening + len(closer) : closing]
+        position = closing + len(closer)
+        sigil, raw = ("&", body) if triple else ((body[:1], body[1:]) if body[:1] in _SIGILS else ("", body))
         if sigil == "!":
             continue
         if sigil == ">":
@@ -113,18 +135,15 @@ def parse(template: str, *, entry: str = "$.query") -> tuple[_Node, ...]:
         if sigil in ("#", "^"):
             stack.append((path, sigil == "^", []))
         elif sigil == "/":
-            opened, inverted, body = stack.pop() if len(stack) > 1 else (None, False, [])
+            opened, inverted, children = stack.pop() if len(stack) > 1 else (None, False, [])
             if opened != path:
                 where = ".".join(opened) if opened else "no open section"
                 raise _syntax(entry, f"{{{{/{'.'.join(path)}}}}} closes {where}")
-            stack[-1][2].append(_Section(path, inverted, tuple(body)))
+            stack[-1][2].append(_Section(path, inverted, tuple(children)))
         else:
             stack[-1][2].append(_Var(path))
     if position < len(template):
-        rest = template[position:]
-        if "{{" in rest:
-            raise _syntax(entry, "unclosed tag {{")
-        stack[-1][2].append(rest)
+        stack[-1][2].append(template[position:])
     if len(stack) > 1:
         raise _syntax(entry, f"section {{{{#{'.'.join(stack[-1][0] or ())}}}}} is never closed")
     return tuple(stack[0][2])
@@ -250,7 +269,9 @@ def render(
                 emit(node.body)
 
     emit(parse(template, entry=entry))
-    return _bind("".join(pieces), values, dialect=dialect, entry=entry)
+    text = "".join(pieces)
+    _refuse_file_access(text, dialect, entry)
+    return _bind(text, values, dialect=dialect, entry=entry)
 
 
 def check_template(template: str, *, dialect: str, entry: str) -> None:
@@ -369,6 +390,29 @@ def _refuse_ambiguous(text: str, spans: list[Region], entry: str) -> None:
         if span.kind == Kind.COMMENT and _EXECUTABLE_COMMENT.match(text, span.start):
             raise TemplateError.single(
                 entry, "template_quoting", "a query with template variables must not hold executable comments /*! */"
+            )
+    if _DASHES_THEN_WIDE.search(text):  # "--" then a character servers disagree on: a comment or not?
+        raise TemplateError.single(
+            entry,
+            "template_quoting",
+            "a query with template variables must not have -- followed by a non-ASCII character "
+            "(databases disagree on whether that starts a comment); put a space after --",
+        )
+
+
+def _refuse_file_access(text: str, dialect: str, entry: str) -> None:
+    """Refuse SQL that reads or writes files on the database host (defense in depth: a read-only
+    transaction does not stop ``SELECT ... INTO OUTFILE`` or ``pg_read_file``; the datasource's user
+    should hold no such privilege in the first place)."""
+    pattern = _FILE_ACCESS.get(dialect)
+    if pattern is None or not pattern.search(text):
+        return
+    for span in regions(text, dialect):
+        if span.kind == Kind.CODE and (found := pattern.search(text, span.start, span.end)):
+            raise TemplateError.single(
+                entry,
+                "file_access",
+                f"{found.group().strip()}... reads or writes files on the database host; it is not allowed",
             )
 
 

@@ -46,6 +46,7 @@ class RunHandle:
         self._last_write = clock()
         self.abort_requested = threading.Event()
         self.lost = threading.Event()
+        self.seq_base = 0  # the run's errors report is its own
 
     @property
     def status(self) -> RunStatus:

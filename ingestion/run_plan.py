@@ -19,8 +19,7 @@ from connector.datasource_store import DatasourceStore
 from connector.driver_options import DriverPolicy
 from connector.errors import InvalidDefinition
 from connector.ingestion_def import IngestBody, Ingestion
-from connector.job_state import INGESTION, JobState, RunStatus
-from connector.job_store import JobStore
+from connector.job_state import RunStatus
 from ingestion.query_template import BUILT_IN_VARIABLES, RenderedQuery, render, variables_used
 from ingestion.sql_lexer import POSTGRESQL, family
 from ingestion.sql_source import check_unique_columns
@@ -57,7 +56,7 @@ def datasource_connection(
 
 def datasource_endpoint(datasource: Datasource, policy: DriverPolicy) -> tuple[str, ...]:
     """The server an ingestion's own datasource password is bound to (user aside: ds_credentials has its own)."""
-    return datasource.endpoint(policy)[:4]
+    return datasource.endpoint(policy)[:-1]
 
 
 def render_query(
@@ -65,17 +64,16 @@ def render_query(
     connection: ConnectionTarget,
     *,
     es: Elasticsearch,
-    jobs: JobStore,
     params: dict[str, Any],
+    last_success: RunStatus | None,
 ) -> RenderedQuery:
     """The ingestion's query with its variables bound (the last successful run's among them)."""
-    last_success = jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
     dialect = family(connection.url.get_backend_name())
     variables = template_variables(
         ingestion.definition,
         es=es,
         params=params,
-        last_success=last_success.status if last_success else None,
+        last_success=last_success,
         server_binds=dialect == POSTGRESQL,
         timezone=connection.timezone,
     )
@@ -126,6 +124,14 @@ def check_columns(definition: IngestBody, columns: Sequence[str]) -> None:
             "column",
             f"pk_field [{definition.pk_field}] is not a column of the query; columns: {list(columns)}",
         )
+    named = [("$.ingest.tracking_column", definition.tracking_column, "tracking_column")]
+    if definition.delete is not None and definition.delete.soft is not None:
+        named.append(("$.ingest.delete.soft.column", definition.delete.soft.column, "delete.soft.column"))
+    for entry, column, what in named:
+        if column is not None and column not in available:
+            raise InvalidDefinition.single(
+                entry, "column", f"{what} [{column}] is not a column of the query; columns: {list(columns)}"
+            )
     for index, transform in enumerate(definition.transforms):
         missing = [s for s in transform.sources if s not in available]
         if missing:

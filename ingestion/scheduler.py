@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from connector import metrics
 from connector.cron import CronError, Schedule
 from connector.errors import ConnectorError
 from connector.ingestion_def import Ingestion
@@ -106,5 +107,6 @@ class Scheduler:
         run = self.jobs.fire(new, fire_run_uuid(ingestion.id, fire_ms))
         if run is None:
             return None
+        metrics.scheduler_fired(ingestion.id)
         log.info("scheduled run %s for %s fire time %s", run.status.run_id, ingestion.id, fire.isoformat())
         return run.status.run_id

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection
 
 from connector.ingestion_def import Transform
 from ingestion.query_template import RenderedQuery
+from ingestion.read_order import ReadOrder
+from ingestion.sql_lexer import POSTGRESQL
 
 _AS_IS = frozenset(
     {
@@ -152,16 +153,24 @@ def render_sql(
     columns: Sequence[str],
     pg_types: Sequence[tuple[str | None, bool]],
     *,
-    pk_field: str | None,
-    after: Any,
+    order: ReadOrder | None,
     transforms: Sequence[Transform],
     timezone: str,
+    soft_column: str | None = None,
 ) -> RenderedSql | None:
-    """The rendering query for this result, or None when a column needs the Python path."""
+    """The rendering query for this result, or None when a column needs the Python path.
+
+    The soft-delete column is read as a value and left out of the document;
+    the order's columns other than the key (the tracking column) are read as
+    values too, for the checkpoint.
+    """
     if conn.dialect.name != "postgresql" or len(columns) != len(pg_types):
         return None
     quote = conn.dialect.identifier_preparer.quote
+    pk_field = order.key if order is not None else None
     excluded = {t.output for t in transforms}  # a transform output replaces a column of that name
+    if soft_column is not None:
+        excluded.add(soft_column)
     doc_parts = []
     for name, (pg_type, is_array) in zip(columns, pg_types, strict=True):
         if name in excluded:
@@ -179,7 +188,9 @@ def render_sql(
         else:
             doc_parts.append(f"{expression} AS {quote(transform.output)}")
     replaced = [c for c in columns if c in excluded]
-    inputs = list(dict.fromkeys([*(s for i in python_transforms for s in transforms[i].sources), *replaced]))
+    tracking = list(order.columns[:-1]) if order is not None else []
+    sources = (s for i in python_transforms for s in transforms[i].sources)
+    inputs = list(dict.fromkeys([*sources, *replaced, *tracking]))
     if pk_field is not None:
         key_type, key_is_array = types[pk_field]
         key_template = _KEY_TEXT.get(key_type or "") if not key_is_array else None
@@ -192,10 +203,10 @@ def render_sql(
     params = dict(query.params)
     if any(":connector_tz" in part for part in doc_parts):
         params["connector_tz"] = timezone
-    where = ""
-    if pk_field is not None and after is not None:
-        where = f" WHERE {key} > :connector_after"
-        params["connector_after"] = after
+    where = order_by = ""
+    if order is not None:
+        where, order_by, order_params = order.clause(_QUERY, quote, POSTGRESQL)
+        params.update(order_params)
     document = f"row_to_json({_DOC})::text" if doc_parts else "'{}'"
     lateral = f", LATERAL (SELECT {', '.join(doc_parts)}) AS {_DOC}" if doc_parts else ""
     action = f"""'{{"index":{{"_id":' || to_json({key_text})::text || '}}}}'""" if pk_field else "NULL"
@@ -206,9 +217,7 @@ def render_sql(
         f"{key_text} AS connector_key_text",
     ]
     selected += [f"{_QUERY}.{quote(name)} AS {quote(f'connector_in_{i}')}" for i, name in enumerate(inputs)]
-    sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS {_QUERY}{lateral}{where}"
-    if pk_field is not None:
-        sql += f" ORDER BY {key}"
+    sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS {_QUERY}{lateral}{where}{order_by}"
     doc_columns = tuple(c for c in columns if c not in excluded)
     return RenderedSql(RenderedQuery(sql, params), tuple(inputs), doc_columns, tuple(python_transforms), tuple(columns))
 

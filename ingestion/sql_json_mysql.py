@@ -45,6 +45,8 @@ from sqlalchemy import Connection
 from connector.ingestion_def import Transform
 from ingestion.documents import MAX_ID_BYTES
 from ingestion.query_template import RenderedQuery
+from ingestion.read_order import ReadOrder
+from ingestion.sql_lexer import family
 from ingestion.values import UTC_ZONES
 
 BINARY_CHARSET = 63  # the charset number MySQL gives binary strings, BLOBs and BIT
@@ -102,10 +104,10 @@ class MysqlField:
 class RenderedLines:
     """The rendering query; its columns: the line, then the raw values of ``inputs``.
 
-    ``inputs`` are the sources of the transforms (all run in Python) and the
+    ``inputs`` are the sources of the transforms (all run in Python), the
     query columns a transform output replaces in the document (``replaced``,
     each a NUL placeholder in the line), so that a row's values can be read
-    back in the query's column order. ``key_is_int`` says how the checkpoint
+    back in the query's column order, and the tracking column of ``order``. ``key_is_int`` says how the checkpoint
     is read back from the id. ``binary`` are the document columns written in
     base64 (bytes on the Python path).
     """
@@ -119,6 +121,7 @@ class RenderedLines:
     binary: frozenset[str]
     keyed: bool
     key_is_int: bool
+    order: tuple[str, ...] = ()  # the read order's columns: the key last
 
 
 def fields_of(cursor: Any) -> list[MysqlField] | None:
@@ -257,15 +260,24 @@ def render_lines(
     query: RenderedQuery,
     fields: Sequence[MysqlField],
     *,
-    pk_field: str | None,
-    after: Any,
+    order: ReadOrder | None,
     transforms: Sequence[Transform],
     timezone: str,
+    soft_column: str | None = None,
 ) -> RenderedLines | None:
-    """The rendering query for this result, or None when a column or the session needs the Python path."""
+    """The rendering query for this result, or None when a column or the session needs the Python path.
+
+    ``order`` (``read_order``) is the key, or the tracking column and the key;
+    the tracking column's value comes raw after the line (the batch's last
+    position is a checkpoint). A soft-delete rule takes the Python path.
+    """
     raw: Any = conn.connection.dbapi_connection
     if not getattr(conn.dialect, "is_mariadb", False) or getattr(raw, "charset", None) != "utf8mb4":
         return None
+    if soft_column is not None:
+        return None
+    pk_field = order.key if order is not None else None
+    tracking = order.columns[:-1] if order is not None else ()
     outputs = {t.output for t in transforms}
     if any(
         source in {t.output for t in transforms[:i]} for i, later in enumerate(transforms) for source in later.sources
@@ -275,7 +287,7 @@ def render_lines(
     offset = fixed_offset(timezone)
     columns = [f.name for f in fields]
     by_name = {f.name: f for f in fields}
-    if len(by_name) != len(fields) or (pk_field is not None and pk_field not in by_name):
+    if len(by_name) != len(fields) or any(c not in by_name for c in (order.columns if order is not None else ())):
         return None  # refused with the Python path's own error (check_columns, the keyset query)
     if any(source not in by_name for t in transforms for source in t.sources):
         return None
@@ -293,7 +305,7 @@ def render_lines(
     members.append(_lit("}" if not first else "{}"))
     document = f"CONCAT({', '.join(members)})"
     params = dict(query.params)
-    where = order = ""
+    where = ordering = ""
     key_is_int = False
     if pk_field is not None:
         key_field = by_name[pk_field]
@@ -312,17 +324,16 @@ def render_lines(
             line = f"CONCAT({head}, {document})"
         else:
             return None
-        if after is not None:
-            where = f" WHERE {key} > :connector_after"
-            params["connector_after"] = after
-        order = f" ORDER BY {key}"
     else:
         line = document
+    if order is not None:
+        where, ordering, bounds = order.clause(_QUERY, quote, family(conn.dialect.name))
+        params.update(bounds)
     replaced = [c for c in columns if c in outputs]
-    inputs = list(dict.fromkeys([*(s for t in transforms for s in t.sources), *replaced]))
+    inputs = list(dict.fromkeys([*(s for t in transforms for s in t.sources), *replaced, *tracking]))
     selected = [f"CAST({line} AS BINARY) AS connector_line"]
     selected += [f"{_QUERY}.{quote(name)} AS {quote(f'connector_in_{i}')}" for i, name in enumerate(inputs)]
-    sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS {_QUERY}{where}{order}"
+    sql = f"SELECT {', '.join(selected)} FROM ({query.inner}) AS {_QUERY}{where}{ordering}"
     return RenderedLines(
         query=RenderedQuery(sql, params),
         columns=tuple(columns),
@@ -333,4 +344,5 @@ def render_lines(
         binary=frozenset(f.name for f in fields if f.binary and f.type_code in (*STRING_TYPES, FIELD_TYPE.BIT)),
         keyed=pk_field is not None,
         key_is_int=key_is_int,
+        order=order.columns if order is not None else (),
     )

@@ -13,8 +13,14 @@ pass (linear time), the way each database's own lexer does:
   identifiers.
 - SQLite: ``--`` and ``/* */``, ``'...'``, ``"..."``, backquoted and ``[...]``
   identifiers.
-- anything else: the union, which errs towards seeing more comments and
-  quotes (a variable is then refused rather than misplaced).
+- DuckDB reads SQL with PostgreSQL's rules (its parser is PostgreSQL's:
+  nested comments, ``E'...'``, ``$tag$``) and binds values on the server.
+- anything else (SQL Server, Oracle, Trino, Presto, Snowflake, ClickHouse,
+  Db2): the union, which errs towards seeing more comments and quotes (a
+  variable is then refused rather than misplaced), including Snowflake's
+  ``//`` comments and ClickHouse's ``#``. Their drivers interpolate values
+  on the client (pymssql, PyHive, Snowflake, clickhouse-connect) or are not
+  proven otherwise here, so ambiguous text is refused for all of them.
 
 Where databases may disagree with this view (a backslash in a quoted text of
 a database that interpolates values on the client), :func:`regions` reports
@@ -61,7 +67,7 @@ CLIENT_INTERPOLATION = frozenset({MYSQL, GENERIC})
 
 def family(dialect_name: str) -> str:
     """The lexer family of a SQLAlchemy dialect name."""
-    if dialect_name in ("postgresql", "redshift", "cockroachdb"):
+    if dialect_name in ("postgresql", "redshift", "cockroachdb", "duckdb"):
         return POSTGRESQL
     if dialect_name in ("mysql", "mariadb"):
         return MYSQL
@@ -72,9 +78,11 @@ def family(dialect_name: str) -> str:
 
 _OPENERS = {
     POSTGRESQL: re.compile(r"--|/\*|'|\"|\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$"),
-    MYSQL: re.compile(r"#|--(?=[\s\x00-\x1f]|$)|/\*|'|\"|`"),
+    # MySQL/MariaDB: "--" starts a comment only before an ASCII space or control character (0x00-0x20, 0x7f);
+    # Python's \s would also take U+00A0 and other Unicode spaces, which the server reads as code.
+    MYSQL: re.compile(r"#|--(?=[\x00-\x20\x7f]|$)|/\*|'|\"|`"),
     SQLITE: re.compile(r"--|/\*|'|\"|`|\["),
-    GENERIC: re.compile(r"#|--|/\*|'|\"|`|\[|\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$"),
+    GENERIC: re.compile(r"#|--|//|/\*|'|\"|`|\[|\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$"),
 }
 _PREFIX = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|U&)$")
 _NEWLINE = re.compile(r"\n")
@@ -97,7 +105,7 @@ def regions(text: str, dialect: str) -> list[Region]:
         start, token = found.start(), found.group()
         if start > code_start:
             out.append(Region(Kind.CODE, code_start, start))
-        if token in ("--", "#"):
+        if token in ("--", "#", "//"):
             newline = _NEWLINE.search(text, start)
             end = newline.end() if newline else length
             out.append(Region(Kind.COMMENT, start, end))

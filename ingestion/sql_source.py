@@ -2,8 +2,9 @@
 
 Every session this service opens on a datasource is read-only where the
 database supports it (PostgreSQL and MySQL/MariaDB read-only transactions,
-SQLite ``query_only``), so a query cannot write even if its text tries to.
-Driver errors are turned into domain errors with secrets scrubbed.
+SQLite ``query_only``; the other dialects in ``dialects``), so a query cannot
+write even if its text tries to. Driver errors are turned into domain errors
+with secrets scrubbed.
 """
 
 from __future__ import annotations
@@ -30,32 +31,36 @@ from sqlalchemy.pool import NullPool
 
 from connector.datasource import ConnectionTarget
 from connector.driver_options import sqlite_authorizer
-from connector.errors import DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
+from connector.errors import ConnectionLost, DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
 from connector.ingestion_def import Transform
 from connector.redaction import scrub, scrub_for_caller
+from ingestion import dialects
 from ingestion.prefetch import Prefetcher
 from ingestion.query_template import RenderedQuery
+from ingestion.read_order import ReadOrder
 from ingestion.sql_json import RenderedSql, prepare_session, render_sql
 from ingestion.sql_json_mysql import RenderedLines, fields_of, render_lines
+from ingestion.sql_lexer import family
 
 log = logging.getLogger(__name__)
 
 _DRIVER_HINTS = {
     "psycopg": "pip install 'psycopg[binary]'",
     "pymysql": "pip install pymysql",
-    "pymssql": "pip install pymssql",
-    "pyodbc": "pip install pyodbc",
 }
 DEFAULT_FETCH_SIZE = 1000
 APPLICATION_NAME = "siren-connector"
 # SQLSTATE / error numbers meaning "statement timeout" per database.
 _PG_QUERY_CANCELED = "57014"
+# Class 08 (connection exception) and 57P (operator intervention: backend terminated, server shutting down).
+_PG_CONNECTION_GONE = ("08", "57P")
 _MYSQL_TIMEOUT_ERRNOS = {1969, 3024}
 # Client errors meaning the connection is gone: server gone away, lost during a query, closed.
 _MYSQL_LOST_ERRNOS = {0, 2006, 2013, 2055}
 _MYSQL_TYPE_NAMES: dict[Any, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
 _CURSOR_NAME = re.compile(r"\bc_[0-9a-f]{6,}_[0-9a-f]+\b")
 RAW_CURSOR_NAME = "connector_rows"
+_NO_PASSFILE = "/dev/null/pgpass"
 # sqlite3's progress handler is called every N virtual machine instructions.
 _SQLITE_PROGRESS_STEPS = 10_000
 
@@ -68,6 +73,9 @@ def create_sql_engine(target: ConnectionTarget, *, connect_timeout_s: int) -> En
         connect_args.setdefault("connect_timeout", connect_timeout_s)
     if backend == "postgresql":
         connect_args.setdefault("application_name", APPLICATION_NAME)  # visible to DBAs in pg_stat_activity
+        # libpq would look up the service user's ~/.pgpass for a datasource without a password; a path
+        # under /dev/null can never exist (and a missing file is ignored without a warning).
+        connect_args["passfile"] = _NO_PASSFILE
     if backend == "sqlite":
         return create_engine(
             "sqlite://",
@@ -76,15 +84,17 @@ def create_sql_engine(target: ConnectionTarget, *, connect_timeout_s: int) -> En
             ),
             poolclass=NullPool,
         )
+    url, connect_args = dialects.engine_arguments(target.url, connect_args)
     try:
-        engine = create_engine(target.url, connect_args=connect_args, poolclass=NullPool)
+        engine = create_engine(url, connect_args=connect_args, poolclass=NullPool)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as ex:  # NoSuchModuleError is an ArgumentError
+        driver = target.url.get_driver_name() if "+" in target.url.drivername else backend
+        hint = _DRIVER_HINTS.get(driver) or dialects.install_hint(backend, driver)
+        raise DriverMissing(f"the {backend} driver [{driver}] is not installed in this service ({hint})") from ex
     except ArgumentError as ex:
         reason = scrub_for_caller(str(ex).splitlines()[0], target.url.password)
         raise DatasourceUnavailable(f"the connection URL is not usable: {reason}") from None
-    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as ex:
-        driver = target.url.get_driver_name()
-        hint = _DRIVER_HINTS.get(driver, f"install the Python driver {driver}")
-        raise DriverMissing(f"the {backend} driver [{driver}] is not installed in this service ({hint})") from ex
+    dialects.harden(engine)
     return engine
 
 
@@ -119,15 +129,18 @@ def read_only_session(
         raise DatasourceUnavailable(f"cannot connect to datasource: {describe_db_error(ex.orig, secrets)}") from None
     except SQLAlchemyError as ex:
         raise DatasourceUnavailable(f"cannot connect to datasource: {scrub_for_caller(str(ex), *secrets)}") from None
+    end_session: Callable[[], None] | None = None
     try:
         with sql_errors(secrets):
-            _begin_read_only(conn, statement_timeout_s)
+            end_session = _begin_read_only(conn, statement_timeout_s)
             if timezone is not None and conn.dialect.name == "postgresql":
                 # timestamptz values come back (and render) in the datasource's time zone
                 conn.exec_driver_sql("SELECT set_config('TimeZone', %(tz)s, true)", {"tz": timezone})
         with sql_errors(secrets):
             yield conn
     finally:
+        if end_session is not None:
+            end_session()
         try:
             conn.rollback()
             conn.close()
@@ -135,7 +148,8 @@ def read_only_session(
             log.debug("closing datasource connection failed: %s", scrub(str(ex), *secrets))
 
 
-def _begin_read_only(conn: Connection, timeout_s: float | None) -> None:
+def _begin_read_only(conn: Connection, timeout_s: float | None) -> Callable[[], None] | None:
+    """Start the session read-only with its statement timeout; return what ends it, if anything."""
     backend = conn.dialect.name
     if backend == "postgresql":
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
@@ -156,6 +170,9 @@ def _begin_read_only(conn: Connection, timeout_s: float | None) -> None:
         raw = conn.connection.dbapi_connection
         if isinstance(raw, sqlite3.Connection):
             raw.set_progress_handler(lambda: int(time.monotonic() > deadline), _SQLITE_PROGRESS_STEPS)
+    elif backend != "sqlite":
+        return dialects.begin_session(conn, timeout_s)
+    return None
 
 
 def stream_query(
@@ -230,6 +247,7 @@ class RenderRequest:
     """What server-side rendering needs to know about the ingestion."""
 
     transforms: tuple[Transform, ...]
+    soft_column: str | None = None  # delete.soft: read as a value, never in the document
 
 
 @contextmanager
@@ -240,29 +258,29 @@ def open_rows(
     connect_timeout_s: int,
     statement_timeout_s: float | None = None,
     exact_total: bool = False,
-    order_by: str | None = None,
-    after: Any = None,
+    order: ReadOrder | None = None,
     batch_size: int = DEFAULT_FETCH_SIZE,
     batch_max_bytes: int | None = None,
     render: RenderRequest | None = None,
 ) -> Iterator[RowStream]:
     """Stream a rendered query in a read-only session; everything is closed on exit.
 
-    With ``order_by`` (the ingestion's pk_field) rows come in key order, which
-    makes the last key read a checkpoint; ``after`` then resumes past it. With
-    ``render``, PostgreSQL renders the bulk lines when the column types allow.
+    With ``order`` (``read_order``: the key, or the tracking column and the key)
+    rows come in that order from where it says, which makes the last position
+    read a checkpoint. With ``render``, PostgreSQL renders the bulk lines when
+    the column types allow.
     Batches are ``batch_size`` rows, fewer after the first one when that is
     more than about ``batch_max_bytes`` (``prefetch``).
     """
     with target_session(target, connect_timeout_s=connect_timeout_s, statement_timeout_s=statement_timeout_s) as conn:
-        ordered = keyset(conn, query, order_by, after) if order_by is not None else query
+        ordered = keyset(conn, query, order) if order is not None else query
         total = estimate_rows(conn, ordered, exact=exact_total)
         rendering = None
         lines = None
         if render is not None and conn.dialect.name == "postgresql":
-            rendering = _rendering(conn, query, order_by, after, render, target.timezone)
+            rendering = _rendering(conn, query, order, render, target.timezone)
         elif render is not None and conn.dialect.name in ("mysql", "mariadb"):
-            lines = _mysql_rendering(conn, query, order_by, after, render, target.timezone)
+            lines = _mysql_rendering(conn, query, order, render, target.timezone)
         cursor: Any
         sql: RenderedSql | RenderedLines | None
         if rendering is not None:
@@ -306,7 +324,7 @@ def target_session(
 
 
 def _rendering(
-    conn: Connection, query: RenderedQuery, order_by: str | None, after: Any, render: RenderRequest, timezone: str
+    conn: Connection, query: RenderedQuery, order: ReadOrder | None, render: RenderRequest, timezone: str
 ) -> tuple[list[str], list[str | None], RenderedSql] | None:
     probe = stream_query(conn, query.sql, query.params, batch_size=1)
     try:
@@ -318,16 +336,16 @@ def _rendering(
         query,
         columns,
         pg_types,
-        pk_field=order_by,
-        after=after,
+        order=order,
         transforms=render.transforms,
         timezone=timezone,
+        soft_column=render.soft_column,
     )
     return (columns, db_types, sql) if sql is not None else None
 
 
 def _mysql_rendering(
-    conn: Connection, query: RenderedQuery, order_by: str | None, after: Any, render: RenderRequest, timezone: str
+    conn: Connection, query: RenderedQuery, order: ReadOrder | None, render: RenderRequest, timezone: str
 ) -> tuple[list[str], list[str | None], RenderedLines] | None:
     # An unbuffered result must be read to its end before the connection can be used again: LIMIT 0.
     probe = stream_query(conn, f"SELECT * FROM ({query.inner}) AS connector_probe LIMIT 0", query.params)
@@ -337,9 +355,8 @@ def _mysql_rendering(
         close_quietly(probe)
     if fields is None:
         return None
-    lines = render_lines(
-        conn, query, fields, pk_field=order_by, after=after, transforms=render.transforms, timezone=timezone
-    )
+    transforms, soft = render.transforms, render.soft_column
+    lines = render_lines(conn, query, fields, order=order, transforms=transforms, timezone=timezone, soft_column=soft)
     return ([f.name for f in fields], db_types, lines) if lines is not None else None
 
 
@@ -368,15 +385,13 @@ def _mysql_columns(conn: Connection, cursor: Any) -> list[str]:
     return [column[0] for column in cursor.description]
 
 
-def keyset(conn: Connection, query: RenderedQuery, key: str, after: Any) -> RenderedQuery:
-    """Wrap ``query`` to return its rows ordered by ``key``, only those above ``after`` if given."""
-    column = conn.dialect.identifier_preparer.quote(key)
-    sql = f"SELECT * FROM ({query.inner}) AS connector_keyset"
-    params = dict(query.params)
-    if after is not None:
-        sql += f" WHERE {column} > :connector_after"
-        params["connector_after"] = after
-    return RenderedQuery(f"{sql} ORDER BY {column}", params)
+def keyset(conn: Connection, query: RenderedQuery, order: ReadOrder, *, sort: bool = True) -> RenderedQuery:
+    """Wrap ``query`` to return its rows in ``order``, from where it starts (``sort=False``: in no order)."""
+    where, order_by, params = order.clause(
+        "connector_keyset", conn.dialect.identifier_preparer.quote, family(conn.dialect.name)
+    )
+    sql = f"SELECT * FROM ({query.inner}) AS connector_keyset{where}{order_by if sort else ''}"
+    return RenderedQuery(sql, {**query.params, **params})
 
 
 def raw_server_cursor(conn: Connection, query: RenderedQuery, batch_size: int) -> Any:
@@ -492,13 +507,13 @@ def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
     try:
         yield
     except DBAPIError as ex:
-        raise _domain_error(ex.orig, secrets, lost=ex.connection_invalidated) from None
+        sqlstate = ex.orig.sqlstate if isinstance(ex.orig, psycopg.Error) else None
+        lost = ex.connection_invalidated or (sqlstate or "").startswith(_PG_CONNECTION_GONE)
+        raise _domain_error(ex.orig, secrets, lost=lost) from None
     except (StatementError, ArgumentError) as ex:  # SQLAlchemy refused the statement before the database saw it
         raise QueryFailed(scrub_for_caller(str(ex).splitlines()[0], *secrets)) from None
     except psycopg.Error as ex:  # from a raw cursor (the rendered path)
-        # Class 08 (connection exception) and 57P (operator intervention) lose the connection.
-        lost = ex.sqlstate is None or ex.sqlstate.startswith(("08", "57P"))
-        raise _domain_error(ex, secrets, lost=lost) from None
+        raise _domain_error(ex, secrets, lost=_pg_lost(ex)) from None
     except pymysql.err.Error as ex:  # from a raw cursor (the rendered path)
         lost = isinstance(ex, pymysql.err.OperationalError | pymysql.err.InterfaceError) and (
             not ex.args or ex.args[0] in _MYSQL_LOST_ERRNOS
@@ -506,14 +521,20 @@ def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
         raise _domain_error(ex, secrets, lost=lost) from None
 
 
-def _domain_error(
-    orig: BaseException | None, secrets: tuple[str, ...], *, lost: bool
-) -> QueryFailed | DatasourceUnavailable:
+def _pg_lost(ex: psycopg.Error) -> bool:
+    """Whether an error of a raw psycopg cursor means the connection is gone."""
+    # No SQLSTATE at all: the client noticed a closed socket.
+    return ex.sqlstate is None or ex.sqlstate.startswith(_PG_CONNECTION_GONE)
+
+
+def _domain_error(orig: BaseException | None, secrets: tuple[str, ...], *, lost: bool) -> QueryFailed | ConnectionLost:
+    """The error of a statement on an open connection: not masked by content (``redaction``), logged scrubbed."""
+    log.debug("datasource error: %s", describe_db_error(orig, secrets))  # the log filter masks every secret
     if is_timeout(orig):
         return QueryFailed("the query was cancelled: statement timeout reached", error_type="query_timeout_exception")
     if lost:
-        return DatasourceUnavailable(f"lost the datasource connection: {describe_db_error(orig, secrets)}")
-    return QueryFailed(describe_db_error(orig, secrets))
+        return ConnectionLost(f"lost the datasource connection: {describe_db_error(orig)}")
+    return QueryFailed(describe_db_error(orig))
 
 
 def is_timeout(orig: BaseException | None) -> bool:
@@ -524,7 +545,9 @@ def is_timeout(orig: BaseException | None) -> bool:
     args = getattr(orig, "args", ())
     if args and isinstance(args[0], int) and args[0] in _MYSQL_TIMEOUT_ERRNOS:
         return True
-    return isinstance(orig, sqlite3.OperationalError) and "interrupted" in str(orig)
+    if isinstance(orig, sqlite3.OperationalError) and "interrupted" in str(orig):
+        return True
+    return dialects.is_timeout(orig)
 
 
 def describe_db_error(orig: BaseException | None, secrets: tuple[str, ...] = ()) -> str:
@@ -571,6 +594,8 @@ def column_db_types(result: CursorResult[Any] | Any) -> list[str | None]:
             names.append(str(info.name) if info is not None else None)
     elif dialect in ("mysql", "mariadb"):
         names = [f"mysql:{_MYSQL_TYPE_NAMES.get(column[1], '?')}" for column in description]
+    elif dialect == "duckdb":
+        names = [dialects.duckdb_type_name(column[1]) for column in description]
     else:
         names = [None] * len(description)
     return names

@@ -119,6 +119,19 @@ class ReplaceTarget:
                 return
 
 
+class MappingConflict(ConnectorError):
+    """The target maps fields with types the run's documents no longer have (SPEC §10 ``on_mapping_conflict``)."""
+
+    error_type = "mapping_conflict_exception"
+
+    def __init__(self, target: str, conflicts: list[str]) -> None:
+        super().__init__(
+            f"the mapping of [{target}] conflicts with what the query now produces: {'; '.join(conflicts)}; "
+            'nothing was written (on_mapping_conflict "rebuild" loads a new index with the new mapping)'
+        )
+        self.conflicts = conflicts
+
+
 class IncrementalTarget:
     """Upserts by id into ``target``."""
 
@@ -127,15 +140,24 @@ class IncrementalTarget:
         self.target = target
         self.write_index = target
 
-    def prepare(self, mapping: dict[str, Any], *, explicit: dict[str, Any] | None = None) -> None:
-        """Create the target with ``mapping`` if missing; else apply only the explicit mapping."""
+    def prepare(self, mapping: dict[str, Any]) -> None:
+        """Create the target with ``mapping`` if missing; else check it and add the fields it lacks.
+
+        Raises MappingConflict naming every field whose type would change.
+        """
         kind, _ = resolve(self.es, self.target)
         with store_errors(f"preparing {self.target}"):
             try:
                 if kind == "missing":
                     self.es.indices.create(index=self.target, mappings=mapping)
-                elif explicit and explicit.get("properties"):
-                    self.es.indices.put_mapping(index=self.target, properties=explicit["properties"])
+                    return
+                existing = current_properties(self.es, self.target)
+                conflicts = mapping_conflicts(existing, mapping.get("properties", {}))
+                if conflicts:
+                    raise MappingConflict(self.target, conflicts)
+                added = {k: v for k, v in mapping.get("properties", {}).items() if k not in existing}
+                if added:
+                    self.es.indices.put_mapping(index=self.target, properties=added)
             except ApiError as ex:
                 if kind == "missing" and "already exists" in _reason(ex):
                     return  # created concurrently by another run's first batch
@@ -147,6 +169,48 @@ class IncrementalTarget:
 
     def discard(self) -> None:
         """Nothing to undo: documents written so far stay (re-running is idempotent)."""
+
+
+_INTEGRAL = ("byte", "short", "integer", "long")
+_STRINGS = frozenset({"keyword", "text", "constant_keyword", "wildcard"})
+
+
+def current_properties(es: Elasticsearch, target: str) -> dict[str, Any]:
+    """The mapped fields of ``target`` (an index or the indices behind an alias), merged."""
+    found = es.indices.get_mapping(index=target).body
+    merged: dict[str, Any] = {}
+    for index_mapping in found.values():
+        merged.update(index_mapping.get("mappings", {}).get("properties", {}))
+    return merged
+
+
+def mapping_conflicts(existing: dict[str, Any], needed: dict[str, Any], prefix: str = "") -> list[str]:
+    """Fields whose type in ``needed`` the ``existing`` mapping cannot hold: "[field] is X in the target, the
+    run needs Y". Widening an integer, float to double, and text/keyword among strings are not conflicts."""
+    conflicts: list[str] = []
+    for name, wanted in needed.items():
+        have = existing.get(name)
+        if not isinstance(have, dict) or not isinstance(wanted, dict):
+            continue
+        if "properties" in wanted and "properties" in have:
+            conflicts += mapping_conflicts(have["properties"], wanted["properties"], f"{prefix}{name}.")
+            continue
+        old, new = have.get("type", "object"), wanted.get("type", "object")
+        if not _holds(old, new):
+            conflicts.append(f"[{prefix}{name}] is {old} in the target, the run needs {new}")
+    return conflicts
+
+
+def _holds(old: str, new: str) -> bool:
+    if old == new or (old in _STRINGS and new in _STRINGS):
+        return True
+    if new in _INTEGRAL and old in _INTEGRAL:
+        return _INTEGRAL.index(old) >= _INTEGRAL.index(new)
+    if new in (*_INTEGRAL, "float", "half_float") and old == "double":
+        return True
+    if new == "half_float" and old == "float":
+        return True
+    return {old, new} == {"date", "date_nanos"}
 
 
 def drop_staging(es: Elasticsearch, index: str) -> bool:

@@ -75,6 +75,41 @@ _BY_DB_TYPE: dict[str, dict[str, Any]] = {
     "mysql:ENUM": {"type": "keyword"},
     "mysql:SET": {"type": "keyword"},
 }
+# DuckDB (duckdb:<TYPE>, arrays duckdb:<TYPE>[] like PostgreSQL's report their element type).
+_DUCKDB_TYPES: dict[str, dict[str, Any]] = {
+    "TINYINT": {"type": "short"},
+    "SMALLINT": {"type": "short"},
+    "UTINYINT": {"type": "short"},
+    "USMALLINT": {"type": "integer"},
+    "INTEGER": {"type": "integer"},
+    "UINTEGER": {"type": "long"},
+    "BIGINT": {"type": "long"},
+    "UBIGINT": {"type": "double"},  # beyond a long: exact in _source, approximate in the index
+    "HUGEINT": {"type": "double"},
+    "UHUGEINT": {"type": "double"},
+    "FLOAT": {"type": "float"},
+    "DOUBLE": {"type": "double"},
+    "DECIMAL": {"type": "double"},
+    "BOOLEAN": {"type": "boolean"},
+    "VARCHAR": STRING_FIELD,
+    "DATE": _DATE,
+    "TIMESTAMP": _DATE,
+    "TIMESTAMP_S": _DATE,
+    "TIMESTAMP_MS": _DATE,
+    "TIMESTAMP_NS": _DATE,
+    "TIMESTAMP WITH TIME ZONE": _DATE,
+    "TIME": {"type": "keyword"},
+    "TIME WITH TIME ZONE": {"type": "keyword"},
+    "INTERVAL": {"type": "keyword"},
+    "UUID": {"type": "keyword"},
+    "ENUM": {"type": "keyword"},
+    "BIT": {"type": "keyword"},
+    "BLOB": {"type": "binary"},
+    "STRUCT": {"type": "object"},
+    "MAP": {"type": "object"},
+    "JSON": {"type": "object"},
+}
+_BY_DB_TYPE.update({f"duckdb:{name}{array}": field for name, field in _DUCKDB_TYPES.items() for array in ("", "[]")})
 
 
 def field_for_value(value: Any) -> dict[str, Any] | None:
@@ -103,6 +138,12 @@ def field_for_value(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict):
         return {"type": "object"}
     return None
+
+
+def field_for_db_type(db_type: str) -> dict[str, Any] | None:
+    """The field mapping of a database type name as ``column_db_types`` reports it, if known."""
+    field = _BY_DB_TYPE.get(db_type)
+    return dict(field) if field is not None else None
 
 
 def infer_properties(

@@ -70,8 +70,29 @@ def mysql_time(value: dt.timedelta) -> str:
     return f"{text}.{total.microseconds:06d}" if total.microseconds else text
 
 
+def _each(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` applied to every element of a list value (array columns)."""
+    return lambda v: [convert(item) for item in v] if isinstance(v, list) else v
+
+
+def _beyond_64_bits(value: Any) -> Any:
+    # orjson writes integers of 64 bits (signed or not); DuckDB's HUGEINT goes to 128 bits.
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return Decimal(value)
+    return value
+
+
+def _json_text(value: Any) -> Any:
+    # DuckDB returns JSON columns as their text; PostgreSQL's json/jsonb arrive parsed.
+    return load_json(value) if isinstance(value, str) else value
+
+
 COLUMN_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "mysql:TIME": lambda v: mysql_time(v) if isinstance(v, dt.timedelta) else v,
+    "duckdb:JSON": _json_text,
+    "duckdb:JSON[]": _each(_json_text),
+    **{f"duckdb:{name}": _beyond_64_bits for name in ("HUGEINT", "UHUGEINT")},
+    **{f"duckdb:{name}[]": _each(_beyond_64_bits) for name in ("HUGEINT", "UHUGEINT")},
 }
 
 
@@ -170,9 +191,15 @@ def _finite_or_text(text: str) -> float | str:
 
 # ---------------------------------------------------------------- JSON values back to bindable ones
 
-_TIMESTAMPS = frozenset({"timestamptz", "timestamp", "mysql:DATETIME", "mysql:TIMESTAMP"})
-_DATES = frozenset({"date", "mysql:DATE", "mysql:NEWDATE"})
-_DECIMALS = frozenset({"numeric", "mysql:DECIMAL", "mysql:NEWDECIMAL"})
+_NAIVE_TIMESTAMPS = frozenset({"timestamp", "duckdb:TIMESTAMP"})  # compared as local times on the server
+_TIMESTAMPS = _NAIVE_TIMESTAMPS | {
+    "timestamptz",
+    "mysql:DATETIME",
+    "mysql:TIMESTAMP",
+    "duckdb:TIMESTAMP WITH TIME ZONE",
+}
+_DATES = frozenset({"date", "mysql:DATE", "mysql:NEWDATE", "duckdb:DATE"})
+_DECIMALS = frozenset({"numeric", "mysql:DECIMAL", "mysql:NEWDECIMAL", "duckdb:DECIMAL"})
 
 
 def moment_for(value: dt.datetime, *, server_binds: bool, timezone: str) -> dt.datetime:
@@ -195,7 +222,7 @@ def bindable(value: Any, db_type: str | None, *, server_binds: bool, timezone: s
     try:
         if db_type in _TIMESTAMPS and isinstance(value, str):
             moment = dt.datetime.fromisoformat(value)
-            if db_type == "timestamp" and moment.tzinfo is not None:  # PostgreSQL: naive in the datasource zone
+            if db_type in _NAIVE_TIMESTAMPS and moment.tzinfo is not None:  # naive in the datasource zone
                 return moment.astimezone(zoneinfo.ZoneInfo(timezone)).replace(tzinfo=None)
             return moment_for(moment, server_binds=server_binds, timezone=timezone)
         if db_type in _DATES and isinstance(value, str):

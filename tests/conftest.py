@@ -140,6 +140,7 @@ def settings_env(
         "CONNECTOR_INDEX_PREFIX": index_prefix,
         "CONNECTOR_WORKER_POLL_INTERVAL_S": "0.2",
         "CONNECTOR_SQL_SQLITE_ROOTS": json.dumps([str(tmp_path_factory.getbasetemp())]),
+        "CONNECTOR_SQL_DUCKDB_ROOTS": json.dumps([str(tmp_path_factory.getbasetemp())]),
     }
 
 
@@ -270,6 +271,18 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     with engine.connect():
         pass  # the service opens databases read-only: the file must exist
     yield Database(engine, f"jdbc:sqlite:{path}", f"sqlite:///{path}", "sqlite")
+    engine.dispose()
+
+
+@pytest.fixture
+def duckdb_db(tmp_path: Path) -> Iterator[Database]:
+    """A DuckDB file (embedded). Setup connections close after each statement (NullPool): DuckDB
+    refuses a read-only connection to a file this process holds open read-write."""
+    path = tmp_path / "test.duckdb"
+    engine = sa.create_engine(f"duckdb:///{path}", poolclass=sa.pool.NullPool)
+    with engine.connect():
+        pass  # the service opens databases read-only: the file must exist
+    yield Database(engine, f"jdbc:duckdb:{path}", f"duckdb:///{path}", "duckdb")
     engine.dispose()
 
 

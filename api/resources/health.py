@@ -12,9 +12,13 @@ from api.params import check_params
 
 
 class Health:
-    """Report whether this process can serve: Elasticsearch and the service indices."""
+    """Report whether this process can serve: Elasticsearch and the service indices.
 
-    public = True  # load balancers probe it without credentials; it reveals no data
+    Public, for load balancers; the details (versions, index names, reasons)
+    only to an authenticated caller (SPEC §14): others get the status alone.
+    """
+
+    public = True
 
     def __init__(self, check: Callable[[], dict[str, Any]]) -> None:
         self.check = check
@@ -23,7 +27,8 @@ class Health:
         check_params(req, ())
         report = self.check()
         resp.status = falcon.HTTP_200 if report["status"] != "red" else falcon.HTTP_503
-        resp.media = report
+        authenticated = getattr(req.context, "principal", None) is not None
+        resp.media = report if authenticated else {"status": report["status"]}
 
 
 class Metrics:

@@ -76,9 +76,11 @@ class IngestionRun:
         self.api = api
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, ingestion_id: str) -> None:
-        check_params(req, ("resume",))
+        check_params(req, ("resume", "allow_large"))
         body = read_json(req, limit=self.api.max_body_bytes, required=False)
-        status = self.service.run(ingestion_id, body, resume=bool_param(req, "resume"))
+        status = self.service.run(
+            ingestion_id, body, resume=bool_param(req, "resume"), allow_large=bool_param(req, "allow_large")
+        )
         resp.status = falcon.HTTP_202
         resp.location = f"{JOBS_PATH}/{INGESTION}/{ingestion_id}"
         resp.media = envelope(INGESTION, ingestion_id, status)

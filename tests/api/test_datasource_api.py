@@ -124,7 +124,7 @@ def test_delete_force_and_unknown(api: testing.TestClient) -> None:
             "validation_exception",
             "$.jdbc.properties.a",
         ),
-        (b'{"jdbc": {"url": "jdbc:oracle:thin:@h:1521:x"}}', "validation_exception", "$.jdbc.url"),
+        (b'{"jdbc": {"url": "jdbc:sybase:Tds:h:5000/x"}}', "validation_exception", "$.jdbc.url"),
         (b'{"jdbc": {"url": "postgresql://h/db"}}', "validation_exception", "$.jdbc.url"),
         (b'{"jdbc": {"url": "jdbc:postgresql://h/db?bogus=1"}}', "validation_exception", "$.jdbc.url"),
         (b'{"sql": {"url": "nosuchdialect://h/db"}}', "validation_exception", "$.sql.url"),

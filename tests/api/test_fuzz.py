@@ -11,7 +11,8 @@ definitions replaced and deleted; a case that deletes or replaces a seeded
 resource is followed by restoring it. No worker runs.
 
 Checks on every response: no 5xx, and conformance to the document (status
-code documented, content type, required headers, body schema). Generation is
+code documented, content type, required headers, body schema; not the body
+schema when the case has ``filter_path``, which keeps a subset of it). Generation is
 derandomized so that CI is repeatable; ``CONNECTOR_FUZZ_RANDOM=1`` explores
 new cases (with ``CONNECTOR_FUZZ_EXAMPLES=20000``, say).
 """
@@ -49,6 +50,7 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+CHECKS_FILTERED = [check for check in CHECKS if check is not response_schema_conformance]
 
 DOCUMENT = f"{BASE}/_openapi.json"
 METHODS = ("get", "put", "post", "delete")
@@ -149,7 +151,9 @@ def test_every_operation_conforms_to_the_document(api: testing.TestClient, sqlit
         case = data.draw(strategy, label="case")
         response = case.call()
         statuses[operation.label][response.status_code] += 1
-        case.validate_response(response, checks=CHECKS)
+        # filter_path keeps a subset of the documented body by design (and is fuzzed all the same).
+        filtered = "filter_path" in (case.query or {})
+        case.validate_response(response, checks=CHECKS_FILTERED if filtered else CHECKS)
         if case.method in ("PUT", "DELETE") and response.status_code < 300 and seeds.ids(operation):
             seeds.restore()
 

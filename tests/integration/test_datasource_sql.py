@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import sqlalchemy as sa
 from falcon import testing
@@ -106,6 +108,8 @@ def test_sample_bad_sql_and_bad_body(api: testing.TestClient, any_db: Database) 
     )
     dup = api.simulate_post(f"{DS}/db/_sample", json={"query": "SELECT 1 AS a, 2 AS a"})
     assert_error(dup, 400, "validation_exception", "$.query")
+    unbound = api.simulate_post(f"{DS}/db/_sample", json={"query": "SELECT 1 AS a WHERE 1 = :x"})
+    assert_error(unbound, 400, "sql_exception")  # the database's own message; once a 500
 
 
 def test_statement_timeout(api: testing.TestClient, any_db: Database, settings_env: dict[str, str], es) -> None:
@@ -179,10 +183,36 @@ def test_unreachable_database(api: testing.TestClient) -> None:
     )
 
 
-def test_missing_driver(api: testing.TestClient) -> None:
-    api.simulate_put(f"{DS}/mssql", json={"jdbc": {"url": "jdbc:sqlserver://127.0.0.1:1;databaseName=x"}})
-    error = assert_error(api.simulate_post(f"{DS}/mssql/_validate"), 400, "driver_missing_exception")
-    assert "pip install pymssql" in error["reason"]
+MISSING_DRIVER_URLS = [
+    ("mssql", "pymssql", "jdbc:sqlserver://127.0.0.1:1;databaseName=x"),
+    ("oracle", "oracledb", "jdbc:oracle:thin:@//127.0.0.1:1/svc"),
+    ("trino", "trino", "jdbc:trino://127.0.0.1:1/hive"),
+    ("presto", "pyhive", "jdbc:presto://127.0.0.1:1/hive"),
+    ("redshift", "sqlalchemy_redshift", "jdbc:redshift://127.0.0.1:1/dev"),
+    ("snowflake", "snowflake.sqlalchemy", "jdbc:snowflake://acct.snowflakecomputing.com/?db=x"),
+    ("clickhouse", "clickhouse_connect", "jdbc:clickhouse://127.0.0.1:1/db"),
+    ("db2", "ibm_db_sa", "jdbc:db2://127.0.0.1:1/SAMPLE"),
+]
+
+
+@pytest.mark.parametrize(("extra", "module", "url"), MISSING_DRIVER_URLS)
+def test_missing_driver_names_the_extra(api: testing.TestClient, extra: str, module: str, url: str) -> None:
+    """SPEC §15: PUT stores the definition (drivers may be installed later, or only on the workers);
+    every call that connects answers 400 naming the extra to install."""
+    if importlib.util.find_spec(module.split(".")[0]) is not None:
+        pytest.skip(
+            f"the [{extra}] extra is installed here; its driver is exercised in tests/unit/test_dialect_drivers.py"
+        )
+    assert api.simulate_put(f"{DS}/ds", json={"jdbc": {"url": url}}).status_code == 201
+    assert api.simulate_get(f"{DS}/ds").json["found"] is True
+    calls = (
+        api.simulate_post(f"{DS}/ds/_validate"),
+        api.simulate_post(f"{DS}/ds/_sample", json={"query": "SELECT 1"}),
+        api.simulate_post(f"{DS}/ds/_metadata"),
+    )
+    for resp in calls:
+        error = assert_error(resp, 400, "driver_missing_exception")
+        assert f"pip install 'siren-connector-service[{extra}]'" in error["reason"]
 
 
 def test_wrong_password_message_has_no_password(

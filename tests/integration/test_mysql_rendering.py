@@ -29,6 +29,7 @@ from connector.ingestion_def import Transform
 from ingestion.documents import DocumentBuilder
 from ingestion.line_builder import line_builder
 from ingestion.query_template import RenderedQuery
+from ingestion.read_order import ReadOrder
 from ingestion.sql_json_mysql import RenderedLines, double_json
 from ingestion.sql_source import RenderRequest, open_rows
 from ingestion.transforms import compile_transforms
@@ -56,17 +57,18 @@ def read(
     transforms: tuple[Transform, ...] = (),
     batch_size: int = 7,
     after: Any = None,
+    tracking: str | None = None,
 ) -> list[Any]:
     """Everything a run takes from the rows: per batch the lines, ids, rejections, checkpoint and last row."""
     target = ConnectionTarget(sa.make_url(db.sql_url), {}, timezone)
+    columns = (tracking, pk_field) if tracking and pk_field else (pk_field,)
     encoder = JsonEncoder(timezone)
     out: list[Any] = []
     with open_rows(
         target,
         RenderedQuery(sql, {}),
         connect_timeout_s=5,
-        order_by=pk_field,
-        after=after,
+        order=ReadOrder(columns, after=after) if pk_field else None,
         batch_size=batch_size,
         render=RenderRequest(transforms) if rendered else None,
     ) as source:
@@ -80,7 +82,12 @@ def read(
             assert source.rendered is None
             compiled = compile_transforms(list(transforms), timezone=timezone)
             builder = DocumentBuilder(
-                source.columns, db_types=source.db_types, pk_field=pk_field, encoder=encoder, transforms=compiled
+                source.columns,
+                db_types=source.db_types,
+                pk_field=pk_field,
+                encoder=encoder,
+                transforms=compiled,
+                order=columns if pk_field else (),
             )
         out.append((source.columns, source.db_types))
         number = 1
@@ -96,6 +103,7 @@ def read(
                     list(batch.ids),
                     [(r.pk, r.error_type, r.reason, r.field) for r in batch.rejected],
                     encoder.plain(batch.last_key),
+                    batch.last_position,
                     encoder.plain(list(batch.last_row)) if batch.last_row is not None else None,
                 )
             )
@@ -173,7 +181,23 @@ def test_text_keys_without_key_and_resuming(mariadb: Database) -> None:
         ("é" * 300, "primary key is longer than 512 bytes"),
     ]
     same_both_ways(mariadb, "SELECT * FROM k", pk_field=None, batch_size=3)
-    same_both_ways(mariadb, "SELECT * FROM k", pk_field="k", after="b")
+    same_both_ways(mariadb, "SELECT * FROM k", pk_field="k", after=("b",))
+
+
+def test_a_tracking_column_orders_the_rows_and_ends_each_position(mariadb: Database) -> None:
+    """Change sync reads by (tracking column, key); the batch's last position is the checkpoint, both ways."""
+    mariadb.execute("CREATE TABLE c (id INT PRIMARY KEY, updated DATETIME(3) NULL, v VARCHAR(10))")
+    mariadb.execute(
+        "INSERT INTO c VALUES (1, '2024-01-02 00:00:00', 'a'), (2, NULL, 'b'), (3, '2024-01-01 00:00:00.5', 'c'),"
+        " (4, '2024-01-02 00:00:00', 'd'), (5, NULL, 'e'), (6, '2023-12-31 23:59:59', 'f')"
+    )
+    batches = same_both_ways(mariadb, "SELECT * FROM c", tracking="updated", batch_size=2)
+    assert [batch[4] for batch in batches[1:]] == [
+        (None, 5),
+        (dt.datetime(2024, 1, 1, 0, 0, 0, 500000), 3),
+        (dt.datetime(2024, 1, 2), 4),
+    ]
+    same_both_ways(mariadb, "SELECT * FROM c", tracking="updated", after=(dt.datetime(2024, 1, 1), 0))
 
 
 def test_transforms_left_to_python(mariadb: Database) -> None:

@@ -6,6 +6,7 @@ import pytest
 from elasticsearch import Elasticsearch
 from falcon import testing
 
+from connector.index_rules import pipeline_id
 from tests.conftest import Database
 from tests.integration.ingest_support import define, run
 
@@ -25,7 +26,7 @@ def test_pipeline_is_applied(
     final = run(api, "piped")
     assert (final["state"], final["count"]) == ("successful", 2), final
     assert es.get(index=target, id="1")["_source"] == {"id": 1, "v": "a", "source_system": "warehouse"}
-    assert es.ingest.get_pipeline(id=f"{index_prefix.strip('.')}piped")
+    assert es.ingest.get_pipeline(id=pipeline_id(index_prefix, "piped"))
 
 
 def test_without_pipeline_support_the_run_fails_clearly(
@@ -45,5 +46,5 @@ def test_without_pipeline_support_the_run_fails_clearly(
     define(api, sqlite_db, "nopipe", query="SELECT * FROM t", target=target, pk_field="id", pipeline=PIPELINE)
     final = run(api, "nopipe")
     assert final["state"] == "error"
-    assert f"cannot register ingest pipeline [{index_prefix.strip('.')}nopipe]" in final["error"][1]
+    assert f"cannot register ingest pipeline [{pipeline_id(index_prefix, 'nopipe')}]" in final["error"][1]
     assert not es.indices.exists(index=target)

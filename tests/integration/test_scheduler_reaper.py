@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from elasticsearch import Elasticsearch
 from falcon import testing
+from prometheus_client import REGISTRY
 
 from connector.doc_store import VersionConflict
 from connector.job_state import JobState
@@ -48,6 +49,10 @@ def _entries(es: Elasticsearch, runtime) -> list[dict]:
     return [h["_source"]["ingestion"] for h in hits]
 
 
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def _scheduler(runtime, clock: Clock, **overrides: float) -> Scheduler:
     settings = runtime.settings.worker.model_copy(update=overrides)
     return Scheduler(runtime.jobs, runtime.ingestion_store, settings, clock=clock)
@@ -61,9 +66,14 @@ def test_fire_times_once_skip_while_running_and_schedule_changes(
     clock = Clock(dt.datetime.fromtimestamp(defined_at, dt.UTC))
     one, two = _scheduler(runtime, clock), _scheduler(runtime, clock)
     assert one.tick() == [] and two.tick() == []  # nothing due since the definition
+    fired, skipped = (
+        _metric("connector_scheduler_fires_total", ingestion="sched"),
+        _metric("connector_scheduler_skips_total", ingestion="sched"),
+    )
     clock.advance(600)  # the next 10-minute boundary has passed
     created = one.tick() + two.tick() + one.tick()
     assert len(created) == 1
+    assert _metric("connector_scheduler_fires_total", ingestion="sched") == fired + 1  # once for all schedulers
     first = _entries(es, runtime)
     assert [(e["state"], e["trigger"]) for e in first] == [("queued", "schedule")]
     fire = first[0]["fire_time"]
@@ -72,6 +82,7 @@ def test_fire_times_once_skip_while_running_and_schedule_changes(
     assert one.tick() == [] and two.tick() == []
     entries = _entries(es, runtime)
     assert [e["state"] for e in entries] == ["queued", "skipped"]
+    assert _metric("connector_scheduler_skips_total", ingestion="sched") == skipped + 1
     assert entries[1]["fire_time"] == fire + 600_000
     assert "previous run was still running" in entries[1]["infos"]
     # Disable: nothing fires. Re-enable with another schedule: takes effect, without back-filling.
@@ -128,8 +139,10 @@ def test_reaper_takes_over_runs_without_heartbeat(
     reaper = Reaper(runtime.jobs, es, runtime.settings.worker, name="host:2:alive", clock=clock)
     assert reaper.tick() == []  # within the lease
     clock.advance(2)
+    reaped_before = _metric("connector_runs_ended_total", ingestion="lost", outcome="reaped")
     assert reaper.tick() == [running.status.run_id]
     assert reaper.tick() == []  # once
+    assert _metric("connector_runs_ended_total", ingestion="lost", outcome="reaped") == reaped_before + 1
     reaped = status(api, "lost")
     assert reaped["state"] == "error" and reaped["is_running"] is False
     assert "host:1:dead" in reaped["infos"] and "host:2:alive" in reaped["infos"]

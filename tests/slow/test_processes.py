@@ -113,7 +113,8 @@ def test_concurrent_bootstrap_from_many_processes(settings_env: dict[str, str], 
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, outputs
     assert sorted(es.indices.get(index=f"{index_prefix}*", expand_wildcards="all")) == sorted(
-        f"{index_prefix}{n}" for n in ("datasources", "ingestions", "job-log", "job-current", "job-errors")
+        f"{index_prefix}{n}"
+        for n in ("datasources", "ingestions", "job-log", "job-current", "job-errors", "job-partitions")
     )
 
 

@@ -62,6 +62,7 @@ class UiService:
     jdbc_url: str
     target_prefix: str  # of the test's target indices, removed with the service's own
     process: ServiceProcess
+    pg_url: str = ""  # SQLAlchemy URL of the database that holds ``schema``
     http: urllib3.PoolManager = field(default_factory=urllib3.PoolManager)
 
     @property
@@ -77,6 +78,17 @@ class UiService:
             data = orjson.dumps(body)
         resp = self.http.request(method, f"{self.base}/_siren/connector/{path}", body=data, headers=headers)
         return resp.status, orjson.loads(resp.data) if resp.data else None
+
+    def sql(self, *statements: str) -> None:
+        """Run statements in the test schema, in one transaction (a test's own tables and changes)."""
+        engine = sa.create_engine(self.pg_url, poolclass=sa.pool.NullPool)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"SET LOCAL search_path TO {self.schema}")
+                for statement in statements:
+                    conn.exec_driver_sql(statement)
+        finally:
+            engine.dispose()
 
     def target(self, name: str) -> str:
         return f"{self.target_prefix}{name}"
@@ -178,7 +190,9 @@ def ui_service(
     process = ServiceProcess(["serve", "--bind", f"127.0.0.1:{port}"], env, log)
     url = sa.make_url(pg_server_url)
     jdbc = f"jdbc:postgresql://{url.host}:{url.port or 5432}/{url.database}?currentSchema={ui_schema}"
-    service = UiService(f"http://127.0.0.1:{port}", admin_token, read_token, ui_schema, jdbc, f"{tag}-", process)
+    service = UiService(
+        f"http://127.0.0.1:{port}", admin_token, read_token, ui_schema, jdbc, f"{tag}-", process, pg_server_url
+    )
     try:
         process.wait_http(f"{service.base}/_siren/connector/_health", timeout=60)
         # Trust authentication ignores the password, so it can be set and must never show.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -143,6 +144,69 @@ def test_history_filters_narrow_the_list(page: Page, ui_service: UiService, shot
     for seed_field in ("version", "id", "is_running", "start_time", "end_time", "infos", "state", "count"):
         expect(page.locator(f'[data-field="{seed_field}"]')).not_to_have_text("—")
     shot(page, "job-error")
+
+
+def test_history_search_and_sort(page: Page, ui_service: UiService, shot: Callable[[Page, str], Path]) -> None:
+    """`q` searches the runs' messages, `sort` orders the history; both are kept in the address."""
+    small, large, failing = unique("ui-q-small"), unique("ui-q-large"), unique("ui-q-fail")
+    word = f"zq{uuid.uuid4().hex[:8]}"  # in the failing run's error only: the database quotes the bad value
+    ui_service.put_ingestion(small, query="SELECT * FROM cities", pk_field="id")
+    ui_service.put_ingestion(large, query="SELECT id, name FROM items WHERE id <= 40", pk_field="id")
+    # Row 3 fails, not the first (PUT opens the query to learn its columns and refuses a failing first
+    # row): `invalid input syntax for type integer: "Lyon-zq…"`.
+    bad_cast = f"CASE WHEN id = 3 THEN (name || '-{word}')::int END"
+    ui_service.put_ingestion(failing, query=f"SELECT id, {bad_cast} AS n FROM cities ORDER BY id", pk_field="id")
+    assert ui_service.run_to_end(small)["count"] == 5
+    assert ui_service.run_to_end(large)["count"] == 40
+    failed = ui_service.run_to_end(failing)
+    assert failed["state"] == "error"
+    assert word in " ".join(failed["error"])
+
+    sign_in(page, ui_service, ui_service.admin_token)
+    history = page.locator("table.history tbody tr[data-run]")
+    page.fill("input[name=id]", f"{small},{large},{failing}")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(history).to_have_count(3)
+    # Newest first by default.
+    expect(history.nth(0)).to_have_attribute("data-job", failing)
+    expect(history.nth(2)).to_have_attribute("data-job", small)
+
+    # Free text over the messages: the distinctive word of the error finds the failing run alone.
+    page.fill("input[name=q]", word)
+    page.get_by_role("button", name="Apply filters").click()
+    expect(history).to_have_count(1)
+    expect(history.first).to_have_attribute("data-job", failing)
+    expect(history.first.locator("td.info mark")).to_have_text(word)  # the whole message, the word marked
+    assert f"q={word}" in page.url
+    expect(page.locator("input[name=q]")).to_have_value(word)
+    shot(page, "history-search")
+
+    # Excluding the word: the two runs that did not fail.
+    page.fill("input[name=q]", f"-{word}")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(history).to_have_count(2)
+    expect(history.filter(has=page.locator('[data-state="error"]'))).to_have_count(0)
+
+    # Sorted by documents, most first: 40, 5, 0 — not the order they ran in.
+    page.fill("input[name=q]", "")
+    page.select_option("select[name=sort]", "count:desc")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(history.nth(0)).to_have_attribute("data-job", large)
+    expect(history.nth(1)).to_have_attribute("data-job", small)
+    expect(history.nth(2)).to_have_attribute("data-job", failing)
+    expect(page.locator("table.history th", has_text="Documents")).to_have_attribute("aria-sort", "descending")
+    assert "sort=count%3Adesc" in page.url or "sort=count:desc" in page.url
+    shot(page, "history-sorted")
+
+    # The address alone gives the same list (a bookmark, a shared link), the other way round.
+    page.goto(page.url.replace("count%3Adesc", "count%3Aasc").replace("count:desc", "count:asc"))
+    expect(page.locator("select[name=sort]")).to_have_value("count:asc")
+    expect(history.nth(0)).to_have_attribute("data-job", failing)
+    expect(history.nth(2)).to_have_attribute("data-job", large)
+    expect(page.locator("table.history th", has_text="Documents")).to_have_attribute("aria-sort", "ascending")
+    expect(page.locator(".pager-buttons button").first).to_have_text(
+        "\N{SINGLE LEFT-POINTING ANGLE QUOTATION MARK} Previous"
+    )
 
 
 def test_errors_report_view_and_download(page: Page, ui_service: UiService, shot: Callable[[Page, str], Path]) -> None:

@@ -80,7 +80,7 @@ def test_chunks_need_one_source_per_action(client: Elasticsearch) -> None:
 @pytest.mark.parametrize("response", [{"errors": False}, {"errors": False, "items": []}])
 def test_classify_without_errors(client: Elasticsearch, response: dict[str, Any]) -> None:
     outcome = BulkOutcome(indexed=5)
-    retry = make_writer(client)._classify([7, 8, 9], response, outcome)
+    retry, _ = make_writer(client)._classify([7, 8, 9], response, outcome)
     assert retry == []
     assert outcome == BulkOutcome(indexed=8, rejected=[], retries=0)
 
@@ -105,8 +105,8 @@ def test_classify_mixed_items(client: Elasticsearch) -> None:
         ],
     }
     outcome = BulkOutcome()
-    retry = make_writer(client)._classify([10, 11, 12, 13], response, outcome)
-    assert retry == [12]
+    retry, reason = make_writer(client)._classify([10, 11, 12, 13], response, outcome)
+    assert (retry, reason) == ([12], "429")
     assert outcome.indexed == 2
     assert outcome.retries == 0
     assert outcome.rejected == [
@@ -123,7 +123,7 @@ def test_classify_mixed_items(client: Elasticsearch) -> None:
 def test_classify_retries_429_and_5xx(client: Elasticsearch, status: int) -> None:
     response = {"errors": True, "items": [{"index": {"status": status, "error": {"type": "x", "reason": "y"}}}]}
     outcome = BulkOutcome()
-    assert make_writer(client)._classify([3], response, outcome) == [3]
+    assert make_writer(client)._classify([3], response, outcome) == ([3], "429" if status == 429 else "5xx")
     assert outcome == BulkOutcome()
 
 
@@ -153,7 +153,7 @@ def test_classify_rejection_reasons(
     if error is not None:
         item["error"] = error
     outcome = BulkOutcome()
-    assert make_writer(client)._classify([0], {"errors": True, "items": [{"index": item}]}, outcome) == []
+    assert make_writer(client)._classify([0], {"errors": True, "items": [{"index": item}]}, outcome)[0] == []
     assert outcome.rejected == [ItemError(0, 409, error_type, reason)]
     assert outcome.indexed == 0
 
@@ -162,13 +162,13 @@ def test_classify_rejection_reasons(
 def test_classify_other_4xx_are_rejected_not_retried(client: Elasticsearch, status: int) -> None:
     response = {"errors": True, "items": [{"create": {"status": status, "error": {"type": "e", "reason": "r"}}}]}
     outcome = BulkOutcome()
-    assert make_writer(client)._classify([4], response, outcome) == []
+    assert make_writer(client)._classify([4], response, outcome)[0] == []
     assert outcome.rejected == [ItemError(4, status, "e", "r")]
 
 
 def test_classify_item_without_status_is_rejected(client: Elasticsearch) -> None:
     outcome = BulkOutcome()
-    assert make_writer(client)._classify([0], {"errors": True, "items": [{"index": {}}]}, outcome) == []
+    assert make_writer(client)._classify([0], {"errors": True, "items": [{"index": {}}]}, outcome)[0] == []
     assert outcome.rejected == [ItemError(0, 0, "rejected", "rejected")]
 
 

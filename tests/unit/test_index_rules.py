@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from connector.index_rules import PIN_TAG, RuleBroken, check_index_name, check_pipeline, pinned_pipeline
+from connector.ingestion_def import IngestBody
 
 pytestmark = pytest.mark.unit
 
@@ -83,3 +85,18 @@ def test_every_path_through_a_registered_pipeline_ends_on_the_write_index() -> N
     assert registered["on_failure"][-1] == pin
     assert registered["description"] == "d"
     assert pipeline["processors"][-1] != pin  # the definition itself is unchanged
+
+
+@pytest.mark.parametrize(
+    "ingest",
+    [
+        {"mapping": {"runtime": {"r": {"type": "long", "script": "emit(1)"}}}},
+        {"mapping": {"properties": {"n": {"type": "long", "script": {"source": "emit(1)"}}}}},
+        {"transforms": [{"input": [{"source": "a"}], "output": "b", "mapping": {"type": "long", "script": "x"}}]},
+    ],
+)
+def test_mapping_scripts_are_painless_and_need_the_setting(ingest: dict[str, object]) -> None:
+    body = {"datasource": "d", "query": "SELECT 1", "target": "t", **ingest}
+    with pytest.raises(ValidationError):
+        IngestBody.model_validate(body, context={"allow_scripts": False})
+    IngestBody.model_validate(body, context={"allow_scripts": True})

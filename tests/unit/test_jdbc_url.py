@@ -59,7 +59,7 @@ def test_sqlserver_credentials() -> None:
 @pytest.mark.parametrize(
     ("jdbc", "message"),
     [
-        ("jdbc:oracle:thin:@h:1521:x", "unsupported JDBC URL for [oracle]"),
+        ("jdbc:sybase:Tds:h:5000/db", "unsupported JDBC URL for [sybase]"),
         ("postgresql://h/db", "must start with jdbc:"),
         ("jdbc:postgresql://h/db?sslfactory=x", "only org.postgresql.ssl.NonValidatingFactory"),
         ("jdbc:postgresql://h:port/db", "port must be a number"),

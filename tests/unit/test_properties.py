@@ -20,7 +20,8 @@ from connector.cron import Schedule
 from connector.date_pattern import compile_pattern
 from connector.errors import InvalidDefinition
 from connector.ingestion_def import Transform
-from connector.jdbc_url import _MSSQL_PROPS, _MY_PROPS, _PG_PROPS, JdbcUrlError, translate
+from connector.jdbc_sqlserver import MSSQL_PROPS as _MSSQL_PROPS
+from connector.jdbc_url import _MY_PROPS, _PG_PROPS, JdbcUrlError, translate
 from connector.job_query import parse_time
 from ingestion.query_template import TemplateError, render
 from ingestion.transforms import TransformError, _date, compile_transforms, iso_rearrangement
@@ -109,6 +110,10 @@ def test_sqlite_path_round_trip(path: str) -> None:
     assert (out.url.drivername, out.url.database) == ("sqlite", path)
 
 
+# Properties that name the server rather than configure the driver.
+_MSSQL_SERVER = {**_MSSQL_PROPS, **dict.fromkeys(("databaseName", "serverName", "instanceName", "portNumber", "port"))}
+
+
 def _unknown(table: dict[str, Any]) -> st.SearchStrategy[str]:
     known = {name.lower() for name in table}
     return st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,20}", fullmatch=True).filter(lambda n: n.lower() not in known)
@@ -116,10 +121,14 @@ def _unknown(table: dict[str, Any]) -> st.SearchStrategy[str]:
 
 @given(data=st.data(), kind=st.sampled_from(["postgresql", "mysql", "mariadb", "sqlserver", "sqlite"]))
 def test_unknown_jdbc_properties_are_always_refused(data: st.DataObject, kind: str) -> None:
-    table = {"postgresql": _PG_PROPS, "mysql": _MY_PROPS, "mariadb": _MY_PROPS, "sqlserver": _MSSQL_PROPS}.get(kind, {})
+    table = {"postgresql": _PG_PROPS, "mysql": _MY_PROPS, "mariadb": _MY_PROPS, "sqlserver": _MSSQL_SERVER}.get(
+        kind, {}
+    )
     name = data.draw(_unknown(table), label="property")
     value = data.draw(st.text(st.characters(exclude_categories=("Cs",)), max_size=10) | st.integers(), label="value")
-    url = f"jdbc:{kind}:/tmp/x.db" if kind == "sqlite" else f"jdbc:{kind}://h/db"
+    url = {"sqlite": "jdbc:sqlite:/tmp/x.db", "sqlserver": "jdbc:sqlserver://h;databaseName=db"}.get(
+        kind, f"jdbc:{kind}://h/db"
+    )
     in_url = kind != "sqlite" and data.draw(st.booleans(), label="in the URL")
     with pytest.raises(JdbcUrlError) as refused:
         if in_url and kind == "sqlserver":

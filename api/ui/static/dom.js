@@ -51,9 +51,21 @@ export function fill(el, ...children) {
   return append(el, children);
 }
 
-/** A table: columns [{label, cell: (row) => node|text, className}], rows. */
+/**
+ * A table: columns [{label, cell: (row) => node|text, className, title, sorted}], rows.
+ * `sorted` ("ascending" | "descending") marks the column the rows are sorted by.
+ */
 export function table(columns, rows, { empty = "Nothing to show.", rowAttrs = null, className = "" } = {}) {
-  const head = h("thead", h("tr", columns.map((c) => h("th", { class: c.className, title: c.title }, c.label))));
+  const arrow = (sorted) => h("span.sort-arrow", { "aria-hidden": "true" }, sorted === "ascending" ? "▲" : "▼");
+  const head = h(
+    "thead",
+    h(
+      "tr",
+      columns.map((c) =>
+        h("th", { class: c.className, title: c.title || (c.sorted ? `sorted, ${c.sorted}` : null), "aria-sort": c.sorted || null }, c.label, c.sorted ? arrow(c.sorted) : null),
+      ),
+    ),
+  );
   const body = h("tbody");
   if (!rows.length) {
     body.append(h("tr.empty", h("td", { colSpan: columns.length }, empty)));

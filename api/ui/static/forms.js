@@ -121,7 +121,7 @@ export class FormErrors {
     if (first) first.input.focus();
   }
 
-  /** Read every field; a JSON field that does not parse is an error beside it (nothing is sent). */
+  /** Read every field; a JSON field that does not parse (or a field whose value() throws) is an error beside it (nothing is sent). */
   collect() {
     this.clear();
     const values = {};
@@ -131,7 +131,8 @@ export class FormErrors {
         const value = f.value();
         if (value !== undefined) values[f.name] = value;
       } catch (ex) {
-        f.setError(`not valid JSON: ${ex.message}`);
+        // JSON.parse's SyntaxError, or a field's own reading of its text (a list of values).
+        f.setError(ex instanceof SyntaxError ? `not valid JSON: ${ex.message}` : ex.message);
         ok = false;
       }
     }

@@ -2,8 +2,9 @@
 // ingestion (its definition, recent runs, a dry run).
 import { ApiError, can, del, gate, get, ingestionPath, post } from "./api.js";
 import { card, code, dash, fields, fill, h, json, table } from "./dom.js";
-import { cellValue, duration, number, numericColumn, shortRun, stateBadge, time, yesNo } from "./format.js";
+import { cellValue, duration, number, numericColumn, pct, shortRun, stateBadge, time, yesNo } from "./format.js";
 import { field, FormErrors } from "./forms.js";
+import { formatSoftValues } from "./form-ingestion.js";
 import { actionButton, confirmDialog, flash, pageHeader, pager } from "./ui.js";
 
 const PAGE_SIZE = 25;
@@ -170,7 +171,7 @@ export async function ingestionPage(ctx) {
     ingest.transforms && ingest.transforms.length ? card("Transforms", transformsTable(ingest.transforms)) : null,
     ingest.mapping ? card("Mapping", json(ingest.mapping)) : null,
     ingest.pipeline ? card("Pipeline", json(ingest.pipeline)) : null,
-    dryRun(id),
+    dryRun(id, ingest),
   );
 }
 
@@ -186,14 +187,63 @@ function definition(ingest, nextFireTimes) {
     ["Schedule", schedule(ingest, nextFireTimes)],
     ["Max error ratio", ingest.max_error_ratio ?? h("span.muted", "service default")],
     ["Exact total", yesNo(Boolean(ingest.count_total))],
+    ...changeSync(ingest),
     ["Database user", credentials(ingest.ds_credentials) || h("span.muted", "the datasource's")],
     ["Elasticsearch user", credentials(ingest.es_credentials) || h("span.muted", "the service's")],
   ]);
 }
 
+/** The change-sync rows of the definition (SPEC §10): always for INCREMENTAL, else only what is set. */
+function changeSync(ingest) {
+  const incremental = ingest.strategy === "INCREMENTAL";
+  const soft = ingest.delete?.soft;
+  const reconcile = ingest.delete?.reconcile;
+  const rows = [];
+  if (incremental || ingest.tracking_column) {
+    rows.push([
+      "Tracking column",
+      ingest.tracking_column
+        ? h(
+            "span",
+            h("span.mono", ingest.tracking_column),
+            ingest.tracking_overlap
+              ? h("span.muted", { title: "re-read below the watermark: seconds for a date/time column, the column's own units for a number" }, `, overlap ${ingest.tracking_overlap}`)
+              : null,
+          )
+        : h("span.muted", "none: every run reads the whole query"),
+      { dataset: { def: "tracking_column" } },
+    ]);
+  }
+  if (incremental || soft) {
+    rows.push([
+      "Soft delete",
+      soft ? h("span", h("span.mono", soft.column), " in ", h("span.mono", formatSoftValues(soft.values))) : h("span.muted", "off"),
+      { dataset: { def: "soft_delete" } },
+    ]);
+  }
+  if (incremental || reconcile) {
+    const every = reconcile?.every_runs ?? 1;
+    rows.push([
+      "Reconcile",
+      reconcile
+        ? h(
+            "span",
+            every === 1 ? "every run" : `every ${number(every)} runs`,
+            h("span.muted", `, at most ${pct(reconcile.max_delete_ratio ?? 0.05)} of the documents deleted`),
+          )
+        : h("span.muted", "off"),
+      { dataset: { def: "reconcile" } },
+    ]);
+  }
+  if (incremental || ingest.on_mapping_conflict) {
+    rows.push(["On mapping conflict", h("span.badge.neutral", ingest.on_mapping_conflict || "fail"), { dataset: { def: "on_mapping_conflict" } }]);
+  }
+  return rows;
+}
+
 // ------------------------------------------------------------------ dry run
 
-function dryRun(id) {
+function dryRun(id, ingest) {
   const size = field("size", "Rows", { kind: "number", value: 10, attrs: { min: "1", max: "1000" } });
   const params = field("params", "Parameters (JSON object, optional)", {
     kind: "json",
@@ -214,7 +264,7 @@ function dryRun(id) {
         fill(output, h("p.muted.loading", "Running the query…"));
         try {
           const result = await post(`${ingestionPath(id)}/_validate`, values);
-          fill(output, dryRunResult(result));
+          fill(output, dryRunResult(result, ingest));
         } catch (ex) {
           if (!(ex instanceof ApiError)) throw ex;
           fill(output);
@@ -232,8 +282,10 @@ function dryRun(id) {
   return card("Dry run", form, output);
 }
 
-function dryRunResult(result) {
+function dryRunResult(result, ingest) {
   const docs = result.documents || [];
+  const deletes = result.deletes || [];
+  const replace = ingest.strategy !== "INCREMENTAL";
   const keys = [...new Set(docs.flatMap((d) => Object.keys(d._source)))];
   const params = Object.entries(result.query.params || {});
   return h(
@@ -243,10 +295,21 @@ function dryRunResult(result) {
       result.valid ? h("span.badge.yes", "valid") : h("span.badge.state-error", "rows rejected"),
       " ",
       result.total !== null && result.total !== undefined ? ["about ", number(result.total), " rows expected"] : "row count unknown",
+      deletes.length ? h("span.muted", ` · of the rows read, ${number(docs.length)} indexed, ${number(deletes.length)} soft-deleted`) : null,
     ),
     result.warnings && result.warnings.length ? h("ul.warnings", result.warnings.map((w) => h("li", w))) : null,
     h("h3", "Rendered SQL"),
     code(result.query.sql),
+    ingest.tracking_column && ingest.strategy === "INCREMENTAL"
+      ? h(
+          "p.muted.small.read-order",
+          "Read as the next run reads it: in (",
+          h("span.mono", `${ingest.tracking_column}, ${ingest.pk_field}`),
+          ingest.tracking_overlap
+            ? `) order, from ${ingest.tracking_overlap} (the overlap) below the last successful run's watermark; everything before the first.`
+            : ") order, after the last successful run's watermark; everything before the first.",
+        )
+      : null,
     h("h3", "Bound parameters"),
     params.length
       ? table(
@@ -270,8 +333,22 @@ function dryRunResult(result) {
         })),
       ],
       docs,
-      { empty: "The query returned no row.", className: "documents" },
+      { empty: deletes.length ? "No document: every row read is a soft delete." : "The query returned no row.", className: "documents" },
     ),
+    deletes.length
+      ? h(
+          "div.dry-run-deletes",
+          h("h3", replace ? `Rows left out by the soft delete (${deletes.length})` : `Documents these rows would delete (${deletes.length})`),
+          h(
+            "p.muted.small",
+            "Their ",
+            ingest.delete?.soft?.column ? [h("span.mono", ingest.delete.soft.column), " column"] : "soft-delete column",
+            " holds one of the soft-delete values",
+            replace ? ": REPLACE does not index them." : ": a run deletes the documents with these ids.",
+          ),
+          h("p.chips.deletes", deletes.map((id) => h("span.chip.mono", id))),
+        )
+      : null,
     result.rejected && result.rejected.length
       ? [
           h("h3.warn", `Rejected rows (${result.rejected.length})`),

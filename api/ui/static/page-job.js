@@ -35,7 +35,7 @@ export async function jobPage(ctx) {
     banner,
     live,
     errors,
-    h("div.columns", card("Status", statusBox), h("div", card("Rejected rows", report), card("Run history", history))),
+    h("div.columns.job-columns", card("Status", statusBox), h("div", card("Rejected rows", report), card("Run history", history))),
   );
 
   const tracker = new RateTracker();
@@ -81,6 +81,7 @@ export async function jobPage(ctx) {
         liveFigures,
         figure("Documents", [number(status.count), status.total ? h("span.muted", " of ~", number(status.total)) : null], "count"),
         figure("Rate", status.state === "running" ? rate(docsPerSecond) : dash(), "rate"),
+        status.deleted ? figure("Deleted", number(status.deleted), "deleted") : null,
         figure("Time left", left ? `${left.estimated ? "~" : ""}${duration(left.ms)}` : dash(), "eta", status.eta ? `ETA ${status.eta} (UTC)` : null),
         figure("Worker", status.worker ? h("span.mono.small", status.worker) : dash(), "worker"),
         figure("Heartbeat", status.heartbeat ? ago(status.heartbeat) : dash(), "heartbeat"),
@@ -146,6 +147,7 @@ export async function jobPage(ctx) {
     const result = await get("jobs/_search", { type: "ingestion", id: jobId, from: state.historyFrom, size: HISTORY_SIZE });
     if (!ctx.alive()) return;
     const shown = state.status && state.status.run_id;
+    const runs = result.hits.hits.map((hit) => hit._source.ingestion);
     fill(
       history,
       table(
@@ -160,10 +162,12 @@ export async function jobPage(ctx) {
           { label: "Duration", className: "num", cell: (s) => (s.start_time ? duration((s.end_time || Date.now()) - s.start_time) : "—") },
           { label: "Documents", className: "num", cell: (s) => number(s.count) },
           { label: "Rejected", className: "num", cell: (s) => number(s.error_count || 0) },
-        ],
-        result.hits.hits.map((hit) => hit._source.ingestion),
+          runs.some((s) => s.deleted) ? { label: "Deleted", className: "num", cell: (s) => number(s.deleted || 0) } : null,
+        ].filter(Boolean),
+        runs,
         {
           empty: "No run yet.",
+          className: "runs compact",
           rowAttrs: (s) => ({ class: s.run_id === shown ? "selected" : "", dataset: { run: s.run_id, state: s.state } }),
         },
       ),
@@ -265,6 +269,8 @@ const EXTENSION_ORDER = [
   "total",
   "progress",
   "error_count",
+  "deleted",
+  "watermark",
   "estimated_time_remaining",
   "eta",
   "worker",
@@ -311,10 +317,28 @@ function fieldValue(name, value, status) {
       h("ul.links", entries.map(([rel, href]) => h("li", h("span.muted", `${rel}: `), h("span.mono.small", href)))),
     );
   }
-  if (typeof value === "number") return name.endsWith("count") || name === "total" ? number(value) : String(value);
+  if (name === "watermark") return watermark(value);
+  if (typeof value === "number") return name.endsWith("count") || name === "total" || name === "deleted" ? number(value) : String(value);
   if (typeof value === "object") {
     const compact = JSON.stringify(value);
     return compact.length <= 80 ? h("span.mono.small", compact) : json(value);
   }
   return name === "last_id" || name === "target" || name === "staging_index" ? h("span.mono", String(value)) : cellValue(value);
+}
+
+/**
+ * Where the next run reads from (SPEC §10): the tracking column's value and the key of the last
+ * row read. A time is shown in the browser's zone, with the value as the database gave it beside.
+ */
+function watermark(value) {
+  if (typeof value !== "object" || value === null) return cellValue(value);
+  const raw = value.value;
+  const asTime = typeof raw === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(raw) ? time(raw) : null;
+  return h(
+    "dl.watermark",
+    h("dt", "value"),
+    h("dd", { dataset: { part: "value" } }, asTime ? [asTime, h("span.raw.mono.small.muted", String(raw))] : cellValue(raw)),
+    h("dt", "key"),
+    h("dd", { dataset: { part: "pk" } }, raw === undefined && value.pk === undefined ? dash() : cellValue(value.pk)),
+  );
 }

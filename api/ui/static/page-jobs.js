@@ -8,6 +8,31 @@ import { pageHeader, pager, progressBar, runFraction } from "./ui.js";
 const ACTIVE_POLL_MS = 1000;
 const HISTORY_POLL_MS = 5000;
 const PAGE_SIZES = [10, 20, 50, 100];
+// The job log's `sort` (docs/api.md): "" is the service's default, newest first (create_time:desc).
+const SORTS = [
+  ["", "Newest first"],
+  ["create_time:asc", "Oldest first"],
+  ["start_time:desc", "Started: latest first"],
+  ["start_time:asc", "Started: earliest first"],
+  ["end_time:desc", "Ended: latest first"],
+  ["end_time:asc", "Ended: earliest first"],
+  ["count:desc", "Documents: most first"],
+  ["count:asc", "Documents: fewest first"],
+  ["error_count:desc", "Rejected rows: most first"],
+  ["error_count:asc", "Rejected rows: fewest first"],
+];
+const Q_HELP =
+  'Words in the runs\' messages (infos and errors), all of which must match: timeout -connection excludes "connection", ' +
+  '"lost the connection" is a phrase, divi* a prefix.';
+
+/** A `sort` from the address as one of SORTS' values: "count" is "count:asc", the default and anything unknown "". */
+function sortValue(raw) {
+  if (!raw) return "";
+  const [field, order = "asc"] = raw.split(":");
+  const value = `${field}:${order}`;
+  if (value === "create_time:desc") return "";
+  return SORTS.some(([v]) => v === value) ? value : "";
+}
 
 export async function jobsPage(ctx) {
   const activeBody = h("div", h("p.muted.loading", "Loading…"));
@@ -132,6 +157,8 @@ class Filters {
   static fromQuery(query) {
     const size = Number(query.get("size")) || 20;
     return new Filters({
+      q: (query.get("q") || "").trim(),
+      sort: sortValue(query.get("sort")),
       id: query.get("id") || "",
       states: (query.get("state") || "").split(",").filter((s) => STATES.includes(s)),
       since: query.get("since") || "",
@@ -145,6 +172,8 @@ class Filters {
   hashQuery(overrides = {}) {
     const v = { ...this, ...overrides };
     return {
+      q: v.q,
+      sort: v.sort,
       id: v.id,
       state: v.states.join(","),
       since: v.since,
@@ -171,13 +200,27 @@ class Filters {
       start_time_from: toMs(this.since, false),
       start_time_to: toMs(this.until, true),
       ended: this.ended,
+      q: this.q,
+      sort: this.sort,
       from: this.start,
       size: this.size,
     };
   }
 
   get any() {
-    return Boolean(this.id || this.states.length || this.since || this.until || this.ended);
+    return Boolean(this.q || this.sort || this.id || this.states.length || this.since || this.until || this.ended);
+  }
+
+  /** Whether any filter narrows the list (a sort alone does not). */
+  get narrowed() {
+    return Boolean(this.q || this.id || this.states.length || this.since || this.until || this.ended);
+  }
+
+  /** The pager's buttons say where they go: newer/older only when the list is in time order. */
+  get pageLabels() {
+    if (!this.sort) return ["‹ Newer", "Older ›"];
+    if (this.sort === "create_time:asc") return ["‹ Older", "Newer ›"];
+    return ["‹ Previous", "Next ›"];
   }
 }
 
@@ -197,6 +240,8 @@ function filterForm(ctx, filters) {
         event.preventDefault();
         const data = new FormData(form);
         const next = new Filters({
+          q: String(data.get("q") || "").trim(),
+          sort: sortValue(String(data.get("sort") || "")),
           id: String(data.get("id") || "").trim(),
           states: data.getAll("state").map(String),
           since: String(data.get("since") || ""),
@@ -208,19 +253,15 @@ function filterForm(ctx, filters) {
         ctx.navigate("jobs", next.hashQuery());
       },
     },
+    // What to find, then when and in which order.
     h(
       "div.filter-row",
+      h(
+        "label.field.search",
+        h("span", "Messages"),
+        h("input", { type: "search", name: "q", value: filters.q, placeholder: "e.g. timeout -connection", spellcheck: "false", title: Q_HELP }),
+      ),
       h("label.field", h("span", "Job id"), h("input", { type: "search", name: "id", value: filters.id, placeholder: "id, or a comma list", spellcheck: "false" })),
-      h(
-        "label.field",
-        h("span", "Started from"),
-        h("input", { type: "datetime-local", name: "since", value: filters.since, title: "in your browser's time zone" }),
-      ),
-      h(
-        "label.field",
-        h("span", "Started until"),
-        h("input", { type: "datetime-local", name: "until", value: filters.until, title: "in your browser's time zone" }),
-      ),
       h(
         "label.field",
         h("span", "Ended"),
@@ -233,6 +274,24 @@ function filterForm(ctx, filters) {
             ["false", "not ended"],
           ].map(([value, label]) => h("option", { value, selected: filters.ended === value }, label)),
         ),
+      ),
+    ),
+    h(
+      "div.filter-row",
+      h(
+        "label.field",
+        h("span", "Started from"),
+        h("input", { type: "datetime-local", name: "since", value: filters.since, title: "in your browser's time zone" }),
+      ),
+      h(
+        "label.field",
+        h("span", "Started until"),
+        h("input", { type: "datetime-local", name: "until", value: filters.until, title: "in your browser's time zone" }),
+      ),
+      h(
+        "label.field",
+        h("span", "Sort"),
+        h("select", { name: "sort" }, SORTS.map(([value, label]) => h("option", { value, selected: filters.sort === value }, label))),
       ),
       h(
         "label.field.narrow",
@@ -251,6 +310,9 @@ function filterForm(ctx, filters) {
 }
 
 function renderHistory(ctx, container, hits, filters) {
+  const statuses = hits.hits.map((hit) => hit._source.ingestion);
+  const [sortField, sortOrder] = (filters.sort || "create_time:desc").split(":");
+  const sorted = (...names) => (names.includes(sortField) ? (sortOrder === "asc" ? "ascending" : "descending") : null);
   const columns = [
     { label: "Job", cell: (s) => h("a.mono", { href: `#/jobs/ingestion/${encodeURIComponent(s.id)}` }, s.id) },
     {
@@ -259,24 +321,27 @@ function renderHistory(ctx, container, hits, filters) {
     },
     { label: "State", cell: (s) => stateBadge(s.state) },
     { label: "Trigger", cell: (s) => s.trigger || "—" },
-    { label: "Started", cell: (s) => time(s.start_time || s.create_time) },
+    // A queued run has no start_time yet: its creation time stands in, as the default sort uses.
+    { label: "Started", sorted: sorted("start_time", "create_time"), cell: (s) => time(s.start_time || s.create_time) },
     { label: "Duration", className: "num", cell: (s) => (s.start_time ? duration((s.end_time || Date.now()) - s.start_time) : "—") },
-    { label: "Documents", className: "num", cell: (s) => number(s.count) },
-    { label: "Rejected", className: "num", cell: (s) => (s.error_count ? h("span.warn", number(s.error_count)) : number(s.error_count || 0)) },
+    { label: "Documents", className: "num", sorted: sorted("count"), cell: (s) => number(s.count) },
+    { label: "Rejected", className: "num", sorted: sorted("error_count"), cell: (s) => (s.error_count ? h("span.warn", number(s.error_count)) : number(s.error_count || 0)) },
+    // Only change-sync runs delete documents: the column is shown when one of these did.
+    statuses.some((s) => s.deleted) ? { label: "Deleted", className: "num", cell: (s) => number(s.deleted || 0) } : null,
     {
       label: "Info",
-      className: "info",
+      className: filters.q ? "info searched" : "info",
       cell: (s) => {
         const text = s.error && s.error.length ? s.error.join(" — ") : s.infos || "";
-        return h("span.clip", { title: text }, text);
+        // Found by words of its messages: the whole text, with those words marked, says why.
+        return filters.q ? h("span.found", marked(text, filters.q)) : h("span.clip", { title: text }, text);
       },
     },
-  ];
-  const statuses = hits.hits.map((hit) => hit._source.ingestion);
+  ].filter(Boolean);
   fill(
     container,
     table(columns, statuses, {
-      empty: filters.any ? "No run matches these filters." : "No run yet.",
+      empty: filters.narrowed ? "No run matches these filters." : "No run yet.",
       className: "history",
       rowAttrs: (s) => ({ dataset: { job: s.id, run: s.run_id, state: s.state } }),
     }),
@@ -284,7 +349,22 @@ function renderHistory(ctx, container, hits, filters) {
       from: filters.start,
       size: filters.size,
       total: hits.total,
+      labels: filters.pageLabels,
       onPage: (start) => ctx.navigate("jobs", filters.hashQuery({ start })),
     }),
   );
+}
+
+/**
+ * The text with the words of a simple query string marked (a reading aid: the service's
+ * analyzer decides what matched). Excluded words (-x) are not marked; `divi*` marks the prefix.
+ */
+function marked(text, q) {
+  const terms = [...q.matchAll(/(-?)"([^"]+)"|(-?)(\S+)/g)]
+    .filter((m) => !m[1] && !m[3])
+    .map((m) => (m[2] || m[4]).replace(/[*~+|()]+\d*$/, "").replace(/^[+|(]+/, ""))
+    .filter((t) => t.length > 1);
+  if (!terms.length) return text;
+  const pattern = new RegExp(`(${terms.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})`, "gi");
+  return text.split(pattern).map((part, i) => (i % 2 ? h("mark", part) : part));
 }

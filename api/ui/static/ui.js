@@ -95,12 +95,12 @@ export function runFraction(status) {
   return null;
 }
 
-/** Paging controls for a from/size listing. */
-export function pager({ from, size, total, onPage }) {
+/** Paging controls for a from/size listing; `labels` name where the buttons go (newest-first lists by default). */
+export function pager({ from, size, total, onPage, labels = ["‹ Newer", "Older ›"] }) {
   const first = total ? from + 1 : 0;
   const last = Math.min(from + size, total);
-  const prev = h("button", { type: "button", disabled: from <= 0, onClick: () => onPage(Math.max(0, from - size)) }, "‹ Newer");
-  const next = h("button", { type: "button", disabled: from + size >= total, onClick: () => onPage(from + size) }, "Older ›");
+  const prev = h("button", { type: "button", disabled: from <= 0, onClick: () => onPage(Math.max(0, from - size)) }, labels[0]);
+  const next = h("button", { type: "button", disabled: from + size >= total, onClick: () => onPage(from + size) }, labels[1]);
   return h(
     "div.pager",
     h("span.pager-text", total ? ["Showing ", number(first), "–", number(last), " of ", number(total)] : "No results"),
