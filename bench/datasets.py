@@ -1,6 +1,9 @@
-"""Generate benchmark tables in PostgreSQL with generate_series (reused when already there)."""
+"""Generate benchmark tables (reused when already there): PostgreSQL, MariaDB and SQLite, the same rows."""
 
 from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -29,6 +32,55 @@ def narrow_table(engine: sa.Engine, rows: int) -> str:
         " to_char(timestamp '2024-01-01' + g * interval '1 minute', 'YYYY-MM-DD HH24:MI:SS') AS day"
     )
     return _ensure(engine, f"bench_n8_{rows}", rows, select)
+
+
+def mariadb_narrow_table(engine: sa.Engine, rows: int) -> str:
+    """The narrow table's rows in MariaDB (DATETIME in UTC for timestamptz), from its sequence engine."""
+    name = f"bench_n8_{rows}"
+    with engine.begin() as conn:
+        found = conn.execute(sa.text("SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE()"
+                                     " AND table_name = :name"), {"name": name}).scalar()  # fmt: skip
+        if found and conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar() == rows:
+            return name
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {name} (id BIGINT PRIMARY KEY, name VARCHAR(40) NOT NULL, amount DECIMAL(12,2),"
+                " created_at DATETIME, flag BOOLEAN, lat DOUBLE, lon DOUBLE, day VARCHAR(19)) CHARACTER SET utf8mb4"
+            )
+        )
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {name} SELECT seq, CONCAT('name ', seq), ROUND((seq % 10000) * 1.37, 2),"
+                " TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq SECOND, seq % 3 = 0,"
+                " (seq % 1800) / 20e0 - 45, (seq % 3600) / 10e0 - 180,"
+                " DATE_FORMAT(TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq MINUTE, '%Y-%m-%d %H:%i:%s')"
+                f" FROM seq_1_to_{rows}"
+            )
+        )
+    return name
+
+
+def sqlite_narrow_table(path: Path, rows: int) -> str:
+    """The narrow table's rows in a SQLite file (texts for the timestamp, 0/1 for the flag, REAL positions)."""
+    name = f"bench_n8_{rows}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        found = db.execute("SELECT count(*) FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0]
+        if found and db.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == rows:
+            return name
+        db.execute(f"DROP TABLE IF EXISTS {name}")
+        db.execute(
+            f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, amount REAL, created_at TEXT,"
+            " flag INTEGER, lat REAL, lon REAL, day TEXT)"
+        )
+        db.execute(
+            f"INSERT INTO {name} WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows})"
+            " SELECT n, 'name ' || n, round((n % 10000) * 1.37, 2), strftime('%Y-%m-%dT%H:%M:%S+00:00', '2024-01-01',"
+            " '+' || n || ' seconds'), n % 3 = 0, (n % 1800) / 20.0 - 45, (n % 3600) / 10.0 - 180,"
+            " strftime('%Y-%m-%d %H:%M:%S', '2024-01-01', '+' || n || ' minutes') FROM g"
+        )
+    return name
 
 
 def wide_table(engine: sa.Engine, rows: int) -> str:

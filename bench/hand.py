@@ -1,10 +1,12 @@
 """Hand-tuned single-thread pipeline (bench code, not product code): the speed compass.
 
-psycopg named cursor, orjson per row, raw `_bulk` bodies of 5000 documents
-with pre-built action lines, one urllib3 connection. No status, no abort
-checks, no retries, no type fidelity beyond orjson's defaults.
+The driver's streaming cursor (psycopg named cursor; PyMySQL unbuffered
+``SSDictCursor``; sqlite3), orjson per row, raw `_bulk` bodies of 5000
+documents with pre-built action lines, one urllib3 connection. No status, no
+abort checks, no retries, no type fidelity beyond orjson's defaults (naive
+timestamps without an offset, decimals as floats).
 
-Usage: python -m bench.hand <postgres-conninfo-url> <table> <sink-url>; prints JSON.
+Usage: python -m bench.hand <driver-url> <table> <sink-url>; prints JSON.
 """
 
 from __future__ import annotations
@@ -15,12 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-import psycopg
 import urllib3
 
+from bench.drivers import BATCH, column_names, streaming_cursor
 from bench.procstat import report
-
-BATCH = 5000
 
 
 def _default(value: Any) -> Any:
@@ -36,18 +36,19 @@ def main() -> None:
     headers = {"Content-Type": "application/x-ndjson"}
     started = time.monotonic()
     rows = 0
-    with (
-        psycopg.connect(url) as conn,
-        conn.cursor(name="hand") as cursor,
-    ):
-        cursor.itersize = BATCH
-        cursor.execute(f"SELECT * FROM {table}")
-        names = [d.name for d in cursor.description]
+    dicts = url.startswith("mysql:")  # SSDictCursor: the row is the document
+    with streaming_cursor(url, table, dicts=dicts) as cursor:
+        names = column_names(cursor)
         while batch := cursor.fetchmany(BATCH):
             lines = []
-            for row in batch:
-                lines.append(b'{"index":{"_id":"%d"}}' % row[0])
-                lines.append(orjson.dumps(dict(zip(names, row, strict=True)), default=_default))
+            if dicts:
+                for doc in batch:
+                    lines.append(b'{"index":{"_id":"%d"}}' % doc["id"])
+                    lines.append(orjson.dumps(doc, default=_default))
+            else:
+                for row in batch:
+                    lines.append(b'{"index":{"_id":"%d"}}' % row[0])
+                    lines.append(orjson.dumps(dict(zip(names, row, strict=True)), default=_default))
             body = b"\n".join(lines) + b"\n"
             response = http.request("POST", target, body=body, headers=headers)
             assert response.status == 200, response.data

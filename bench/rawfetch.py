@@ -1,6 +1,9 @@
-"""Raw fetch limit (bench code): a psycopg named cursor read to the end, rows discarded.
+"""Raw fetch limit (bench code): the driver's streaming cursor read to the end, rows discarded.
 
-Usage: python -m bench.rawfetch <postgres-conninfo-url> <table>; prints JSON.
+PostgreSQL: a psycopg named cursor; MariaDB: a PyMySQL unbuffered ``SSCursor``;
+SQLite: a sqlite3 cursor (``bench/drivers.py``).
+
+Usage: python -m bench.rawfetch <driver-url> <table>; prints JSON.
 """
 
 from __future__ import annotations
@@ -8,8 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-import psycopg
-
+from bench.drivers import BATCH, streaming_cursor
 from bench.procstat import report
 
 
@@ -17,13 +19,8 @@ def main() -> None:
     url, table = sys.argv[1:3]
     started = time.monotonic()
     rows = 0
-    with (
-        psycopg.connect(url) as conn,
-        conn.cursor(name="raw") as cursor,
-    ):
-        cursor.itersize = 5000
-        cursor.execute(f"SELECT * FROM {table}")
-        while batch := cursor.fetchmany(5000):
+    with streaming_cursor(url, table) as cursor:
+        while batch := cursor.fetchmany(BATCH):
             rows += len(batch)
     report(rows, started)
 

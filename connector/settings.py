@@ -199,6 +199,9 @@ class IngestionSettings(_Section):
     max_rows_per_run: int = Field(DEFAULT_MAX_ROWS_PER_RUN, ge=0)
     # Ingest pipelines may use `script` processors and `if` conditions (Painless) only when set.
     allow_script_processors: bool = False
+    # The database writes the documents when every column type allows it (PostgreSQL, MariaDB); off:
+    # every run converts rows in Python (the same documents, slower; for comparison and as a way out).
+    server_rendering: bool = True
 
 
 class WorkerSettings(_Section):

@@ -88,7 +88,7 @@ class Batch:
 
     actions: list[bytes] = field(default_factory=list)  # "index" or "delete" action lines
     sources: list[bytes | None] = field(default_factory=list)  # document lines; None for a delete
-    ids: list[str] = field(default_factory=list)
+    ids: Sequence[str] = field(default_factory=list)  # in order (line_builder reads them from the actions lazily)
     rejected: list[Rejection] = field(default_factory=list)
     last_row: Sequence[Any] | None = None  # of the last row turned into a document
     last_key: Any = None  # pk value of the batch's last row (the checkpoint)
@@ -143,33 +143,44 @@ class DocumentBuilder:
 
     def build(self, rows: Sequence[Sequence[Any]], *, first_row_number: int) -> Batch:
         """Convert ``rows``; rows that cannot become documents are listed in ``rejected``."""
-        batch = Batch()
+        ids: list[str] = []
+        batch = Batch(ids=ids)
+        actions, sources = batch.actions, batch.sources
         columns = self.columns
-        dumps = self.encoder.dumps
         pk_index = self.pk_index
         transforms = self.transforms
+        converters = self.converters
+        # orjson itself, not the encoder's method (one Python call less per row); the method on its TypeError.
+        encode, default, option = orjson.dumps, self.encoder.default, self.encoder.options
+        last: Sequence[Any] | None = None
         for offset, row in enumerate(rows):
             if pk_index is None:
                 doc_id = str(first_row_number + offset)
+                action = b'{"index":{"_id":"%d"}}' % (first_row_number + offset)
             else:
-                try:
-                    doc_id = encode_id(row[pk_index])
-                except InvalidKey as ex:
-                    batch.rejected.append(
-                        Rejection(_pk_text(row[pk_index]), "invalid_primary_key", str(ex), self.columns[pk_index])
-                    )
-                    continue
+                key = row[pk_index]
+                if type(key) is int:  # the usual key: its text is always a valid id
+                    doc_id = str(key)
+                    action = b'{"index":{"_id":"%d"}}' % key
+                else:
+                    try:
+                        doc_id = encode_id(key)
+                    except InvalidKey as ex:
+                        rejection = Rejection(_pk_text(key), "invalid_primary_key", str(ex), columns[pk_index])
+                        batch.rejected.append(rejection)
+                        continue
+                    action = b'{"index":{"_id":' + orjson.dumps(doc_id) + b"}}"
             if self.soft is not None and self.soft.matches(row[self.soft_index]):  # type: ignore[index]
                 if self.soft.delete:
-                    batch.actions.append(delete_action(doc_id))
-                    batch.sources.append(None)
-                    batch.ids.append(doc_id)
+                    actions.append(delete_action(doc_id))
+                    sources.append(None)
+                    ids.append(doc_id)
                 else:
                     batch.skipped += 1
                 continue
-            if self.converters:
+            if converters:
                 row = list(row)
-                for index, convert in self.converters:
+                for index, convert in converters:
                     row[index] = convert(row[index])
             doc = dict(zip(columns, row, strict=True))
             if self.soft is not None:
@@ -180,10 +191,15 @@ class DocumentBuilder:
                 except TransformError as ex:
                     batch.rejected.append(Rejection(doc_id, "transform_exception", ex.reason, ex.field))
                     continue
-            batch.actions.append(b'{"index":{"_id":' + orjson.dumps(doc_id) + b"}}")
-            batch.sources.append(dumps(doc))
-            batch.ids.append(doc_id)
-            batch.last_row = row
+            try:
+                source = encode(doc, default=default, option=option)
+            except TypeError:
+                source = self.encoder.dumps(doc)
+            actions.append(action)
+            sources.append(source)
+            ids.append(doc_id)
+            last = row
+        batch.last_row = last
         if pk_index is not None and rows:
             batch.last_key = rows[-1][pk_index]
         if self.order_positions and rows:
@@ -244,8 +260,9 @@ class RenderedBuilder:
         self.rearranged = list(rearranged) if transforms and len(rearranged) == len(transforms) else []
 
     def build(self, rows: Sequence[Sequence[Any]], *, first_row_number: int) -> Batch:
-        batch = Batch()
-        actions, sources, ids = batch.actions, batch.sources, batch.ids
+        ids: list[str] = []
+        batch = Batch(ids=ids)
+        actions, sources = batch.actions, batch.sources
         dumps = self.dumps
         transforms = self.transforms
         keyed = list(zip(self.keys, [t.apply for t in transforms], strict=True))

@@ -36,14 +36,32 @@ _ANY_VALUE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS  # dates,
 
 
 class Prefetcher:
-    def __init__(self, fetch: Callable[[int], Sequence[Any]], batch_size: int, *, max_bytes: int | None = None) -> None:
+    """Batches read ahead by a thread; or, with ``ahead=False``, read when asked (same sizes).
+
+    Reading ahead pays when the database works in another process. An
+    in-process database (SQLite) computes rows under the caller's GIL: a
+    second thread only makes the two hand the GIL back and forth (sqlite3
+    releases it around every row's step), so there it reads in the caller.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[int], Sequence[Any]],
+        batch_size: int,
+        *,
+        max_bytes: int | None = None,
+        ahead: bool = True,
+    ) -> None:
         self._fetch = fetch
         self._batch_size = batch_size
         self._max_bytes = max_bytes
+        self._size = batch_size
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
-        self._thread.start()
+        self._ahead = ahead
+        if ahead:
+            self._thread.start()
 
     def _run(self) -> None:
         size = self._batch_size
@@ -74,6 +92,10 @@ class Prefetcher:
 
     def next(self) -> Sequence[Any]:
         """The next batch (empty at the end); re-raises what the fetching thread raised."""
+        if not self._ahead:
+            fetched = self._fetch(self._size)
+            self._size = self._next_size(fetched, self._size)
+            return fetched
         item = self._queue.get()
         if isinstance(item, BaseException):
             raise item
@@ -83,6 +105,8 @@ class Prefetcher:
     def close(self) -> None:
         """Stop reading ahead; returns once the fetching thread is done with the connection."""
         self._stop.set()
+        if not self._ahead:
+            return
         while self._thread.is_alive():
             try:
                 self._queue.get(timeout=0.1)

@@ -51,6 +51,7 @@ from connector.partition_store import PartitionStore
 from connector.settings import Settings
 from ingestion.bulk_writer import BulkWriter
 from ingestion.documents import Batch, DocumentBuilder, RenderedBuilder, SoftRule, rendered_builder
+from ingestion.line_builder import LineBuilder, line_builder
 from ingestion.progress import Progress
 from ingestion.query_template import RenderedQuery
 from ingestion.read_order import KeyRange
@@ -59,6 +60,7 @@ from ingestion.row_limit import RowLimit, TooManyRows
 from ingestion.run_handle import RunHandle, RunLost
 from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
 from ingestion.run_state import Counters, Start, Target, advance_watermark, keep_watermark, start
+from ingestion.sql_json_mysql import RenderedLines
 from ingestion.sql_lexer import POSTGRESQL, family
 from ingestion.sql_source import RenderRequest, RowStream, open_rows, target_session
 from ingestion.targets import (
@@ -255,7 +257,9 @@ def open_reading(
         batch_max_bytes=ctx.settings.ingestion.batch_max_bytes,
         render=RenderRequest(
             transforms=tuple(definition.transforms), soft_column=reading.soft.column if reading.soft else None
-        ),
+        )
+        if ctx.settings.ingestion.server_rendering
+        else None,
     )
 
 
@@ -265,14 +269,17 @@ class Opened:
 
     source: RowStream
     rows: Sequence[Any]
-    builder: DocumentBuilder | RenderedBuilder
+    builder: DocumentBuilder | RenderedBuilder | LineBuilder
     encoder: JsonEncoder
     types: dict[str, str | None]
 
     def mapping(self, definition: IngestBody, soft: SoftRule | None) -> dict[str, Any]:
         """The mapping for a new target, from the columns' types and the first batch."""
         builder, rows, source = self.builder, self.rows, self.source
-        sample = [builder.values(row) for row in rows] if isinstance(builder, RenderedBuilder) else list(rows)
+        if isinstance(builder, RenderedBuilder | LineBuilder):
+            sample = [builder.values(row) for row in rows]
+        else:
+            sample = list(rows)
         mapping = target_mapping(definition, source.columns, source.db_types, sample)
         if soft is not None:
             mapping["properties"].pop(soft.column, None)  # the soft-delete column is never indexed
@@ -388,7 +395,15 @@ def _builder(
     timezone: str,
     order: Sequence[str],
     soft: SoftRule | None,
-) -> DocumentBuilder | RenderedBuilder:
+) -> DocumentBuilder | RenderedBuilder | LineBuilder:
+    if isinstance(source.rendered, RenderedLines):  # MariaDB (never with a soft-delete rule: sql_json_mysql)
+        return line_builder(
+            source.rendered,
+            pk_field=definition.pk_field,
+            transforms=definition.transforms,
+            timezone=timezone,
+            encoder=encoder,
+        )
     if source.rendered is not None:
         return rendered_builder(
             source.rendered,
@@ -475,7 +490,7 @@ def housekeeping(ctx: RunContext, status: RunStatus, ingestion: Ingestion, es: E
 def _write_batch(
     ctx: RunContext,
     handle: Handle,
-    builder: DocumentBuilder | RenderedBuilder,
+    builder: DocumentBuilder | RenderedBuilder | LineBuilder,
     writer: BulkWriter,
     rows: Sequence[Any],
     counters: Counters,

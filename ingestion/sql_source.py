@@ -21,9 +21,11 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
+import pymysql
 from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine.cursor import CursorFetchStrategy
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
 
@@ -37,6 +39,7 @@ from ingestion.prefetch import Prefetcher
 from ingestion.query_template import RenderedQuery
 from ingestion.read_order import ReadOrder
 from ingestion.sql_json import RenderedSql, prepare_session, render_sql
+from ingestion.sql_json_mysql import RenderedLines, fields_of, render_lines
 from ingestion.sql_lexer import family
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,8 @@ _PG_QUERY_CANCELED = "57014"
 # Class 08 (connection exception) and 57P (operator intervention: backend terminated, server shutting down).
 _PG_CONNECTION_GONE = ("08", "57P")
 _MYSQL_TIMEOUT_ERRNOS = {1969, 3024}
+# Client errors meaning the connection is gone: server gone away, lost during a query, closed.
+_MYSQL_LOST_ERRNOS = {0, 2006, 2013, 2055}
 _MYSQL_TYPE_NAMES: dict[Any, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
 _CURSOR_NAME = re.compile(r"\bc_[0-9a-f]{6,}_[0-9a-f]+\b")
 RAW_CURSOR_NAME = "connector_rows"
@@ -221,15 +226,16 @@ def estimate_rows(conn: Connection, query: RenderedQuery, *, exact: bool) -> int
 class RowStream:
     """An open result read in batches, with what is known about it up front.
 
-    ``rendered`` is set when the database renders the rows (``sql_json``):
-    each row is then (action, document, key, key text, *inputs).
+    ``rendered`` is set when the database renders the rows: each row is then
+    (action, document, key, key text, *inputs) from PostgreSQL (``sql_json``)
+    or (bulk item, *inputs) from MariaDB (``sql_json_mysql``).
     """
 
     columns: list[str]
     db_types: list[str | None]
     total: int | None
     reader: Prefetcher
-    rendered: RenderedSql | None = None
+    rendered: RenderedSql | RenderedLines | None = None
 
     def fetch(self) -> Sequence[Any]:
         """The next batch of rows (read ahead while the previous one is processed); empty at the end."""
@@ -270,21 +276,34 @@ def open_rows(
         ordered = keyset(conn, query, order) if order is not None else query
         total = estimate_rows(conn, ordered, exact=exact_total)
         rendering = None
+        lines = None
         if render is not None and conn.dialect.name == "postgresql":
             rendering = _rendering(conn, query, order, render, target.timezone)
+        elif render is not None and conn.dialect.name in ("mysql", "mariadb"):
+            lines = _mysql_rendering(conn, query, order, render, target.timezone)
         cursor: Any
+        sql: RenderedSql | RenderedLines | None
         if rendering is not None:
             columns, db_types, sql = rendering[0], rendering[1], rendering[2]
             prepare_session(conn)
             cursor = raw_server_cursor(conn, sql.query, batch_size)
+        elif lines is not None:
+            columns, db_types, sql = lines[0], lines[1], lines[2]
+            cursor = raw_unbuffered_cursor(conn, sql.query)
+        elif conn.dialect.name in ("mysql", "mariadb"):  # PyMySQL's tuples, without SQLAlchemy's Row objects
+            cursor = raw_unbuffered_cursor(conn, ordered)
+            columns, db_types, sql = _mysql_columns(conn, cursor), column_db_types(cursor), None
         else:
             cursor = stream_query(conn, ordered.sql, ordered.params, batch_size=batch_size)
             columns, db_types, sql = list(cursor.keys()), column_db_types(cursor), None
-        reader = Prefetcher(cursor.fetchmany, batch_size, max_bytes=batch_max_bytes)
+        ahead = conn.dialect.name != "sqlite"  # in-process: no other process to wait for (prefetch.py)
+        reader = Prefetcher(plain_rows(cursor), batch_size, max_bytes=batch_max_bytes, ahead=ahead)
         try:
             yield RowStream(columns, db_types, total, reader, sql)
         finally:
             reader.close()
+            if conn.dialect.name in ("mysql", "mariadb"):
+                stop_unread_result(conn, cursor)
             close_quietly(cursor)
 
 
@@ -325,6 +344,47 @@ def _rendering(
     return (columns, db_types, sql) if sql is not None else None
 
 
+def _mysql_rendering(
+    conn: Connection, query: RenderedQuery, order: ReadOrder | None, render: RenderRequest, timezone: str
+) -> tuple[list[str], list[str | None], RenderedLines] | None:
+    # An unbuffered result must be read to its end before the connection can be used again: LIMIT 0.
+    probe = stream_query(conn, f"SELECT * FROM ({query.inner}) AS connector_probe LIMIT 0", query.params)
+    try:
+        fields, db_types = fields_of(probe.cursor), column_db_types(probe)
+    finally:
+        close_quietly(probe)
+    if fields is None:
+        return None
+    transforms, soft = render.transforms, render.soft_column
+    lines = render_lines(conn, query, fields, order=order, transforms=transforms, timezone=timezone, soft_column=soft)
+    return ([f.name for f in fields], db_types, lines) if lines is not None else None
+
+
+def plain_rows(result: Any) -> Callable[[int], Sequence[Any]]:
+    """The ``fetchmany`` giving the driver's own row tuples: no SQLAlchemy Row object per row.
+
+    A SQLAlchemy result over a driver without server-side cursors (sqlite3)
+    buffers nothing before the first fetch, so its DB-API cursor can be read
+    directly (SQLAlchemy applies no result processors to ``text()`` queries:
+    the values are the driver's). Anything else (a raw cursor, a result with
+    rows buffered) is read as it is.
+    """
+    if not isinstance(result, CursorResult) or result.cursor is None or result.context.dialect.name != "sqlite":
+        return result.fetchmany  # type: ignore[no-any-return]
+    strategy = result.cursor_strategy
+    if type(strategy) is not CursorFetchStrategy and getattr(strategy, "_rowbuffer", True):
+        return result.fetchmany
+    fetchmany: Callable[[int], Sequence[Any]] = result.cursor.fetchmany
+    return fetchmany
+
+
+def _mysql_columns(conn: Connection, cursor: Any) -> list[str]:
+    if not cursor.description:
+        stop_unread_result(conn, cursor)
+        raise QueryFailed("the query returns no rows; give a SELECT (or WITH ... SELECT)")
+    return [column[0] for column in cursor.description]
+
+
 def keyset(conn: Connection, query: RenderedQuery, order: ReadOrder, *, sort: bool = True) -> RenderedQuery:
     """Wrap ``query`` to return its rows in ``order``, from where it starts (``sort=False``: in no order)."""
     where, order_by, params = order.clause(
@@ -353,6 +413,36 @@ def raw_server_cursor(conn: Connection, query: RenderedQuery, batch_size: int) -
     return cursor
 
 
+def raw_unbuffered_cursor(conn: Connection, query: RenderedQuery) -> Any:
+    """A PyMySQL unbuffered cursor on the session's connection: plain tuples, no Row objects (the rendered path)."""
+    sql, params = _driver_sql(conn, query.sql, query.params)
+    raw: Any = conn.connection.dbapi_connection
+    cursor = raw.cursor(pymysql.cursors.SSCursor)
+    try:
+        cursor.execute(sql, params)
+    except BaseException:
+        stop_unread_result(conn, cursor)
+        raise
+    return cursor
+
+
+def stop_unread_result(conn: Connection, cursor: Any) -> None:
+    """Drop the connection of a MySQL/MariaDB result not read to its end (an abort, an error).
+
+    Closing the cursor would read every remaining row first (the protocol
+    has no other way to end an unbuffered result): millions of rows on an
+    abort. Closing the socket ends the query on the server instead; the
+    session then has nothing left to roll back.
+    """
+    result = getattr(getattr(cursor, "cursor", cursor), "_result", None)
+    if result is not None and getattr(result, "unbuffered_active", False):
+        result.unbuffered_active = False  # closing the cursor must not read the rest from a closed socket
+        try:
+            conn.invalidate()
+        except (SQLAlchemyError, pymysql.err.Error, OSError) as ex:
+            log.debug("dropping the datasource connection failed: %s", ex)
+
+
 def _driver_sql(conn: Connection, sql: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """``:name`` SQL and its values as the driver takes them, for a cursor of the raw connection."""
     compiled = text(sql).bindparams(**params).compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
@@ -363,7 +453,7 @@ def close_quietly(result: Any) -> None:
     """Close a result, even in a failed transaction (where closing a server cursor errors)."""
     try:
         result.close()
-    except (DBAPIError, SQLAlchemyError, psycopg.Error) as ex:
+    except (DBAPIError, SQLAlchemyError, psycopg.Error, pymysql.err.Error, OSError) as ex:
         log.debug("closing a result failed: %s", ex)
 
 
@@ -424,6 +514,11 @@ def sql_errors(secrets: tuple[str, ...] = ()) -> Iterator[None]:
         raise QueryFailed(scrub_for_caller(str(ex).splitlines()[0], *secrets)) from None
     except psycopg.Error as ex:  # from a raw cursor (the rendered path)
         raise _domain_error(ex, secrets, lost=_pg_lost(ex)) from None
+    except pymysql.err.Error as ex:  # from a raw cursor (the rendered path)
+        lost = isinstance(ex, pymysql.err.OperationalError | pymysql.err.InterfaceError) and (
+            not ex.args or ex.args[0] in _MYSQL_LOST_ERRNOS
+        )
+        raise _domain_error(ex, secrets, lost=lost) from None
 
 
 def _pg_lost(ex: psycopg.Error) -> bool:
@@ -482,8 +577,10 @@ def pg_column_types(result: CursorResult[Any]) -> list[tuple[str | None, bool]]:
     return found
 
 
-def column_db_types(result: CursorResult[Any]) -> list[str | None]:
-    """Return the database type name of each result column, when the driver says it."""
+def column_db_types(result: CursorResult[Any] | Any) -> list[str | None]:
+    """Return the database type name of each result column, when the driver says it (or a raw PyMySQL cursor's)."""
+    if not isinstance(result, CursorResult):
+        return [f"mysql:{_MYSQL_TYPE_NAMES.get(column[1], '?')}" for column in result.description or ()]
     description = result.cursor.description if result.cursor is not None else None
     if not description:
         return []

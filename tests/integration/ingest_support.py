@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +14,7 @@ import urllib3
 from elasticsearch import Elasticsearch
 from falcon import testing
 
+from ingestion.worker import Worker
 from tests.conftest import Database
 from tests.support import wait_until
 
@@ -90,3 +95,20 @@ def bookkeeping(runtime: Any, run: dict[str, Any]) -> Any:
     stored = runtime.jobs.get_run(run["run_id"])
     assert stored is not None, run
     return stored.status
+
+
+@contextmanager
+def worker_rendering(runtime: Any, *, server_rendering: bool) -> Iterator[None]:
+    """A worker (a thread) whose ``ingestion.server_rendering`` is as given: the switch of the Python path."""
+    base = runtime.run_context()
+    limits = base.settings.ingestion.model_copy(update={"server_rendering": server_rendering})
+    ctx = replace(base, settings=base.settings.model_copy(update={"ingestion": limits}))
+    stop = threading.Event()
+    worker = Worker(ctx, name=f"worker-rendering-{server_rendering}")
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=60)

@@ -22,6 +22,7 @@ from tests.integration.ingest_support import (
     start,
     status,
     wait_final,
+    worker_rendering,
 )
 from tests.support import assert_error, wait_until
 
@@ -545,15 +546,20 @@ def _sql_text(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
+@pytest.mark.parametrize("server_rendering", [True, False])
+@pytest.mark.parametrize("timezone", ["Europe/Paris", "Etc/GMT-1"])
 def test_mariadb_types_round_trip(
     api: testing.TestClient,
-    worker,
+    runtime,
     mariadb: Database,
     es: Elasticsearch,
     es_url: str,
     index_prefix: str,
     target_prefix: str,
+    server_rendering: bool,
+    timezone: str,
 ) -> None:
+    """The same documents whether MariaDB renders them (a fixed-offset zone) or Python converts the rows."""
     mariadb.execute(
         "CREATE TABLE t (id BIGINT PRIMARY KEY, n DECIMAL(30,10), f DOUBLE, d DATE, ts DATETIME(6), tm TIME, b BLOB,"
         " flag BOOLEAN, e ENUM('red','green'), nul TEXT NULL, txt VARCHAR(20))"
@@ -563,9 +569,13 @@ def test_mariadb_types_round_trip(
         " '-01:02:03', x'00ff', TRUE, 'green', NULL, 'héllo ✓')"
     )
     target = f"{target_prefix}mytypes"
-    api.simulate_put(f"{BASE}/datasource/my", json={"jdbc": {"url": mariadb.jdbc_url, "timezone": "Europe/Paris"}})
+    api.simulate_put(f"{BASE}/datasource/my", json={"jdbc": {"url": mariadb.jdbc_url, "timezone": timezone}})
     define(api, mariadb, "mytypes", datasource="my", query="SELECT * FROM t", target=target, pk_field="id")
-    assert run(api, "mytypes")["state"] == "successful"
+    with worker_rendering(runtime, server_rendering=server_rendering):
+        final = run(api, "mytypes")
+    assert final["state"] == "successful"
+    # Europe/Paris has two offsets: its DATETIMEs are read in Python (ingestion/sql_json_mysql.py).
+    assert bookkeeping(runtime, final).server_rendering is (server_rendering and timezone == "Etc/GMT-1")
     doc = raw_source(es_url, target, "1")
     assert doc["n"] == Decimal("12345678901234567890.0123456789")
     assert doc["f"] == Decimal("2.5") and doc["d"] == "2024-02-29"
