@@ -133,12 +133,12 @@ def _follow_plain(
     interval_s: float,
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
-    shown = None
+    printed = None
     while True:
         state = status.get("state")
-        if state != shown and state not in FINAL_STATES:
+        if state != printed and state not in FINAL_STATES:
             print_lines([f"{job_id} {state}"], console=console)
-            shown = state
+            printed = state
         if state in FINAL_STATES:
             return status
         sleep(interval_s)
