@@ -4,7 +4,8 @@ Resources declare the scope each method needs in a ``scopes`` mapping
 (``{"GET": "job:read"}``, or ``ANY_SCOPE`` for any authenticated caller); a
 resource with ``public = True`` needs no credentials at all, and finds in
 ``req.context.principal`` who called when the credentials given were valid
-(``None`` otherwise: a public resource never answers 401). With
+(``None`` otherwise: a public resource never answers 401, nor 429 when
+password checks are saturated, so ``_health`` keeps answering). With
 ``auth.mode = none`` every caller is the ``anonymous`` principal.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import falcon
 
-from connector.errors import Forbidden, Unauthorized
+from connector.errors import Forbidden, TooManyRequests, Unauthorized
 from connector.security import CredentialChecker, Principal
 
 ANONYMOUS_ALL = Principal("anonymous", frozenset({"admin", "job:read", "job:write"}))
@@ -36,7 +37,7 @@ class AuthMiddleware:
         if getattr(resource, "public", False):
             try:
                 req.context.principal = self._authenticate(req)
-            except Unauthorized:
+            except (Unauthorized, TooManyRequests):
                 req.context.principal = None
             return
         principal = self._authenticate(req)

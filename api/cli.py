@@ -14,6 +14,7 @@ import orjson
 from api.commands.datasources import datasource
 from api.commands.ingestions import ingestion
 from api.commands.jobs import jobs
+from api.commands.output import echo
 from connector.errors import ConnectorError
 from connector.settings import Settings, load_settings, parse_bind
 
@@ -27,7 +28,7 @@ PACKAGE = "siren-connector-service"
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    echo(f"error: {message}", err=True)  # may quote Elasticsearch or a settings file
     sys.exit(1)
 
 

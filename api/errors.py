@@ -28,6 +28,7 @@ from connector.errors import (
     PayloadTooLarge,
     QueryFailed,
     StoreUnavailable,
+    TooManyRequests,
     Unauthorized,
 )
 
@@ -44,6 +45,7 @@ STATUS: list[tuple[type[ConnectorError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (PayloadTooLarge, 413),
+    (TooManyRequests, 429),
     (StoreUnavailable, 503),
     (ConnectorError, 400),  # any other domain error is about what the request asked for: never a 500
 ]
@@ -85,6 +87,8 @@ def handle_connector_error(
         body["job"] = ex.body  # the job envelope, so a client sees the state that conflicts
     if isinstance(ex, Unauthorized):
         resp.set_header("WWW-Authenticate", ex.challenge)
+    if isinstance(ex, TooManyRequests):
+        resp.set_header("Retry-After", str(ex.retry_after_s))
     if status >= 500:
         log.error("%s %s failed: %s", req.method, req.path, ex.reason)
     _render(resp, status, body)

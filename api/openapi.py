@@ -61,6 +61,11 @@ _ERRORS: dict[int, tuple[str, str]] = {
     409: ("Conflict", "the resource's state forbids the request"),
     413: ("PayloadTooLarge", "the body is over api.max_body_bytes"),
     415: ("UnsupportedMediaType", "the body is not declared application/json (media_type_exception)"),
+    429: (
+        "TooManyRequests",
+        "auth.mode basic: this process is already checking as many passwords as auth.password_checks "
+        "and auth.password_check_queue allow (too_many_requests_exception); retry after Retry-After seconds",
+    ),
     503: ("StoreUnavailable", "Elasticsearch is unreachable or failing"),
 }
 
@@ -77,7 +82,10 @@ _HEADERS: dict[str, dict[str, Any]] = {
     },
     "Content-Disposition": {"description": "attachment; filename=<run_id>-errors.<format>", "schema": _TEXT},
     "WWW-Authenticate": {"description": "the expected scheme", "required": True, "schema": _TEXT},
+    "Retry-After": {"description": "seconds to wait before retrying", "required": True, "schema": _TEXT},
 }
+
+_ERROR_HEADERS = {401: ("WWW-Authenticate",), 429: ("Retry-After",)}
 
 
 def _header_refs(*names: str) -> dict[str, Any]:
@@ -144,7 +152,7 @@ def build_spec(*, base: str, api: ApiSettings | None = None) -> dict[str, Any]:
             "responses": {
                 name: {
                     "description": text,
-                    "headers": _header_refs(*(("WWW-Authenticate",) if status == 401 else ())),
+                    "headers": _header_refs(*_ERROR_HEADERS.get(status, ())),
                     "content": {JSON: {"schema": ref[schemas.ErrorBody]}},
                 }
                 for status, (name, text) in _ERRORS.items()
@@ -195,7 +203,7 @@ def _operation(
         responses[str(status)] = _response(body, ref, op.headers.get(status, ()))
     errors = {400, *op.errors}
     if not public:
-        errors |= {401, 403}
+        errors |= {401, 403, 429}
     if op.body is not None:
         errors |= {413, 415}
     if op.store:

@@ -135,7 +135,7 @@ class Op:
     query: tuple[str, ...] = ()
     body: Model | None = None
     body_required: bool = False
-    errors: tuple[int, ...] = ()  # besides 400, 401/403 (unless public), 413 (bodies) and 503 (store)
+    errors: tuple[int, ...] = ()  # besides 400, 401/403/429 (unless public), 413 (bodies) and 503 (store)
     store: bool = True  # reads or writes Elasticsearch: 503 when it is down
     headers: dict[int, tuple[str, ...]] = field(default_factory=dict)
 

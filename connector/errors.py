@@ -118,6 +118,16 @@ class Forbidden(ConnectorError):
     error_type = "security_exception"
 
 
+class TooManyRequests(ConnectorError):
+    """The service already does as much of this work as it allows; the caller may retry after ``retry_after_s``."""
+
+    error_type = "too_many_requests_exception"
+
+    def __init__(self, reason: str, *, retry_after_s: int) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
 class DatasourceUnavailable(ConnectorError):
     """The database cannot be reached or refused the credentials."""
 

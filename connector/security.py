@@ -15,14 +15,21 @@ import hmac
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from connector.errors import TooManyRequests
 from connector.settings import AuthSettings
 
 TOKEN_PREFIX = "cst_"
 PBKDF2_ITERATIONS = 310_000  # OWASP 2023 recommendation for PBKDF2-HMAC-SHA256
 _VERIFIED_CACHE_SIZE = 256
+# A wrong pair is answered from memory this long (a client retrying it costs no PBKDF2); bounded in number.
+FAILED_PAIR_TTL_S = 60.0
+_FAILED_CACHE_SIZE = 4096
+PASSWORD_SLOT_WAIT_S = 5.0
+PASSWORD_RETRY_AFTER_S = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,16 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest, base64.b64decode(expected))
 
 
+def unmatchable_hash(iterations: int) -> str:
+    """A well-formed hash that no password matches, costing ``iterations`` to check (for unknown users)."""
+    salt = base64.b64encode(secrets.token_bytes(16)).decode()
+    return f"pbkdf2_sha256${iterations}${salt}${base64.b64encode(bytes(32)).decode()}"
+
+
+def _iterations(stored: str) -> int:
+    return int(stored.split("$")[1])
+
+
 def _epoch_s(moment: dt.datetime | None) -> float | None:
     """Seconds since the epoch of an expiry (UTC when it names no zone)."""
     if moment is None:
@@ -77,17 +94,46 @@ def _epoch_s(moment: dt.datetime | None) -> float | None:
 
 
 class CredentialChecker:
-    """Resolve bearer tokens and basic credentials to principals."""
+    """Resolve bearer tokens and basic credentials to principals.
 
-    def __init__(self, settings: AuthSettings, *, clock: Callable[[], float] = time.time) -> None:
+    A basic-auth check costs one PBKDF2 (~0.1-0.3 s of a CPU) whoever the user
+    is: an unknown name is checked against a hash of the same cost, so timing
+    does not tell which names exist. Each process remembers the pairs it
+    verified (the next request is free) and, for ``FAILED_PAIR_TTL_S``, those
+    that failed; any other check needs one of ``auth.password_checks`` slots,
+    waited for by at most ``auth.password_check_queue`` requests, else it is
+    refused with ``TooManyRequests``: guessing passwords costs the process at
+    most that many threads and CPUs, and tokens and verified credentials keep
+    being answered at once.
+    """
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        verify: Callable[[str, str], bool] = verify_password,
+    ) -> None:
         self.mode = settings.mode
         self._tokens = [
             (t.hash.encode(), Principal(t.name, frozenset(t.scopes)), _epoch_s(t.expires)) for t in settings.tokens
         ]
         self._clock = clock
+        self._monotonic = monotonic
+        self._verify_password = verify
         self._users = {u.username: u for u in settings.users}
+        self._unknown_user_hash = unmatchable_hash(
+            max((_iterations(u.hash) for u in settings.users), default=PBKDF2_ITERATIONS)
+        )
+        # Cache keys are keyed digests of "user:password" (a user name holds no ':'): never the password.
+        self._pair_key = secrets.token_bytes(32)
         self._verified: dict[bytes, Principal] = {}
+        self._failed: OrderedDict[bytes, float] = OrderedDict()  # pair -> monotonic time it may be checked again
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(settings.password_checks)
+        self._admit = settings.password_checks + settings.password_check_queue
+        self._admitted = 0
 
     def check_token(self, token: str) -> Principal | None:
         """The token's principal; None if unknown or expired."""
@@ -102,21 +148,76 @@ class CredentialChecker:
         return found
 
     def check_basic(self, username: str, password: str) -> Principal | None:
+        """The user's principal; None if the name or the password is wrong.
+
+        Raises ``TooManyRequests`` when the pair is not remembered and every
+        password-check slot and queue place of this process is taken.
+        """
+        pair = hmac.new(self._pair_key, f"{username}:{password}".encode(), hashlib.sha256).digest()
+        known, found = self._remembered(pair)
+        if known:
+            return found
+        with self._lock:
+            if self._admitted >= self._admit:
+                raise _busy()
+            self._admitted += 1
+        try:
+            # The queue is short, so the wait is about one check; the timeout only guards the thread.
+            if not self._slots.acquire(timeout=PASSWORD_SLOT_WAIT_S):
+                raise _busy()
+            try:
+                known, found = self._remembered(pair)  # a request with the same pair may have checked it meanwhile
+                if not known:
+                    found = self._verify(username, password)
+            finally:
+                self._slots.release()
+        finally:
+            with self._lock:
+                self._admitted -= 1
+        self._remember(pair, found)
+        return found
+
+    @property
+    def password_checks_admitted(self) -> int:
+        """Password checks running or waiting for a slot in this process."""
+        with self._lock:
+            return self._admitted
+
+    def _verify(self, username: str, password: str) -> Principal | None:
         user = self._users.get(username)
-        if user is None:
-            verify_password(password, hash_password("x", iterations=1000))  # same shape of work
-            return None
-        # PBKDF2 costs ~0.3 s; remember successful checks by a keyed digest of the pair.
-        key = hmac.new(user.hash.encode(), password.encode(), hashlib.sha256).digest()
+        matched = self._verify_password(password, user.hash if user else self._unknown_user_hash)
+        return Principal(username, frozenset(user.scopes)) if matched and user else None
+
+    def _remembered(self, pair: bytes) -> tuple[bool, Principal | None]:
+        """Whether the pair was checked recently, and its principal if it was right."""
         with self._lock:
-            cached = self._verified.get(key)
-        if cached is not None:
-            return cached
-        if not verify_password(password, user.hash):
-            return None
-        principal = Principal(username, frozenset(user.scopes))
+            principal = self._verified.get(pair)
+            if principal is not None:
+                return True, principal
+            until = self._failed.get(pair)
+            if until is None:
+                return False, None
+            if self._monotonic() < until:
+                return True, None
+            del self._failed[pair]
+            return False, None
+
+    def _remember(self, pair: bytes, principal: Principal | None) -> None:
         with self._lock:
-            if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-                self._verified.clear()
-            self._verified[key] = principal
-        return principal
+            if principal is not None:
+                if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+                    self._verified.clear()
+                self._verified[pair] = principal
+                return
+            self._failed[pair] = self._monotonic() + FAILED_PAIR_TTL_S
+            self._failed.move_to_end(pair)
+            while len(self._failed) > _FAILED_CACHE_SIZE:
+                self._failed.popitem(last=False)
+
+
+def _busy() -> TooManyRequests:
+    return TooManyRequests(
+        f"too many password checks in progress; retry in {PASSWORD_RETRY_AFTER_S} s (credentials "
+        "this service has already verified are answered at once)",
+        retry_after_s=PASSWORD_RETRY_AFTER_S,
+    )

@@ -48,6 +48,11 @@ DEFAULT_PAGE_SIZE = 10
 DEFAULT_MAX_QUERY_STRING_BYTES = 8 * 1024
 DEFAULT_GUNICORN_WORKERS = 2
 DEFAULT_GUNICORN_THREADS = 4
+# Basic auth: PBKDF2 verifications at once per API process (each ~0.1-0.3 s of a CPU), and how many
+# more requests may wait for one; any further uncached password check answers 429. Together they
+# stay below gunicorn_threads, so guessing passwords never takes every thread of a process.
+DEFAULT_PASSWORD_CHECKS = 1
+DEFAULT_PASSWORD_CHECK_QUEUE = 1
 # Slow clients (SPEC §14): a request's head must arrive within this, from its first byte
 # (from the connection's opening for a new one)...
 DEFAULT_HEADER_TIMEOUT_S = 10.0
@@ -152,6 +157,8 @@ class AuthSettings(_Section):
     users: list[UserEntry] = []
     # `serve` on a non-loopback address refuses auth mode `none` unless this is set.
     allow_unauthenticated_remote: bool = False
+    password_checks: int = Field(DEFAULT_PASSWORD_CHECKS, gt=0)
+    password_check_queue: int = Field(DEFAULT_PASSWORD_CHECK_QUEUE, ge=0)
 
 
 class ApiSettings(_Section):

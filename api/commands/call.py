@@ -20,6 +20,7 @@ from click.shell_completion import CompletionItem
 from api.client import DEFAULT_URL, ClientError, ConnectorClient
 from api.commands.output import (
     Output,
+    echo,
     explain,
     print_json,
 )
@@ -58,7 +59,7 @@ def explain_and_exit(
     if output == "json" and ex.body is not None:
         print_json(ex.body)
     for line in explain(ex, flags=flags, hints=hints, url=url):
-        click.echo(line, err=True)
+        echo(line, err=True)
     sys.exit(1)
 
 
@@ -91,7 +92,7 @@ def more(found: dict[str, Any], from_: int, shown: int) -> None:
     total = found["hits"]["total"]
     total = total["value"] if isinstance(total, dict) else total
     if from_ + shown < total:
-        click.echo(f"showing {from_ + 1}-{from_ + shown} of {total}; see more with --from {from_ + shown}")
+        echo(f"showing {from_ + 1}-{from_ + shown} of {total}; see more with --from {from_ + shown}")
 
 
 FROM_OPTION = click.option("--from", "from_", type=click.IntRange(min=0), default=0, help="Skip this many first.")

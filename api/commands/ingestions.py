@@ -12,6 +12,7 @@ from api.commands.call import FROM_OPTION, ids, listing_hint, more, read_body, r
 from api.commands.jobs import watch_run
 from api.commands.output import (
     Output,
+    echo,
     output_option,
     print_fields,
     print_json,
@@ -179,5 +180,5 @@ def ingestion_run(
     if output == "json":
         print_json(queued)
         return
-    click.echo(f"queued run {queued['status']['run_id']} of [{ingestion_id}]")
-    click.echo(f"hint: follow it: connector jobs status {ingestion_id} --watch")
+    echo(f"queued run {queued['status']['run_id']} of [{ingestion_id}]")
+    echo(f"hint: follow it: connector jobs status {ingestion_id} --watch")

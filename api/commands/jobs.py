@@ -12,10 +12,12 @@ from api.commands.call import FROM_OPTION, ids, listing_hint, more, request
 from api.commands.output import (
     Output,
     duration,
+    echo,
     number,
     output_option,
     print_fields,
     print_json,
+    print_lines,
     print_table,
     rate,
     stderr,
@@ -52,7 +54,7 @@ def jobs_status(job_id: str, job_type: str, watch: bool, output: Output) -> None
         return
     print_fields(status_fields(status))
     if status.get("state") in ("error", "aborted") and (status.get("staging_kept") or status.get("checkpoint")):
-        click.echo(f"hint: continue it from its checkpoint: connector ingestion run {job_id} --resume")
+        echo(f"hint: continue it from its checkpoint: connector ingestion run {job_id} --resume")
     if watch:
         sys.exit(0 if status.get("state") == "successful" else 1)
 
@@ -175,7 +177,7 @@ def jobs_abort(job_id: str, job_type: str, output: Output) -> None:
         print_json(found)
         return
     status = found.get("status", {})
-    click.echo(f"{job_id} {status.get('state')}: run {status.get('run_id')}, {number(status.get('count'))} documents")
+    echo(f"{job_id} {status.get('state')}: run {status.get('run_id')}, {number(status.get('count'))} documents")
 
 
 def watch_run(job_id: str, run_id: str, output: Output) -> NoReturn:
@@ -190,7 +192,7 @@ def watch_run(job_id: str, run_id: str, output: Output) -> NoReturn:
     try:
         final = live.follow(fetch, job_id=job_id, console=stderr())
     except KeyboardInterrupt:
-        click.echo(f"\nstopped watching; the run goes on (abort it: connector jobs abort {job_id})", err=True)
+        echo(f"\nstopped watching; the run goes on (abort it: connector jobs abort {job_id})", err=True)
         sys.exit(130)
     if output == "json":
         print_json(last)
@@ -198,7 +200,6 @@ def watch_run(job_id: str, run_id: str, output: Output) -> NoReturn:
         lines = live.summary(final)
         style = live.STATE_STYLE.get(str(final.get("state")), "white")
         console = stdout()
-        console.print(lines[0], style=f"bold {style}", markup=False)
-        for line in lines[1:]:
-            console.print(line, markup=False, soft_wrap=True)
+        print_lines(lines[:1], console=console, style=f"bold {style}")
+        print_lines(lines[1:], console=console)
     sys.exit(0 if final.get("state") == "successful" else 1)

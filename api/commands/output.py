@@ -5,6 +5,13 @@ response unchanged. Errors go to stderr as one ``error:`` line in the CLI's
 own words: the service names query parameters (``?force=true``), the CLI
 names the flag that sets them (``--force``); ``hint:`` lines say what to do
 next with a command that exists.
+
+Every text the commands print passes through here, because much of it is
+the service's data and the service quotes what others wrote (a database
+error quoting a row, a description, a sample row): control characters are
+shown as ``\\x1b`` escapes (see :func:`shown`) and rich never reads it as
+markup, so a value can neither drive the terminal (title, clear screen,
+hyperlinks) nor style, hide or break the output.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import click
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from api.client import ClientError
 
@@ -37,32 +45,66 @@ output_option = click.option(
 PIPE_WIDTH = 400
 
 
+# What a terminal acts on rather than shows: C0 controls (ESC starts the sequences that set the
+# title, clear the screen or write hyperlinks; CR overwrites a line), DEL, C1 controls (U+009B is
+# CSI on some terminals) and the bidirectional overrides and isolates (they reorder what is shown).
+# Tab and newline are kept where text may span lines; a one-line text (the live line) loses them too.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# JSON escapes C0 itself; DEL and C1 may be written raw, so -o json escapes them (the same JSON value).
+_JSON_RAW_CONTROLS = re.compile(r"[\x7f-\x9f]")
+
+
+def shown(text: str, *, one_line: bool = False) -> str:
+    """Text as the terminal may print it: each control character as a visible ``\\xNN`` escape."""
+    return (_LINE_CONTROLS if one_line else _CONTROLS).sub(_escape_control, text)
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def stdout() -> Console:
-    console = Console(highlight=False)
+    console = Console(highlight=False, emoji=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=PIPE_WIDTH)
+        console = Console(highlight=False, emoji=False, width=PIPE_WIDTH)
     return console
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
+
+
+def echo(line: str, *, err: bool = False) -> None:
+    """One line of text (service data welcome), as :func:`shown`."""
+    click.echo(shown(line), err=err)
+
+
+def print_lines(lines: Iterable[str], *, console: Console, style: str | None = None) -> None:
+    """Lines through rich (for its terminal handling and ``style``), never read as markup."""
+    for line in lines:
+        console.print(Text(shown(line), style=style or ""), soft_wrap=True)
 
 
 def print_json(value: Any) -> None:
-    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    click.echo(_JSON_RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str = "nothing found") -> None:
     """A table with one header row; ``empty`` is printed instead when there are no rows."""
-    table = Table(*headers, box=None, pad_edge=False, header_style="bold")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for header in headers:  # a sample's column names are the database's
+        table.add_column(Text(shown(header, one_line=True)))
     count = 0
     for row in rows:
-        table.add_row(*(cell(value) for value in row))
+        table.add_row(*(Text(shown(cell(value))) for value in row))
         count += 1
     if count:
         stdout().print(table)
     else:
-        click.echo(empty)
+        echo(empty)
 
 
 def print_fields(pairs: Iterable[tuple[str, Any]]) -> None:
@@ -72,11 +114,12 @@ def print_fields(pairs: Iterable[tuple[str, Any]]) -> None:
     table.add_column(overflow="fold")
     for name, value in pairs:
         if value is not None and value != "":
-            table.add_row(name, cell(value))
+            table.add_row(Text(shown(name)), Text(shown(cell(value))))
     stdout().print(table)
 
 
 def cell(value: Any) -> str:
+    """A value as plain text (not yet :func:`shown`)."""
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
 from rich.text import Text
 
-from api.commands.output import duration, rate
+from api.commands.output import duration, print_lines, rate, shown
 
 FINAL_STATES = frozenset({"successful", "error", "aborted", "skipped"})
 RATE_WINDOW_S = 10.0  # the rate is measured over the polls of this last stretch
@@ -70,7 +70,7 @@ def live_fields(status: dict[str, Any], docs_per_s: float | None) -> dict[str, A
     progress = status.get("progress")
     remaining = status.get("estimated_time_remaining")
     return {
-        "state": f"[{STATE_STYLE.get(state, 'white')}]{escape(state)}[/]",
+        "state": f"[{STATE_STYLE.get(state, 'white')}]{escape(shown(str(state), one_line=True))}[/]",
         "pct": f"{progress:.0%}" if isinstance(progress, int | float) else "",
         "docs": f"{count:,}/{total:,} docs" if isinstance(total, int) else f"{count:,} docs",
         "rate": rate(docs_per_s) if state != "queued" else "",
@@ -104,7 +104,7 @@ def follow(
         auto_refresh=False,
     )
     with progress:
-        task: TaskID = progress.add_task(escape(job_id), total=None, **live_fields(status, None))
+        task: TaskID = progress.add_task(escape(shown(job_id, one_line=True)), total=None, **live_fields(status, None))
         while status.get("state") not in FINAL_STATES:
             # The rate counts running time only: not the wait in the queue.
             docs_per_s = meter.add(clock(), int(status.get("count") or 0)) if status.get("state") == "running" else None
@@ -133,12 +133,12 @@ def _follow_plain(
     interval_s: float,
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
-    shown = None
+    printed = None
     while True:
         state = status.get("state")
-        if state != shown and state not in FINAL_STATES:
-            console.print(f"{job_id} {state}", markup=False)
-            shown = state
+        if state != printed and state not in FINAL_STATES:
+            print_lines([f"{job_id} {state}"], console=console)
+            printed = state
         if state in FINAL_STATES:
             return status
         sleep(interval_s)

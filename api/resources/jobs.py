@@ -7,6 +7,7 @@ from typing import Any
 import falcon
 
 from api.params import check_params, page_params, read_json, single
+from connector import errors_report
 from connector.errors import InvalidDefinition
 from connector.job_query import JobQuery
 from connector.job_service import JobService
@@ -141,7 +142,7 @@ class JobRunErrors:
         fmt = (single(req, "format") or "ndjson").lower()
         if fmt not in ("ndjson", "csv"):
             raise InvalidDefinition.single("format", "one_of", "must be ndjson or csv", entry_type="query_parameter")
-        chunks = self.service.errors_report(job_type, job_id, run_id, fmt=fmt)
+        chunks = errors_report.download(self.service, job_type, job_id, run_id, fmt=fmt)
         resp.content_type = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
         resp.set_header("Content-Disposition", f'attachment; filename="{run_id}-errors.{fmt}"')
         resp.stream = chunks

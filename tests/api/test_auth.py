@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import threading
 from typing import Any
 
+import falcon
 import orjson
 import pytest
 from falcon import testing
 
+from api import errors
 from api.app import create_app
-from connector.security import hash_password, new_token
+from api.auth import AuthMiddleware
+from api.resources.health import Health
+from connector.security import CredentialChecker, hash_password, new_token, verify_password
 from connector.settings import Settings, load_settings
 from tests.support import LOCAL
 
@@ -151,3 +156,65 @@ def test_tokens_and_password_hashes_are_not_clear_text() -> None:
     assert entry.startswith("sha256:") and token not in entry
     stored = hash_password("s3cret")
     assert "s3cret" not in stored and stored.startswith("pbkdf2_sha256$")
+
+
+class _Jobs:
+    scopes = {"GET": READ}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"jobs": []}
+
+
+def test_saturated_password_checks_answer_429_while_verified_credentials_and_health_answer() -> None:
+    """A guess beyond the process's password-check slot is 429 with Retry-After; nothing else waits for it."""
+    gate, entered = threading.Event(), threading.Event()
+    gate.set()
+
+    def held_verify(password: str, stored: str) -> bool:
+        entered.set()
+        assert gate.wait(10)
+        return verify_password(password, stored)
+
+    auth = load_settings(
+        environ={
+            "CONNECTOR_AUTH_MODE": "basic",
+            "CONNECTOR_AUTH_USERS": orjson.dumps(
+                [{"username": "boss", "hash": hash_password("admin-pw-3", iterations=1000), "scopes": [ADMIN]}]
+            ).decode(),
+            "CONNECTOR_AUTH_PASSWORD_CHECKS": "1",
+            "CONNECTOR_AUTH_PASSWORD_CHECK_QUEUE": "0",
+        }
+    ).auth
+    app = falcon.App(middleware=[AuthMiddleware(CredentialChecker(auth, verify=held_verify))])
+    errors.install(app)
+    app.add_route(f"{BASE}/_health", Health(lambda: {"status": "green", "version": "x"}))
+    app.add_route(f"{BASE}/jobs", _Jobs())
+    client = testing.TestClient(app)
+
+    def basic(user: str, password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+    assert client.simulate_get(f"{BASE}/jobs", headers=basic("boss", "admin-pw-3")).status_code == 200
+    entered.clear()
+    gate.clear()
+    guessing = threading.Thread(
+        target=client.simulate_get, args=(f"{BASE}/jobs",), kwargs={"headers": basic("boss", "g1")}
+    )
+    guessing.start()
+    assert entered.wait(10)
+    try:
+        refused = client.simulate_get(f"{BASE}/jobs", headers=basic("boss", "g2"))
+        unknown = client.simulate_get(f"{BASE}/jobs", headers=basic("nobody", "g3"))
+        verified = client.simulate_get(f"{BASE}/jobs", headers=basic("boss", "admin-pw-3"))
+        health = client.simulate_get(f"{BASE}/_health", headers=basic("boss", "g4"))
+    finally:
+        gate.set()
+        guessing.join(10)
+
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json["error"]["type"] == "too_many_requests_exception"
+    assert "too many password checks" in refused.json["error"]["reason"]
+    assert unknown.status_code == 429  # an unknown name is checked like a known one
+    assert verified.status_code == 200
+    assert health.status_code == 200 and health.json == {"status": "green"}

@@ -229,7 +229,7 @@ def test_errors_report_view_and_download(page: Page, ui_service: UiService, shot
         page.get_by_role("button", name="Download CSV").click()
     assert csv.value.suggested_filename == f"{run['run_id']}-errors.csv"
     text = Path(csv.value.path()).read_text()
-    assert text.splitlines()[0].startswith("seq,")
+    assert text.splitlines()[0].startswith('"seq","pk",')  # every field quoted
     assert "primary key is NULL" in text
     with page.expect_download() as ndjson:
         page.get_by_role("button", name="Download NDJSON").click()

@@ -5,6 +5,7 @@ import io
 from typing import Any
 
 import click
+import orjson
 import pytest
 from rich.console import Console
 
@@ -14,7 +15,7 @@ from api.commands import watch
 from api.commands.datasources import datasource_rows
 from api.commands.ingestions import run_hints
 from api.commands.jobs import history_rows, status_fields
-from api.commands.output import explain, print_table
+from api.commands.output import echo, explain, print_fields, print_json, print_lines, print_table, shown
 from tests.support import free_port, run_command
 
 pytestmark = pytest.mark.unit
@@ -206,3 +207,57 @@ def test_follow_without_a_terminal_prints_each_state_once_and_returns_the_final_
     )
     assert final["state"] == "successful"
     assert out.getvalue() == "orders queued\norders running\n"
+
+
+# ---------------------------------------------------------------- service text reaches a terminal harmlessly
+
+HOSTILE = "\x1b]0;ERR-TITLE\x07\x1b[2J\x1b[H[link=https://evil.example/login]Click[/link] [escerr] oops [/] \x9b31m\x7f"
+HOSTILE_SHOWN = (
+    "\\x1b]0;ERR-TITLE\\x07\\x1b[2J\\x1b[H[link=https://evil.example/login]Click[/link] [escerr] oops [/] \\x9b31m\\x7f"
+)
+
+
+def test_control_characters_are_shown_as_escapes_and_tab_and_newline_kept() -> None:
+    assert shown(HOSTILE) == HOSTILE_SHOWN
+    assert shown("a\tb\nc\rd\x00\x85e\u202egnp.exe") == "a\tb\nc\\x0dd\\x00\\x85e\\u202egnp.exe"
+    assert shown("a\tb\nc", one_line=True) == "a\\x09b\\x0ac"
+    assert shown("plain — ünïcode ✓") == "plain — ünïcode ✓"
+
+
+def _no_terminal_control(out: str) -> None:
+    assert "\x1b]" not in out  # no OSC: title, hyperlink
+    assert "\x1b[2J" not in out and "\x1b[H" not in out and "\x07" not in out and "\x9b" not in out
+
+
+def test_tables_and_fields_show_service_text_literally(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # render as for a terminal: styles on, so markup would be live
+    monkeypatch.setenv("COLUMNS", "300")
+    print_table(("ID", "[bold]v[/]"), [("a", HOSTILE)])
+    print_fields([("error", HOSTILE), ("description", "a :smile: [red]b")])
+    out = capsys.readouterr().out
+    _no_terminal_control(out)
+    assert HOSTILE_SHOWN in out
+    assert "[bold]v[/]" in out and ":smile:" in out and "[red]b" in out
+
+
+def test_lines_errors_and_the_live_state_show_service_text_literally(capsys: pytest.CaptureFixture[str]) -> None:
+    echo(f"error: {HOSTILE}", err=True)
+    print_lines(watch.summary({**RUN, "error": [HOSTILE]}), console=Console(force_terminal=True, width=300))
+    out, err = capsys.readouterr()
+    for text in (out, err):
+        _no_terminal_control(text)
+        assert HOSTILE_SHOWN in text
+    state = watch.live_fields({"state": "run[/]ning\x1b[2J", "count": 0}, None)["state"]
+    console = Console(file=io.StringIO(), force_terminal=True, highlight=False)
+    console.print(state)  # markup of the live line: the service's state is escaped, not read as markup
+    assert "run[/]ning\\x1b[2J" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_json_output_is_the_same_json_with_no_raw_control_character(capsys: pytest.CaptureFixture[str]) -> None:
+    value = {"error": {"reason": HOSTILE, "rows": ["\x85\x7f", "ok"]}}
+    print_json(value)
+    out = capsys.readouterr().out
+    assert orjson.loads(out) == value
+    assert not any(0x7F <= ord(c) <= 0x9F or (ord(c) < 0x20 and c != "\n") for c in out)

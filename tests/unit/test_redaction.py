@@ -4,7 +4,6 @@ import logging
 
 import pytest
 
-from connector.job_service import csv_cell
 from connector.redaction import MASK, ScrubbingFilter, remember_secret, scrub, scrub_for_caller
 
 pytestmark = pytest.mark.unit
@@ -55,11 +54,3 @@ def test_messages_for_callers_mask_only_the_secrets_given_and_password_forms() -
     assert masked == f'relation "{MASK}" does not exist; Global-Secret-1; postgresql://u:{MASK}@h/db'
     plain = scrub_for_caller(message)
     assert plain == f'relation "Own-Secret-2" does not exist; Global-Secret-1; postgresql://u:{MASK}@h/db'
-
-
-@pytest.mark.parametrize("cell", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
-def test_csv_cells_that_a_spreadsheet_would_run_are_kept_as_text(cell: str) -> None:
-    assert csv_cell(cell) == "'" + cell
-    assert csv_cell("plain") == "plain"
-    assert csv_cell(None) == ""
-    assert csv_cell(-5) == -5  # numbers are numbers, not formulas
