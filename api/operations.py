@@ -39,9 +39,9 @@ from api.resources.openapi import OpenApiDocument
 from api.resources.whoami import WhoAmI
 from api.ui.resources import UiAsset, UiPage, UiRoot
 from connector.datasource import DatasourceBody
+from connector.errors_report import ERROR_FIELDS
 from connector.ingestion_def import PutIngestionBody
 from connector.job_query import JOB_TYPES
-from connector.job_service import ERROR_FIELDS
 from connector.job_state import JobState
 from connector.settings import ApiSettings
 from connector.validation import ID_PATTERN, ID_RULE

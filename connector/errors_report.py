@@ -21,12 +21,13 @@ from typing import Any
 
 import orjson
 
-from connector.job_service import ERROR_FIELDS, JobService
+from connector.job_service import JobService
 
 # Where a cell may begin (the value's start, or after ';', tab, CR, LF), then spaces or quotes, then a
 # formula character. The sets are disjoint, so each character is scanned once or twice: linear time.
 _CELL_START_FORMULA = re.compile(r"(^|[;\t\r\n])([ \"]*)(?=[=+\-@\t\r])")
 _CHUNK_BYTES = 64 * 1024
+ERROR_FIELDS = ("seq", "pk", "field", "error_type", "reason", "time")  # of each rejected row, in this order
 
 
 def download(service: JobService, job_type: str, job_id: str, run_id: str, *, fmt: str) -> Iterator[bytes]:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from connector.doc_store import Page, retry_on_conflict
 from connector.errors import Conflict, NotFound
@@ -16,20 +12,6 @@ from connector.ingestion_store import IngestionStore
 from connector.job_query import JobQuery, check_type
 from connector.job_state import ACTIVE, INGESTION, JobState, RunStatus, envelope
 from connector.job_store import JobStore, StoredRun
-
-ERROR_FIELDS = ("seq", "pk", "field", "error_type", "reason", "time")
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> Any:
-    """A value as a CSV cell that no spreadsheet reads as a formula (a leading quote keeps it text)."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
 
 ABORT_POLL_S = 0.1
 
@@ -125,24 +107,3 @@ class JobService:
             f"the run of [{status.id}] already ended ({status.state.value})",
             body=envelope(status.type, status.id, status),
         )
-
-    def errors_report(self, job_type: str, job_id: str, run_id: str, *, fmt: str) -> Iterator[bytes]:
-        """The run's rejected rows as NDJSON or CSV chunks, streamed page by page."""
-        self.run(job_type, job_id, run_id)
-        rows = self.jobs.rejections(run_id)
-        if fmt == "ndjson":
-            return (orjson.dumps({k: row.get(k) for k in ERROR_FIELDS}) + b"\n" for row in rows)
-        return _csv_chunks(rows)
-
-
-def _csv_chunks(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(ERROR_FIELDS)
-    for row in rows:
-        writer.writerow([csv_cell(row.get(k)) for k in ERROR_FIELDS])
-        if buffer.tell() > 64 * 1024:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()

@@ -7,8 +7,7 @@ import io
 
 import pytest
 
-from connector.errors_report import csv_cell, csv_chunks
-from connector.job_service import ERROR_FIELDS
+from connector.errors_report import ERROR_FIELDS, csv_cell, csv_chunks
 
 pytestmark = pytest.mark.unit
 
