@@ -27,7 +27,7 @@ from connector.metrics_view import scrape_registry
 from connector.settings import Settings
 from ingestion.datasource_service import DatasourceService
 from ingestion.ingestion_service import IngestionService
-from ingestion.runner import RunContext
+from ingestion.run.runner import RunContext
 
 log = logging.getLogger(__name__)
 

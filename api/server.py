@@ -27,8 +27,8 @@ from connector.errors import SettingsError
 from connector.es_client import create_client
 from connector.indices import IndexNames, bootstrap
 from connector.settings import Settings, parse_bind
-from ingestion.heap import keep_freed_memory
-from ingestion.worker import Worker
+from ingestion.workers.heap import keep_freed_memory
+from ingestion.workers.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
     worker as SIGTERM would, instead of leaving it orphaned.
     """
     signals = StopSignals()  # before anything slow: a signal during start-up still stops cleanly
-    keep_freed_memory()  # batch after batch, the same heap pages (ingestion/heap.py)
+    keep_freed_memory()  # batch after batch, the same heap pages (ingestion/workers/heap.py)
     runtime = Runtime.build(settings)
     serve_worker_metrics(settings, runtime)
     stop = threading.Event()

@@ -129,9 +129,9 @@ def reconcile_child(table: str, es_url: str, max_ratio: float) -> None:
     """In its own process: one reconcile, then its counts, seconds and this process's peak RSS."""
     from connector.es_client import create_client
     from connector.settings import load_settings
-    from ingestion.bulk_writer import BulkWriter
-    from ingestion.query_template import RenderedQuery
-    from ingestion.reconcile import reconcile
+    from ingestion.sink.bulk_writer import BulkWriter
+    from ingestion.sink.reconcile import reconcile
+    from ingestion.source.query_template import RenderedQuery
 
     settings = load_settings(environ={"CONNECTOR_ES_URL": es_url, "CONNECTOR_ES_COMPATIBILITY_MODE": "on"})
     es, _ = create_client(settings.elasticsearch, wait=False)

@@ -3,7 +3,7 @@
 Like the nginx bulk sink (``bench/sink.py``) it exists so that the bench
 measures the service and not the test server, which holds everything in
 memory and answers a few thousand requests a second. It answers only what
-``ingestion/reconcile.py`` asks: the key field's mapping, ``_count``, a
+``ingestion/sink/reconcile.py`` asks: the key field's mapping, ``_count``, a
 search sorted on the key with ``search_after``, and ``_bulk`` deletes.
 
     python -m bench.keys_server 1000000     # prints {"url": ...} and serves until killed

@@ -122,11 +122,11 @@ class RunStatus:
     runs_since_reconcile: int | None = None  # successful runs since delete.reconcile last ran
     checkpoint: dict[str, Any] | None = None  # {"pk", "count", "error_count", "rows_read", "recorded_errors"}
     staging_kept: bool = False  # a failed REPLACE run's staging index, kept for resume
-    server_rendering: bool = False  # the database rendered the documents (ingestion/sql_json.py)
+    server_rendering: bool = False  # the database rendered the documents (ingestion/source/sql_json.py)
     last_record_types: list[str | None] | None = None  # database type of each value of last_record
-    watermark_position: list[Any] | None = None  # the watermark as exact JSON (ingestion/values.py exact_json)
+    watermark_position: list[Any] | None = None  # the watermark as exact JSON (ingestion/source/values.py exact_json)
     definition_digest: str | None = None  # of the definition the run executed: a resume must run the same one
-    # A partitioned run's plan (ingestion/partitioned.py): key, write_index, pipeline, rebuild, watermark, stop.
+    # A partitioned run's plan (ingestion/run/partitioned.py): key, write_index, pipeline, rebuild, watermark, stop.
     partitioning: dict[str, Any] | None = None
 
     @property

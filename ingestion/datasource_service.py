@@ -22,18 +22,18 @@ from connector.errors import Conflict, InvalidDefinition, QueryFailed
 from connector.redaction import scrub_for_caller
 from connector.settings import SqlSettings
 from connector.validation import check_id, parse_model
-from ingestion import dialects
-from ingestion.query_template import ParamValue, render
-from ingestion.sql_lexer import family
-from ingestion.sql_source import (
+from ingestion.source import dialects
+from ingestion.source.query_template import ParamValue, render
+from ingestion.source.sql_lexer import family
+from ingestion.source.sql_source import (
     check_unique_columns,
     column_db_types,
     create_sql_engine,
     read_only_session,
     stream_query,
 )
-from ingestion.type_mapping import field_for_db_type, field_for_sqlalchemy_type, infer_properties
-from ingestion.values import JsonEncoder
+from ingestion.source.type_mapping import field_for_db_type, field_for_sqlalchemy_type, infer_properties
+from ingestion.source.values import JsonEncoder
 
 WriteResult = Literal["created", "updated"]
 

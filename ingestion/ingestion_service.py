@@ -24,15 +24,21 @@ from connector.job_state import INGESTION, JobState, RunStatus, envelope
 from connector.job_store import JobStore, NewRun
 from connector.settings import Settings
 from connector.validation import check_id, parse_model
-from ingestion.documents import DocumentBuilder, SoftRule
-from ingestion.partitions import orderable
-from ingestion.query_template import ParamValue, check_template, render, variables_used
-from ingestion.run_plan import check_columns, datasource_connection, datasource_endpoint, render_query, target_mapping
-from ingestion.run_state import Counters, start
-from ingestion.sql_lexer import POSTGRESQL, family
-from ingestion.sql_source import open_rows, result_columns, target_session
-from ingestion.transforms import compile_transforms
-from ingestion.values import JsonEncoder, load_json
+from ingestion.run.partitions import orderable
+from ingestion.run.run_plan import (
+    check_columns,
+    datasource_connection,
+    datasource_endpoint,
+    render_query,
+    target_mapping,
+)
+from ingestion.run.run_state import Counters, start
+from ingestion.sink.documents import DocumentBuilder, SoftRule
+from ingestion.sink.transforms import compile_transforms
+from ingestion.source.query_template import ParamValue, check_template, render, variables_used
+from ingestion.source.sql_lexer import POSTGRESQL, family
+from ingestion.source.sql_source import open_rows, result_columns, target_session
+from ingestion.source.values import JsonEncoder, load_json
 
 WriteResult = Literal["created", "updated"]
 NEXT_FIRE_TIMES = 5  # how many fire times GET, _search, PUT and _validate show
@@ -315,7 +321,7 @@ class IngestionService:
                 f"cannot resume [{ingestion_id}]: run [{status.run_id}] was {was} and ingest.partitions has changed "
                 "since; run it again without resume"
             )
-        if status.partitioning:  # its partitions hold the checkpoints (ingestion/partitioned.py)
+        if status.partitioning:  # its partitions hold the checkpoints (ingestion/run/partitioned.py)
             if status.staging_index and not status.staging_kept:
                 raise Conflict(
                     f"cannot resume [{ingestion_id}]: the staging index of run [{status.run_id}] was not kept; "

@@ -32,7 +32,7 @@ from api.runtime import Runtime
 from connector.crypto import SecretBox
 from connector.es_client import create_client
 from connector.settings import Settings, load_settings
-from ingestion.worker import Worker
+from ingestion.workers.worker import Worker
 from tests.support import LOCAL
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

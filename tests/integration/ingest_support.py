@@ -14,7 +14,7 @@ import urllib3
 from elasticsearch import Elasticsearch
 from falcon import testing
 
-from ingestion.worker import Worker
+from ingestion.workers.worker import Worker
 from tests.conftest import Database
 from tests.support import wait_until
 

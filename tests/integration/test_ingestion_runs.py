@@ -353,7 +353,7 @@ def test_postgresql_types_round_trip(
     assert final["state"] == "successful"
     assert (
         bookkeeping(runtime, final).server_rendering is True
-    )  # PostgreSQL rendered these documents (ingestion/sql_json.py)
+    )  # PostgreSQL rendered these documents (ingestion/source/sql_json.py)
     doc = raw_source(es_url, target, "1")
     assert doc["n"] == Decimal("12345678901234567890.0123456789")
     assert doc["f"] is None and doc["r"] == Decimal("1.5")
@@ -574,7 +574,7 @@ def test_mariadb_types_round_trip(
     with worker_rendering(runtime, server_rendering=server_rendering):
         final = run(api, "mytypes")
     assert final["state"] == "successful"
-    # Europe/Paris has two offsets: its DATETIMEs are read in Python (ingestion/sql_json_mysql.py).
+    # Europe/Paris has two offsets: its DATETIMEs are read in Python (ingestion/source/sql_json_mysql.py).
     assert bookkeeping(runtime, final).server_rendering is (server_rendering and timezone == "Etc/GMT-1")
     doc = raw_source(es_url, target, "1")
     assert doc["n"] == Decimal("12345678901234567890.0123456789")

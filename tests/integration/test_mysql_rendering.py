@@ -26,15 +26,15 @@ from hypothesis import strategies as st
 
 from connector.datasource import ConnectionTarget
 from connector.ingestion_def import Transform
-from ingestion.documents import DocumentBuilder
-from ingestion.line_builder import line_builder
-from ingestion.query_template import RenderedQuery
-from ingestion.read_order import ReadOrder
-from ingestion.sql_json_mysql import RenderedLines, double_json
-from ingestion.sql_source import RenderRequest, open_rows
-from ingestion.transforms import compile_transforms
-from ingestion.type_mapping import infer_properties
-from ingestion.values import JsonEncoder
+from ingestion.sink.documents import DocumentBuilder
+from ingestion.sink.line_builder import line_builder
+from ingestion.sink.transforms import compile_transforms
+from ingestion.source.query_template import RenderedQuery
+from ingestion.source.read_order import ReadOrder
+from ingestion.source.sql_json_mysql import RenderedLines, double_json
+from ingestion.source.sql_source import RenderRequest, open_rows
+from ingestion.source.type_mapping import infer_properties
+from ingestion.source.values import JsonEncoder
 from tests.conftest import Database
 from tests.integration.ingest_support import BASE, bookkeeping, define, raw_source, run, worker_rendering
 

@@ -16,7 +16,7 @@ from elasticsearch import Elasticsearch
 from falcon import testing
 
 from api.runtime import Runtime
-from ingestion.worker import Worker
+from ingestion.workers.worker import Worker
 from tests.conftest import Database
 from tests.integration.ingest_support import BASE, count, define, ids, run, start, status, wait_final
 from tests.support import assert_error, wait_until

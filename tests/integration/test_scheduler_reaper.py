@@ -11,8 +11,8 @@ from prometheus_client import REGISTRY
 
 from connector.doc_store import VersionConflict
 from connector.job_state import JobState
-from ingestion.reaper import Reaper
-from ingestion.scheduler import Scheduler
+from ingestion.workers.reaper import Reaper
+from ingestion.workers.scheduler import Scheduler
 from tests.conftest import Database
 from tests.integration.ingest_support import BASE, define, status
 

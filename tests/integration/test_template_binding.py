@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.datasource import ConnectionTarget
-from ingestion.query_template import TemplateError, render
-from ingestion.sql_lexer import MYSQL
-from ingestion.sql_source import create_sql_engine, read_only_session, stream_query
+from ingestion.source.query_template import TemplateError, render
+from ingestion.source.sql_lexer import MYSQL
+from ingestion.source.sql_source import create_sql_engine, read_only_session, stream_query
 
 pytestmark = pytest.mark.integration
 

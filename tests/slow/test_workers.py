@@ -169,4 +169,4 @@ def test_abort_across_processes(
     assert f":{worker_proc.process.pid}:" in final["worker"]  # executed by the worker process
     assert count(es, target) == 50  # REPLACE: the target still holds the first run's documents
     assert bookkeeping(runtime, final).staging_kept is True  # kept for a resume; the target was never touched
-    assert "ingestion.worker" in worker_proc.output and "Traceback" not in worker_proc.output + api_proc.output
+    assert "ingestion.workers.worker" in worker_proc.output and "Traceback" not in worker_proc.output + api_proc.output

@@ -7,7 +7,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from connector.errors import ConnectorError
-from ingestion.bulk_writer import RETRY_STATUSES, BulkFailed, BulkOutcome, BulkWriter, ItemError
+from ingestion.sink.bulk_writer import RETRY_STATUSES, BulkFailed, BulkOutcome, BulkWriter, ItemError
 
 pytestmark = pytest.mark.unit
 

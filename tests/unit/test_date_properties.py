@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.ingestion_def import Transform
-from ingestion.transforms import compile_transforms
+from ingestion.sink.transforms import compile_transforms
 
 pytestmark = pytest.mark.unit
 

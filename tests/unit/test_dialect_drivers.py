@@ -16,8 +16,8 @@ from connector.crypto import SecretBox
 from connector.datasource import ConnectionTarget, Datasource, DatasourceBody
 from connector.driver_options import DriverPolicy
 from connector.errors import DatasourceUnavailable, QueryFailed
-from ingestion import dialects
-from ingestion.sql_source import create_sql_engine, target_session
+from ingestion.source import dialects
+from ingestion.source.sql_source import create_sql_engine, target_session
 
 pytestmark = pytest.mark.unit
 

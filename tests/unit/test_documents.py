@@ -10,9 +10,9 @@ import pytest
 
 from connector.ingestion_def import Transform
 from connector.job_store import Rejection
-from ingestion.documents import MAX_ID_BYTES, DocumentBuilder, InvalidKey, encode_id
-from ingestion.transforms import CompiledTransform, compile_transforms
-from ingestion.values import JsonEncoder
+from ingestion.sink.documents import MAX_ID_BYTES, DocumentBuilder, InvalidKey, encode_id
+from ingestion.sink.transforms import CompiledTransform, compile_transforms
+from ingestion.source.values import JsonEncoder
 
 pytestmark = pytest.mark.unit
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ingestion.line_builder import ActionIds, LineBuilder, TooLarge, lower_escapes
-from ingestion.query_template import RenderedQuery
-from ingestion.sql_json_mysql import RenderedLines, fixed_offset
-from ingestion.values import JsonEncoder
+from ingestion.sink.line_builder import ActionIds, LineBuilder, TooLarge, lower_escapes
+from ingestion.source.query_template import RenderedQuery
+from ingestion.source.sql_json_mysql import RenderedLines, fixed_offset
+from ingestion.source.values import JsonEncoder
 
 pytestmark = pytest.mark.unit
 

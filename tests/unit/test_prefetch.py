@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from ingestion.prefetch import Prefetcher, row_bytes
+from ingestion.source.prefetch import Prefetcher, row_bytes
 
 pytestmark = pytest.mark.unit
 

@@ -23,8 +23,8 @@ from connector.ingestion_def import Transform
 from connector.jdbc_sqlserver import MSSQL_PROPS as _MSSQL_PROPS
 from connector.jdbc_url import _MY_PROPS, _PG_PROPS, JdbcUrlError, translate
 from connector.job_query import parse_time
-from ingestion.query_template import TemplateError, render
-from ingestion.transforms import TransformError, _date, compile_transforms, iso_rearrangement
+from ingestion.sink.transforms import TransformError, _date, compile_transforms, iso_rearrangement
+from ingestion.source.query_template import TemplateError, render
 
 pytestmark = pytest.mark.unit
 
@@ -390,7 +390,7 @@ def test_quartz_next_fire_is_the_first_one(schedule: Quartz, zone: str, start: d
     assert fire == schedule.first_fire_after(local)
 
 
-# ---------------------------------------------------------------- Mustache binding (ingestion/query_template.py)
+# ---------------------------------------------------------------- Mustache binding (ingestion/source/query_template.py)
 
 NAMES = ["a", "b", "max_primary_key", "last_record_timestamp"]
 # SQL text around the tags: no quote, colon, brace or control character.

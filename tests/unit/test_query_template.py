@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from ingestion.query_template import TemplateError, render, variables_used
+from ingestion.source.query_template import TemplateError, render, variables_used
 
 pytestmark = pytest.mark.unit
 

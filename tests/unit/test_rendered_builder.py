@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from connector.ingestion_def import Transform
-from ingestion.documents import rendered_builder
-from ingestion.query_template import RenderedQuery
-from ingestion.sql_json import RenderedSql
-from ingestion.values import JsonEncoder
+from ingestion.sink.documents import rendered_builder
+from ingestion.source.query_template import RenderedQuery
+from ingestion.source.sql_json import RenderedSql
+from ingestion.source.values import JsonEncoder
 
 pytestmark = pytest.mark.unit
 

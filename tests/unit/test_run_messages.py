@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector.errors import ConnectionLost, DatasourceUnavailable, QueryFailed
-from ingestion.runner import failure_messages
+from ingestion.run.runner import failure_messages
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from ingestion.query_template import TemplateError, check_template, render
-from ingestion.sql_lexer import GENERIC, MYSQL, POSTGRESQL, SQLITE, Kind, regions
+from ingestion.source.query_template import TemplateError, check_template, render
+from ingestion.source.sql_lexer import GENERIC, MYSQL, POSTGRESQL, SQLITE, Kind, regions
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from connector.ingestion_def import Transform
-from ingestion.transforms import TransformError, apply_transforms, compile_transforms
+from ingestion.sink.transforms import TransformError, apply_transforms, compile_transforms
 
 pytestmark = pytest.mark.unit
 

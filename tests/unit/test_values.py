@@ -8,7 +8,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from ingestion.values import JsonEncoder, iso_duration, load_json
+from ingestion.source.values import JsonEncoder, iso_duration, load_json
 
 pytestmark = pytest.mark.unit
 

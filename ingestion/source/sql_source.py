@@ -34,13 +34,13 @@ from connector.driver_options import sqlite_authorizer
 from connector.errors import ConnectionLost, DatasourceUnavailable, DriverMissing, InvalidDefinition, QueryFailed
 from connector.ingestion_def import Transform
 from connector.redaction import scrub, scrub_for_caller
-from ingestion import dialects
-from ingestion.prefetch import Prefetcher
-from ingestion.query_template import RenderedQuery
-from ingestion.read_order import ReadOrder
-from ingestion.sql_json import RenderedSql, prepare_session, render_sql
-from ingestion.sql_json_mysql import RenderedLines, fields_of, render_lines
-from ingestion.sql_lexer import family
+from ingestion.source import dialects
+from ingestion.source.prefetch import Prefetcher
+from ingestion.source.query_template import RenderedQuery
+from ingestion.source.read_order import ReadOrder
+from ingestion.source.sql_json import RenderedSql, prepare_session, render_sql
+from ingestion.source.sql_json_mysql import RenderedLines, fields_of, render_lines
+from ingestion.source.sql_lexer import family
 
 log = logging.getLogger(__name__)
 

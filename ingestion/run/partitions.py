@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ingestion.query_template import RenderedQuery
-from ingestion.read_order import KeyRange
-from ingestion.sql_source import execute_single
+from ingestion.source.query_template import RenderedQuery
+from ingestion.source.read_order import KeyRange
+from ingestion.source.sql_source import execute_single
 
 # Types a key range cannot be cut from: no order (json, geometry), or none that means anything.
 _UNORDERED = frozenset(

@@ -49,21 +49,16 @@ from connector.job_state import INGESTION, JobState, RunStatus
 from connector.job_store import JobStore, Rejection
 from connector.partition_store import PartitionStore
 from connector.settings import Settings
-from ingestion.bulk_writer import BulkWriter
-from ingestion.documents import Batch, DocumentBuilder, RenderedBuilder, SoftRule, rendered_builder
-from ingestion.line_builder import LineBuilder, line_builder
-from ingestion.progress import Progress
-from ingestion.query_template import RenderedQuery
-from ingestion.read_order import KeyRange
-from ingestion.reconcile import reconcile
-from ingestion.row_limit import RowLimit, TooManyRows
-from ingestion.run_handle import RunHandle, RunLost
-from ingestion.run_plan import check_columns, datasource_connection, render_query, target_mapping
-from ingestion.run_state import Counters, Start, Target, advance_watermark, keep_watermark, start
-from ingestion.sql_json_mysql import RenderedLines
-from ingestion.sql_lexer import POSTGRESQL, family
-from ingestion.sql_source import RenderRequest, RowStream, open_rows, target_session
-from ingestion.targets import (
+from ingestion.run.progress import Progress
+from ingestion.run.row_limit import RowLimit, TooManyRows
+from ingestion.run.run_handle import RunHandle, RunLost
+from ingestion.run.run_plan import check_columns, datasource_connection, render_query, target_mapping
+from ingestion.run.run_state import Counters, Start, Target, advance_watermark, keep_watermark, start
+from ingestion.sink.bulk_writer import BulkWriter
+from ingestion.sink.documents import Batch, DocumentBuilder, RenderedBuilder, SoftRule, rendered_builder
+from ingestion.sink.line_builder import LineBuilder, line_builder
+from ingestion.sink.reconcile import reconcile
+from ingestion.sink.targets import (
     IncrementalTarget,
     MappingConflict,
     ReplaceTarget,
@@ -72,8 +67,13 @@ from ingestion.targets import (
     resolve,
     staging_name,
 )
-from ingestion.transforms import compile_transforms
-from ingestion.values import JsonEncoder, exact_json
+from ingestion.sink.transforms import compile_transforms
+from ingestion.source.query_template import RenderedQuery
+from ingestion.source.read_order import KeyRange
+from ingestion.source.sql_json_mysql import RenderedLines
+from ingestion.source.sql_lexer import POSTGRESQL, family
+from ingestion.source.sql_source import RenderRequest, RowStream, open_rows, target_session
+from ingestion.source.values import JsonEncoder, exact_json
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class RunContext:
 
     @property
     def partitions(self) -> PartitionStore:
-        """The ranges of partitioned runs (``ingestion/partitioned.py``)."""
+        """The ranges of partitioned runs (``ingestion/run/partitioned.py``)."""
         return PartitionStore(self.es, self.jobs.names.job_partitions)
 
 

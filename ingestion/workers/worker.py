@@ -28,12 +28,12 @@ from connector.job_state import JobState
 from connector.job_store import StoredRun
 from connector.log_setup import run_context
 from connector.partition_store import StoredPartition
-from ingestion import run_log
-from ingestion.partitioned import claim, execute, execute_partition
-from ingestion.reaper import Reaper
-from ingestion.run_handle import RunHandle, RunLost
-from ingestion.runner import RunContext
-from ingestion.scheduler import Scheduler
+from ingestion.run import run_log
+from ingestion.run.partitioned import claim, execute, execute_partition
+from ingestion.run.run_handle import RunHandle, RunLost
+from ingestion.run.runner import RunContext
+from ingestion.workers.reaper import Reaper
+from ingestion.workers.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 

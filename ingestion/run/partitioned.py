@@ -52,14 +52,13 @@ from connector.ingestion_def import Ingestion
 from connector.job_state import JobState, RunStatus
 from connector.partition_store import Partition, PartitionState, PartitionStore, StoredPartition
 from connector.redaction import scrub
-from ingestion.partition_handle import PartitionHandle, PartitionLost
-from ingestion.partitions import Split, key_ranges, orderable
-from ingestion.progress import Progress
-from ingestion.read_order import KeyRange
-from ingestion.row_limit import RowLimit, TooManyRows
-from ingestion.run_handle import RunHandle, RunLost
-from ingestion.run_state import Counters, Target
-from ingestion.runner import (
+from ingestion.run.partition_handle import PartitionHandle, PartitionLost
+from ingestion.run.partitions import Split, key_ranges, orderable
+from ingestion.run.progress import Progress
+from ingestion.run.row_limit import RowLimit, TooManyRows
+from ingestion.run.run_handle import RunHandle, RunLost
+from ingestion.run.run_state import Counters, Target
+from ingestion.run.runner import (
     Aborted,
     HandBack,
     Reading,
@@ -79,10 +78,11 @@ from ingestion.runner import (
     register_pipeline,
     writer_client,
 )
-from ingestion.sql_lexer import POSTGRESQL, family
-from ingestion.sql_source import close_quietly, keyset, stream_query, target_session
-from ingestion.targets import IncrementalTarget, ReplaceTarget
-from ingestion.values import JsonEncoder, exact_json, exact_values
+from ingestion.sink.targets import IncrementalTarget, ReplaceTarget
+from ingestion.source.read_order import KeyRange
+from ingestion.source.sql_lexer import POSTGRESQL, family
+from ingestion.source.sql_source import close_quietly, keyset, stream_query, target_session
+from ingestion.source.values import JsonEncoder, exact_json, exact_values
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from connector.driver_options import DriverPolicy
 from connector.errors import InvalidDefinition
 from connector.ingestion_def import IngestBody, Ingestion
 from connector.job_state import RunStatus
-from ingestion.query_template import BUILT_IN_VARIABLES, RenderedQuery, render, variables_used
-from ingestion.sql_lexer import POSTGRESQL, family
-from ingestion.sql_source import check_unique_columns
-from ingestion.targets import max_value
-from ingestion.type_mapping import infer_properties
-from ingestion.values import bindable, moment_for
+from ingestion.sink.targets import max_value
+from ingestion.source.query_template import BUILT_IN_VARIABLES, RenderedQuery, render, variables_used
+from ingestion.source.sql_lexer import POSTGRESQL, family
+from ingestion.source.sql_source import check_unique_columns
+from ingestion.source.type_mapping import infer_properties
+from ingestion.source.values import bindable, moment_for
 
 
 def datasource_connection(

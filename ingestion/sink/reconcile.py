@@ -35,11 +35,11 @@ from sqlalchemy import Connection
 from connector.doc_store import store_errors
 from connector.errors import ConnectorError
 from connector.job_store import Rejection
-from ingestion.bulk_writer import BulkOutcome, BulkWriter
-from ingestion.documents import delete_action
-from ingestion.query_template import RenderedQuery
-from ingestion.sql_source import close_quietly, execute_single, stream_query
-from ingestion.targets import sortable_field
+from ingestion.sink.bulk_writer import BulkOutcome, BulkWriter
+from ingestion.sink.documents import delete_action
+from ingestion.sink.targets import sortable_field
+from ingestion.source.query_template import RenderedQuery
+from ingestion.source.sql_source import close_quietly, execute_single, stream_query
 
 PAGE_SIZE = 1000
 _TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name", "citext", "mysql:VAR_STRING", "mysql:STRING"})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ingestion.sql_lexer import GENERIC, POSTGRESQL
+from ingestion.source.sql_lexer import GENERIC, POSTGRESQL
 
 Quote = Callable[[str], str]
 

@@ -32,9 +32,9 @@ from connector.job_state import JobState, RunStatus
 from connector.job_store import JobStore, StoredRun
 from connector.partition_store import Partition, PartitionState, PartitionStore
 from connector.settings import WorkerSettings
-from ingestion.partition_handle import parent_stops
-from ingestion.run_state import Counters
-from ingestion.targets import drop_staging
+from ingestion.run.partition_handle import parent_stops
+from ingestion.run.run_state import Counters
+from ingestion.sink.targets import drop_staging
 
 log = logging.getLogger(__name__)
 

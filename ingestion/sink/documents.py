@@ -21,8 +21,7 @@ import orjson
 
 from connector.ingestion_def import Transform
 from connector.job_store import Rejection
-from ingestion.sql_json import RenderedSql
-from ingestion.transforms import (
+from ingestion.sink.transforms import (
     CompiledTransform,
     IsoRearrangement,
     TransformError,
@@ -30,7 +29,8 @@ from ingestion.transforms import (
     compile_transforms,
     iso_rearrangement,
 )
-from ingestion.values import COLUMN_CONVERTERS, JsonEncoder, load_json
+from ingestion.source.sql_json import RenderedSql
+from ingestion.source.values import COLUMN_CONVERTERS, JsonEncoder, load_json
 
 MAX_ID_BYTES = 512  # Elasticsearch's limit for _id
 
@@ -209,7 +209,7 @@ class DocumentBuilder:
 
 @dataclass(frozen=True, slots=True)
 class Rearranged:
-    """A transform that rearranges its text (:class:`ingestion.transforms.IsoRearrangement`).
+    """A transform that rearranges its text (:class:`ingestion.sink.transforms.IsoRearrangement`).
 
     ``position`` is its input's in the row; ``key`` its output as a JSON key.
     """

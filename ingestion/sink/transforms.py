@@ -32,7 +32,7 @@ from typing import Any
 
 from connector.date_pattern import DatePatternError, check_format, compile_pattern
 from connector.ingestion_def import Transform
-from ingestion.values import UTC_ZONES
+from ingestion.source.values import UTC_ZONES
 
 Row = dict[str, Any]
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.errors import InvalidDefinition
-from ingestion.sql_lexer import CLIENT_INTERPOLATION, GENERIC, MYSQL, POSTGRESQL, Kind, Region, regions
+from ingestion.source.sql_lexer import CLIENT_INTERPOLATION, GENERIC, MYSQL, POSTGRESQL, Kind, Region, regions
 
 # A value given to a template (``_run`` and ``_sample`` params): a scalar or a list of scalars.
 ParamScalar = str | int | float | bool | None

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL
 
 from connector.errors import DatasourceUnavailable, QueryFailed
-from ingestion.sql_lexer import GENERIC, Kind, regions
+from ingestion.source.sql_lexer import GENERIC, Kind, regions
 
 PACKAGE = "siren-connector-service"
 # SQLAlchemy backend name -> the optional extra of pyproject.toml that installs its dialect and driver.

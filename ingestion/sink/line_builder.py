@@ -21,10 +21,10 @@ import orjson
 from connector.errors import QueryFailed
 from connector.ingestion_def import Transform
 from connector.job_store import Rejection
-from ingestion.documents import MAX_ID_BYTES, Batch, id_problem
-from ingestion.sql_json_mysql import RenderedLines
-from ingestion.transforms import CompiledTransform, TransformError, compile_transforms
-from ingestion.values import COLUMN_CONVERTERS, JsonEncoder, load_json
+from ingestion.sink.documents import MAX_ID_BYTES, Batch, id_problem
+from ingestion.sink.transforms import CompiledTransform, TransformError, compile_transforms
+from ingestion.source.sql_json_mysql import RenderedLines
+from ingestion.source.values import COLUMN_CONVERTERS, JsonEncoder, load_json
 
 # MariaDB's JSON_QUOTE writes control characters as \u001F where orjson writes \u001f: an odd
 # number of backslashes is an escape (an even one, an escaped backslash and then text).

@@ -7,7 +7,7 @@ that a resumed run binds them as the database compares them. The watermark
 (SPEC §10, status field ``watermark``) is the position of the last row of
 the tracking order; the next run of the ingestion reads after the last
 successful run's watermark (a partitioned run's: the last position when it
-was planned, ``ingestion/partitioned.py``).
+was planned, ``ingestion/run/partitioned.py``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 from connector.errors import InvalidDefinition
 from connector.ingestion_def import IngestBody
 from connector.job_state import RunStatus
-from ingestion.read_order import ReadOrder, later, lowered
-from ingestion.targets import IncrementalTarget, ReplaceTarget
-from ingestion.values import exact_values, shown
+from ingestion.sink.targets import IncrementalTarget, ReplaceTarget
+from ingestion.source.read_order import ReadOrder, later, lowered
+from ingestion.source.values import exact_values, shown
 
 Target = ReplaceTarget | IncrementalTarget
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from connector.ingestion_def import Transform
-from ingestion.query_template import RenderedQuery
-from ingestion.read_order import ReadOrder
-from ingestion.sql_lexer import POSTGRESQL
+from ingestion.source.query_template import RenderedQuery
+from ingestion.source.read_order import ReadOrder
+from ingestion.source.sql_lexer import POSTGRESQL
 
 _AS_IS = frozenset(
     {

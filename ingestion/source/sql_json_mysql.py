@@ -43,11 +43,11 @@ from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection
 
 from connector.ingestion_def import Transform
-from ingestion.documents import MAX_ID_BYTES
-from ingestion.query_template import RenderedQuery
-from ingestion.read_order import ReadOrder
-from ingestion.sql_lexer import family
-from ingestion.values import UTC_ZONES
+from ingestion.sink.documents import MAX_ID_BYTES
+from ingestion.source.query_template import RenderedQuery
+from ingestion.source.read_order import ReadOrder
+from ingestion.source.sql_lexer import family
+from ingestion.source.values import UTC_ZONES
 
 BINARY_CHARSET = 63  # the charset number MySQL gives binary strings, BLOBs and BIT
 FIELD_NAMES: dict[int, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}  # as db_types name them

@@ -1,0 +1,1 @@
+"""One run from definition to final state: planning, the copy loop, counters and positions, partitions."""

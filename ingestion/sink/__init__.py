@@ -1,0 +1,1 @@
+"""Writing documents: rows to bulk lines, transforms, the bulk writer, targets, deletes."""

@@ -1,0 +1,1 @@
+"""The processes around runs: claiming and executing them, schedules, reaping, memory."""
