@@ -273,20 +273,22 @@ def test_resume_after_a_binary_key_continues_exactly(
     api: testing.TestClient, worker: Worker, pg: Database, es: Elasticsearch, target_prefix: str
 ) -> None:
     """A checkpoint of a bytea key was bound as its base64 text: the resume skipped rows."""
-    pg.execute("CREATE TABLE blobs AS SELECT int4send(g) AS id, g AS n FROM generate_series(1, 6000) g")
+    pg.execute("CREATE TABLE blobs AS SELECT int4send(g) AS id, g AS n FROM generate_series(1, 20000) g")
     pg.execute("ALTER TABLE blobs ADD PRIMARY KEY (id)")
     target = f"{target_prefix}blobs"
+    # Enough rows that the abort lands mid-run (a pause in the query would not help: PostgreSQL
+    # sorts a bytea key's rows, evaluating every row's pause, before it returns the first).
     define(api, pg, "blobs", query="SELECT id, n FROM blobs", target=target, pk_field="id", batch_size=20)
     start(api, "blobs")
     wait_until(lambda: (status(api, "blobs").get("count") or 0) >= 300, timeout=60, what="rows indexed")
     assert api.simulate_post(f"{BASE}/jobs/ingestion/blobs/_abort").status_code == 200
     aborted = wait_final(api, "blobs")
-    assert aborted["state"] == "aborted" and 0 < aborted["count"] < 6000, aborted
+    assert aborted["state"] == "aborted" and 0 < aborted["count"] < 20000, aborted
     resp = api.simulate_post(f"{BASE}/ingestion/blobs/_run", params={"resume": "true"})
     assert resp.status_code == 202, resp.text
     final = wait_final(api, "blobs", timeout=120)
-    assert (final["state"], final["count"]) == ("successful", 6000), final
-    assert count(es, target) == 6000
+    assert (final["state"], final["count"]) == ("successful", 20000), final
+    assert count(es, target) == 20000
 
 
 def test_a_numeric_watermark_beyond_a_double_misses_no_change(
