@@ -551,7 +551,7 @@ def _summary(parts: Sequence[Partition]) -> dict[str, Any]:
 
 def _first_error(parts: Sequence[Partition]) -> list[str]:
     failed = next(p for p in parts if p.state == PartitionState.ERROR)
-    return [f"Partition {failed.k} of {failed.n} failed; the others were stopped.", *failed.error]
+    return [f"Partition k={failed.k} (range {failed.k + 1} of {failed.n}) failed; the others were stopped.", *failed.error]
 
 
 # ---------------------------------------------------------------- one range

@@ -141,7 +141,7 @@ def test_a_failed_range_shows_why_beside_it(
 
     sign_in(page, ui_service, ui_service.admin_token, at=f"jobs/ingestion/{job}")
     expect(page.locator(".title-badge [data-state]")).to_have_text("error")
-    expect(page.locator(".error-panel")).to_contain_text("Partition 2 of 3 failed")
+    expect(page.locator(".error-panel")).to_contain_text("Partition k=2 (range 3 of 3) failed")
     row = page.locator('table.partitions tr[data-k="2"]')
     expect(row).to_have_attribute("data-state", "error")
     errors = page.locator('table.partitions tr[data-errors-of="2"]')
