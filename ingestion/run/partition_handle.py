@@ -22,6 +22,7 @@ from connector.doc_store import VersionConflict
 from connector.job_state import JobState, RunStatus
 from connector.job_store import JobStore
 from connector.partition_store import Partition, PartitionState, PartitionStore, StoredPartition
+from ingestion.run.run_state import Counters
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,24 @@ _KEPT = ("count", "last_id", "error_count", "deleted", "checkpoint", "last_recor
 
 class PartitionLost(Exception):
     """The partition was changed by someone else (reaped, aborted with its run); this worker must stop."""
+
+
+def from_checkpoint(partition: Partition, **changes: Any) -> Partition:
+    """``partition`` queued to continue from its checkpoint, its counters as they were when that was written."""
+    counters = Counters.resumed(partition.checkpoint)
+    return dataclasses.replace(
+        partition,
+        state=PartitionState.QUEUED,
+        worker=None,
+        heartbeat=None,
+        rows_read=counters.rows_read,
+        count=counters.count,
+        deleted=counters.deleted,
+        error_count=counters.error_count,
+        recorded_errors=counters.recorded_errors,
+        last_id=counters.last_id,
+        **changes,
+    )
 
 
 def parent_stops(run: RunStatus | None) -> str | None:

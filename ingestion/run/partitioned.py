@@ -52,7 +52,7 @@ from connector.ingestion_def import Ingestion
 from connector.job_state import JobState, RunStatus
 from connector.partition_store import Partition, PartitionState, PartitionStore, StoredPartition
 from connector.redaction import scrub
-from ingestion.run.partition_handle import PartitionHandle, PartitionLost
+from ingestion.run.partition_handle import PartitionHandle, PartitionLost, from_checkpoint
 from ingestion.run.partitions import Split, key_ranges, orderable
 from ingestion.run.progress import Progress
 from ingestion.run.row_limit import RowLimit, TooManyRows
@@ -348,23 +348,16 @@ def _continued(old: Partition, run: RunStatus) -> Partition:
     """``old`` as a range of the resuming ``run``: finished, or queued from its checkpoint."""
     if old.state == PartitionState.DONE:
         return dataclasses.replace(old, run_id=run.run_id, job_id=run.id)
-    counters = Counters.resumed(old.checkpoint)
-    return Partition(
-        run.run_id,
-        run.id,
-        old.k,
-        old.n,
-        lower=old.lower,
-        upper=old.upper,
-        key_type=old.key_type,
-        checkpoint=old.checkpoint,
-        rows_read=counters.rows_read,
-        count=counters.count,
-        deleted=counters.deleted,
-        error_count=counters.error_count,
-        recorded_errors=counters.recorded_errors,
-        last_id=counters.last_id,
-        total=old.total,
+    # Nothing of how the range ran before is kept but its checkpoint.
+    return from_checkpoint(
+        old,
+        run_id=run.run_id,
+        job_id=run.id,
+        start_time=None,
+        end_time=None,
+        last_record=None,
+        last_record_timestamp=None,
+        error=[],
     )
 
 
@@ -551,7 +544,8 @@ def _summary(parts: Sequence[Partition]) -> dict[str, Any]:
 
 def _first_error(parts: Sequence[Partition]) -> list[str]:
     failed = next(p for p in parts if p.state == PartitionState.ERROR)
-    return [f"Partition k={failed.k} (range {failed.k + 1} of {failed.n}) failed; the others were stopped.", *failed.error]
+    first = f"Partition k={failed.k} (range {failed.k + 1} of {failed.n}) failed; the others were stopped."
+    return [first, *failed.error]
 
 
 # ---------------------------------------------------------------- one range

@@ -32,8 +32,7 @@ from connector.job_state import JobState, RunStatus
 from connector.job_store import JobStore, StoredRun
 from connector.partition_store import Partition, PartitionState, PartitionStore
 from connector.settings import WorkerSettings
-from ingestion.run.partition_handle import parent_stops
-from ingestion.run.run_state import Counters
+from ingestion.run.partition_handle import from_checkpoint, parent_stops
 from ingestion.sink.targets import drop_staging
 
 log = logging.getLogger(__name__)
@@ -86,19 +85,7 @@ class Reaper:
                 continue
             why = parent_stops(run_of(partition))
             if why is None:  # the run goes on: another worker continues the range from its checkpoint
-                counters = Counters.resumed(partition.checkpoint)
-                changed = dataclasses.replace(
-                    partition,
-                    state=PartitionState.QUEUED,
-                    worker=None,
-                    heartbeat=None,
-                    rows_read=counters.rows_read,
-                    count=counters.count,
-                    deleted=counters.deleted,
-                    error_count=counters.error_count,
-                    recorded_errors=counters.recorded_errors,
-                    last_id=counters.last_id,
-                )
+                changed = from_checkpoint(partition)
             else:
                 changed = dataclasses.replace(partition, state=PartitionState.ABORTED, end_time=now, heartbeat=None)
             try:
