@@ -263,6 +263,7 @@ def _write_plan(
         "replace": isinstance(target, ReplaceTarget),
         "pipeline": register_pipeline(ctx, ingestion, es, target.write_index),
         "rebuild": rebuild,
+        "from_scratch": reading.from_scratch,
         "watermark": exact_json(watermark, encoder) if watermark is not None else None,
         "watermark_shown": encoder.plain(watermark) if watermark is not None else None,
         "stop": False,
@@ -447,7 +448,13 @@ def _succeed(
     summary = _summary(parts)
     extra: dict[str, Any] = {}
     reading = plan_reading(
-        ctx, ingestion, es, params=handle.status.params, counters=Counters(), rebuild=plan["rebuild"]
+        ctx,
+        ingestion,
+        es,
+        params=handle.status.params,
+        counters=Counters(),
+        rebuild=plan["rebuild"],
+        from_scratch=plan.get("from_scratch", False),
     )
     check_ratio(counters, reading.max_ratio, final=True)
     if reading.tracking:
@@ -642,7 +649,13 @@ def _execute_partition(ctx: RunContext, handle: PartitionHandle, between: Callab
         ingestion = ctx.ingestions.get(partition.job_id)
         es = writer_client(ctx, ingestion)
         reading = plan_reading(
-            ctx, ingestion, es, params=handle.status.params, counters=counters, rebuild=plan["rebuild"]
+            ctx,
+            ingestion,
+            es,
+            params=handle.status.params,
+            counters=counters,
+            rebuild=plan["rebuild"],
+            from_scratch=plan.get("from_scratch", False),
         )
         reading = _within(reading, partition)
         limit = RowLimit(partition.job_id, ctx.settings.ingestion.max_rows_per_run, allowed=handle.status.allow_large)

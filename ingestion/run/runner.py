@@ -195,6 +195,7 @@ class Reading:
     incremental: bool  # upserts (and deletes) into the target, not a new index
     batch_size: int
     max_ratio: float
+    from_scratch: bool = False  # the last success was forgotten: its target no longer exists
 
     @property
     def tracking(self) -> bool:
@@ -214,12 +215,21 @@ def plan_reading(
     counters: Counters,
     rebuild: bool,
     keys: KeyRange | None = None,
+    from_scratch: bool | None = None,
 ) -> Reading:
-    """Connection, rendered query and read order of an execution (``keys``: a partition's range)."""
+    """Connection, rendered query and read order of an execution (``keys``: a partition's range).
+
+    ``from_scratch``: forget the last success (its watermark, its template variables); None decides it
+    here, as a partitioned run's plan did once for all its ranges.
+    """
     definition = ingestion.definition
     connection = datasource_connection(ingestion, ctx.datasources, ctx.box, policy_of(ctx.settings.sql))
     found = ctx.jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
     previous = found.status if found is not None else None
+    if from_scratch is None:
+        from_scratch = _target_gone(es, ingestion, previous, counters)
+    if from_scratch:
+        previous = None
     query = render_query(ingestion, connection, es=es, params=params, last_success=previous)
     server_binds = family(connection.url.get_backend_name()) == POSTGRESQL
     begin = start(
@@ -239,7 +249,24 @@ def plan_reading(
         incremental,
         definition.batch_size or limits.batch_size,
         definition.max_error_ratio if definition.max_error_ratio is not None else limits.max_error_ratio,
+        from_scratch,
     )
+
+
+def _target_gone(es: Elasticsearch, ingestion: Ingestion, previous: RunStatus | None, counters: Counters) -> bool:
+    """An INCREMENTAL target deleted since the last success: reading after its watermark would leave out
+    every row before it, so the run reads everything (a resume still continues from its checkpoint)."""
+    definition = ingestion.definition
+    if definition.strategy != "INCREMENTAL" or previous is None or counters.position is not None:
+        return False
+    if resolve(es, definition.target)[0] != "missing":
+        return False
+    log.warning(
+        "ingestion %s: its target [%s] does not exist; reading every row, not only those after the last run",
+        ingestion.id,
+        definition.target,
+    )
+    return True
 
 
 def open_reading(

@@ -204,6 +204,26 @@ def test_equal_tracking_values_across_batch_boundaries_are_neither_skipped_nor_r
     assert len(_index(es, target)) == 59
 
 
+@pytest.mark.parametrize("partitions", [None, 3])
+def test_a_deleted_target_is_loaded_again_in_full_not_from_the_watermark(
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, target_prefix: str, partitions: int | None
+) -> None:
+    """The target was deleted (or the dev stack restarted): reading after the watermark would leave it partial."""
+    _create(pg)
+    changes = Changes(pg, random.Random(2))
+    changes.insert_many_at_one_instant(40)
+    target = f"{target_prefix}gone"
+    extra = {"partitions": partitions} if partitions else {}
+    define(api, pg, "gone", **_definition(target, tracking_overlap=None, delete=None, **extra))
+    assert run(api, "gone")["count"] == 40
+    es.indices.delete(index=target)
+    changes.insert_many_at_one_instant(3)
+    again = run(api, "gone")
+    assert (again["state"], again["count"]) == ("successful", 43), again
+    assert _index(es, target) == _table(pg)
+    assert run(api, "gone")["count"] == 0  # the target exists again: from the watermark on
+
+
 def test_reconcile_refuses_a_mass_delete_and_leaves_the_index_untouched(
     api: testing.TestClient, worker, pg: Database, es: Elasticsearch, target_prefix: str
 ) -> None:
