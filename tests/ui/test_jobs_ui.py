@@ -89,6 +89,40 @@ def test_running_job_moves_and_abort_stops_it(
     expect(page.locator(".title-badge [data-state]")).to_have_text("aborted")
 
 
+def test_the_job_page_follows_the_run_it_started_and_drops_a_stale_abort_question(
+    page: Page, ui_service: UiService, shot: Callable[[Page, str], Path]
+) -> None:
+    job = unique("ui-follow")
+    ui_service.put_ingestion(job, query="SELECT slow_id(id) AS id, name, price FROM items", batch_size=50)
+    sign_in(page, ui_service, ui_service.admin_token, at=f"jobs/ingestion/{job}")
+    expect(page.locator(".title-badge")).to_have_text("never ran")
+    page.get_by_role("button", name="Run", exact=True).click()
+    # The worker claims within 0.2 s; the page, idle a moment ago (a read every 5 s), follows at
+    # the active pace (every second) from the click on.
+    expect(page.locator(".title-badge [data-state]")).to_have_text("running", timeout=3_500)
+
+    # Leaving the page answers the Abort question "no": it does not follow to the next page.
+    page.get_by_role("button", name="Abort", exact=True).click()
+    dialog = page.locator("dialog.confirm")
+    expect(dialog).to_be_visible()
+    page.evaluate("() => { window.location.hash = '#/ingestions'; }")
+    expect(page.locator("h1")).to_contain_text("Ingestions")
+    expect(dialog).to_have_count(0)
+
+    # A run that ends while the question is open closes it, and the page says why.
+    page.goto(f"{ui_service.ui}#/jobs/ingestion/{job}")
+    expect(page.locator(".title-badge [data-state]")).to_have_text("running")
+    page.get_by_role("button", name="Abort", exact=True).click()
+    expect(dialog).to_be_visible()
+    status, _ = ui_service.api("POST", f"jobs/ingestion/{job}/_abort")  # somebody else aborts it
+    assert status == 200
+    expect(dialog).to_have_count(0, timeout=10_000)
+    expect(page.locator(".flash-info")).to_contain_text(f"The run of {job} has ended (aborted): nothing left to abort.")
+    expect(page.locator(".title-badge [data-state]")).to_have_text("aborted")
+    shot(page, "job-abort-question-dropped")
+    assert page.locator(".flash").count() <= 3
+
+
 def test_history_filters_narrow_the_list(page: Page, ui_service: UiService, shot: Callable[[Page, str], Path]) -> None:
     good, bad = unique("ui-hist-ok"), unique("ui-hist-bad")
     ui_service.put_ingestion(good, query="SELECT * FROM cities", strategy="INCREMENTAL", pk_field="id")

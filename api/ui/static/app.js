@@ -69,12 +69,22 @@ function context(path, params, query) {
     /**
      * Call fn now and then every `ms` (after it settles) until the page is left.
      * Pauses while the tab is hidden; `ms` may be a function for an adaptive interval.
+     * Returns `{ wake }`: call fn again at once (after the call under way, if any), then
+     * every `ms` as it is now — e.g. after a click that made a job active.
      */
     every(ms, fn, { immediate = true } = {}) {
       let timer = null;
+      let busy = false;
+      let again = false;
       const next = () => (typeof ms === "function" ? ms() : ms);
+      const schedule = (delay) => {
+        window.clearTimeout(timer);
+        if (alive()) timer = window.setTimeout(tick, delay);
+      };
       const tick = async () => {
         if (!alive()) return;
+        busy = true;
+        again = false;
         if (!document.hidden) {
           try {
             await fn();
@@ -82,12 +92,18 @@ function context(path, params, query) {
             if (alive()) reportError(ex);
           }
         }
-        if (alive()) timer = window.setTimeout(tick, next());
+        busy = false;
+        schedule(again ? 0 : next());
       };
       cleanups.push(() => window.clearTimeout(timer));
-      if (immediate) return tick();
-      timer = window.setTimeout(tick, next());
-      return Promise.resolve();
+      if (immediate) tick();
+      else schedule(next());
+      return {
+        wake() {
+          if (busy) again = true;
+          else schedule(0);
+        },
+      };
     },
   };
 }

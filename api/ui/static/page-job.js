@@ -42,6 +42,8 @@ export async function jobPage(ctx) {
   );
 
   const tracker = new RateTracker();
+  let asking = null; // the Abort question while it is open
+  let poller = null; // the status polling, once the first load is done
   const progress = progressBar(null);
   const liveFigures = h("div.live-figures");
   let lastKey = "";
@@ -66,6 +68,10 @@ export async function jobPage(ctx) {
   };
 
   const render = (status) => {
+    if (asking && !(status && ACTIVE_STATES.has(status.state))) {
+      asking.cancel(); // nothing left to abort: the question would only earn a 409
+      flash(`The run of ${jobId} has ended (${status ? status.state : "gone"}): nothing left to abort.`, "info");
+    }
     fill(badge, status ? stateBadge(status.state) : h("span.badge.state-none", "never ran"));
     fill(actions, buttons(status));
     fill(
@@ -121,6 +127,7 @@ export async function jobPage(ctx) {
       await post(`${ingestionPath(jobId)}/_run`, {}, resume ? { resume: "true" } : null);
       flash(resume ? `Resuming ${jobId}.` : `Run of ${jobId} queued.`, "success", { keep: Boolean(runId) });
       if (runId) ctx.navigate(`jobs/ingestion/${encodeURIComponent(jobId)}`);
+      else if (poller) poller.wake(); // the run is active now: follow it at the active pace at once
       else await load();
     } catch (ex) {
       if (!(ex instanceof ApiError)) throw ex;
@@ -130,13 +137,15 @@ export async function jobPage(ctx) {
   };
 
   const abortRun = async () => {
-    const ok = await confirmDialog({
+    asking = confirmDialog({
       title: `Abort the run of ${jobId}?`,
       body:
         "The worker stops before its next batch. Documents already indexed by an INCREMENTAL run stay; " +
         "a REPLACE run leaves its target untouched.",
       confirm: "Abort run",
     });
+    const ok = await asking;
+    asking = null;
     if (!ok) return;
     try {
       const envelope = await post(`${jobPath(jobId)}/_abort`);
@@ -247,7 +256,7 @@ export async function jobPage(ctx) {
   };
 
   await load(); // a failure here (an unknown run) is the page's error, not a passing message
-  ctx.every(() => (state.status && ACTIVE_STATES.has(state.status.state) ? ACTIVE_POLL_MS : IDLE_POLL_MS), load, {
+  poller = ctx.every(() => (state.status && ACTIVE_STATES.has(state.status.state) ? ACTIVE_POLL_MS : IDLE_POLL_MS), load, {
     immediate: false,
   });
 }

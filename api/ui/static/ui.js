@@ -3,6 +3,7 @@ import { h } from "./dom.js";
 import { number, pct } from "./format.js";
 
 const flashArea = document.getElementById("flash");
+const MAX_FLASHES = 3;
 
 /**
  * A message at the top of the page: kind info, success or error (errors stay until closed).
@@ -22,6 +23,8 @@ export function flash(text, kind = "info", { requestId = null, keep = false } = 
   );
   close.addEventListener("click", () => message.remove());
   flashArea.append(message);
+  // A few at a time: older ones give way instead of piling up over the page.
+  while (flashArea.children.length > MAX_FLASHES) flashArea.firstElementChild.remove();
   if (kind !== "error") window.setTimeout(() => message.remove(), 8000);
   return message;
 }
@@ -34,9 +37,13 @@ export function clearFlash() {
   }
 }
 
-/** Ask before doing something that cannot be undone; resolves to true if confirmed. */
+/**
+ * Ask before doing something that cannot be undone; resolves to true if confirmed.
+ * Leaving the page answers no, and so does `cancel()` on the returned promise.
+ */
 export function confirmDialog({ title, body, confirm, danger = true }) {
-  return new Promise((resolve) => {
+  let cancel = () => {};
+  const answer = new Promise((resolve) => {
     const yes = h(`button.${danger ? "danger" : "primary"}`, { type: "button", value: "yes" }, confirm);
     const no = h("button", { type: "button", value: "no" }, "Cancel");
     const dialog = h(
@@ -46,11 +53,18 @@ export function confirmDialog({ title, body, confirm, danger = true }) {
       h("p", body),
       h("div.actions", no, yes),
     );
-    const done = (answer) => {
+    let settled = false;
+    const done = (yes) => {
+      if (settled) return;
+      settled = true;
+      window.removeEventListener("hashchange", leave);
       dialog.close();
       dialog.remove();
-      resolve(answer);
+      resolve(yes);
     };
+    const leave = () => done(false);
+    cancel = leave;
+    window.addEventListener("hashchange", leave);
     yes.addEventListener("click", () => done(true));
     no.addEventListener("click", () => done(false));
     dialog.addEventListener("cancel", (event) => {
@@ -61,6 +75,8 @@ export function confirmDialog({ title, body, confirm, danger = true }) {
     dialog.showModal();
     no.focus();
   });
+  answer.cancel = () => cancel();
+  return answer;
 }
 
 /** A progress bar; fraction null shows an indeterminate (striped) bar. */
