@@ -13,9 +13,11 @@ import json
 import os
 import random
 import selectors
+import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,8 +335,21 @@ def _prepare_service(settings: Settings, demo: Path) -> None:
         runtime.close()
 
 
+def shell_command(argv0: str | None = None) -> str:
+    """How the user's shell calls this ``connector``: its name when PATH finds this one, else its path."""
+    argv0 = argv0 if argv0 is not None else sys.argv[0]
+    if os.path.basename(argv0) != "connector":  # python -m api.cli, a test harness: say the usual name
+        return "connector"
+    found = shutil.which("connector")
+    if found and os.path.realpath(found) == os.path.realpath(argv0):
+        return "connector"
+    relative = os.path.relpath(argv0)
+    return relative if not relative.startswith("..") and os.sep in relative else os.path.abspath(argv0)
+
+
 def banner(dev: DevPlan, es_url: str, demo: Path, *, restored: bool, max_rows: int) -> str:
     base = f"{dev.api_url}/_siren/connector"
+    cli = shell_command()
     state = "reloaded from" if restored else "saved in"
     limit = f"runs above {max_rows:,} rows need --allow-large" if max_rows else "no row limit per run"
     return (
@@ -350,8 +365,8 @@ def banner(dev: DevPlan, es_url: str, demo: Path, *, restored: bool, max_rows: i
         f"  demo ingestion      {DEMO_INGESTION} -> index events\n"
         f"  secret key          {dev.directory / 'secret.key'}\n\n"
         f"  try: export CONNECTOR_URL={dev.api_url}\n"
-        f"       connector ingestion run {DEMO_INGESTION} --watch\n"
-        f"       connector jobs history {DEMO_INGESTION}\n"
-        f"       connector datasource sample {DEMO_DATASOURCE} --query 'SELECT * FROM events' --size 3\n"
+        f"       {cli} ingestion run {DEMO_INGESTION} --watch\n"
+        f"       {cli} jobs history {DEMO_INGESTION}\n"
+        f"       {cli} datasource sample {DEMO_DATASOURCE} --query 'SELECT * FROM events' --size 3\n"
         f"       curl -s {base}/jobs/ingestion/{DEMO_INGESTION}\n"
     )

@@ -368,7 +368,7 @@ def sqlite_path(path: str, policy: DriverPolicy) -> str:
     try:
         return under_roots(path, policy.sqlite_roots, setting="sql.sqlite_roots", what="SQLite databases")
     except ValueError as ex:
-        raise OptionRefused("path", str(ex)) from None
+        raise OptionRefused("path", f"is refused: {ex}") from None
 
 
 _SQLITE_DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})
@@ -400,7 +400,7 @@ def duckdb_path(path: str, policy: DriverPolicy) -> str:
     try:
         return under_roots(path, policy.duckdb_roots, setting="sql.duckdb_roots", what="DuckDB databases")
     except ValueError as ex:
-        raise OptionRefused("path", str(ex)) from None
+        raise OptionRefused("path", f"is refused: {ex}") from None
 
 
 def policy_of(sql: SqlSettings) -> DriverPolicy:

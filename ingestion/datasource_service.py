@@ -136,7 +136,8 @@ class DatasourceService:
             return
         users = self._ingestions_using(ds_id)
         if users and not force:
-            raise Conflict(f"datasource [{ds_id}] is used by ingestions {users}; delete them first or use ?force=true")
+            listed = ", ".join(f"[{user}]" for user in users)
+            raise Conflict(f"datasource [{ds_id}] is used by ingestions {listed}; delete them first or use ?force=true")
         try:
             self.store.delete(found[1])
         except VersionConflict as ex:

@@ -137,7 +137,7 @@ def test_tables_json_hints_and_completion_against_the_service(service: Service) 
     refused = run_command(["datasource", "delete", "db"], service.env)
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
-        "error: datasource [db] is used by ingestions ['watched']; delete them first or use --force"
+        "error: datasource [db] is used by ingestions [watched]; delete them first or use --force"
     )
     assert refused.stdout == ""
 

@@ -66,9 +66,9 @@ def _error(status: int, reason: str, **extra: Any) -> ClientError:
 
 
 def test_a_409_on_datasource_delete_names_the_force_flag() -> None:
-    error = _error(409, "datasource [demo] is used by ingestions ['x']; delete them first or use ?force=true")
+    error = _error(409, "datasource [demo] is used by ingestions [x]; delete them first or use ?force=true")
     lines = explain(error, flags={"force": "--force"}, url=URL)
-    assert lines == ["error: datasource [demo] is used by ingestions ['x']; delete them first or use --force"]
+    assert lines == ["error: datasource [demo] is used by ingestions [x]; delete them first or use --force"]
 
 
 def test_a_409_on_run_while_a_run_is_active_names_follow_and_abort() -> None:
