@@ -330,6 +330,9 @@ class JobRunStatus(_Out):
     trigger: str | None = omitted("manual, schedule or resume")
     fire_time: int | None = omitted("epoch ms of the schedule fire time")
     resume_of: str | None = omitted("run id this run resumes")
+    resumable: bool | None = omitted(
+        "failed or aborted runs: whether _run?resume=true continues from where this run stopped"
+    )
     last_record: list[Any] | None = omitted("the last indexed row's values, in the query's column order")
     last_record_timestamp: int | None = omitted("epoch ms")
     watermark: Watermark | None = omitted("where the next run of a tracking column reads from")

@@ -208,9 +208,26 @@ class RunStatus:
     def to_source(self) -> dict[str, Any]:
         return {self.type: self.fields(), BOOKKEEPING_FIELD: self.bookkeeping()}
 
+    def public(self) -> dict[str, Any]:
+        """The status as callers see it: its fields, and for a failed or aborted run whether a resume
+        continues it from a checkpoint (``resumable``), which only the bookkeeping knows."""
+        out = self.fields()
+        if self.state in (JobState.ERROR, JobState.ABORTED):
+            out["resumable"] = self.resumable
+        return out
+
+    @property
+    def resumable(self) -> bool:
+        """A resume would continue from where this run stopped (else it would start over, or be refused)."""
+        if self.partitioning:  # its ranges hold the checkpoints; a REPLACE needs its staging index
+            return not self.staging_index or self.staging_kept
+        if not self.checkpoint:
+            return False
+        return self.strategy != "REPLACE" or self.staging_kept
+
     def public_source(self) -> dict[str, Any]:
         """The job-log document as callers see it (seed 003): the status only."""
-        return {self.type: self.fields()}
+        return {self.type: self.public()}
 
     @classmethod
     def from_source(cls, source: dict[str, Any]) -> RunStatus:
@@ -228,4 +245,4 @@ def envelope(job_type: str, job_id: str, status: RunStatus | None) -> dict[str, 
     """The seed-003 response: ``{"_id", "type", "found", "status"}``."""
     if status is None:
         return {"_id": job_id, "type": job_type, "found": False}
-    return {"_id": job_id, "type": job_type, "found": True, "status": status.fields()}
+    return {"_id": job_id, "type": job_type, "found": True, "status": status.public()}

@@ -55,6 +55,10 @@ def ingestion_get(ingestion_id: str, output: Output) -> None:
             ("strategy", ingest.get("strategy")),
             ("target", ingest.get("target")),
             ("pk_field", ingest.get("pk_field")),
+            ("partitions", ingest.get("partitions")),
+            ("tracking", _tracking(ingest)),
+            ("deletes", _deletes(ingest)),
+            ("on conflict", ingest.get("on_mapping_conflict")),
             ("batch_size", ingest.get("batch_size")),
             ("schedule", _schedule(ingest)),
             ("transforms", len(ingest.get("transforms") or []) or None),
@@ -62,6 +66,28 @@ def ingestion_get(ingestion_id: str, output: Output) -> None:
             ("query", ingest.get("query")),
         ]
     )
+
+
+def _tracking(ingest: dict[str, Any]) -> str | None:
+    column = ingest.get("tracking_column")
+    if not column:
+        return None
+    overlap = ingest.get("tracking_overlap")
+    return f"{column}, overlap {overlap}" if overlap else str(column)
+
+
+def _deletes(ingest: dict[str, Any]) -> str | None:
+    delete = ingest.get("delete") or {}
+    parts = []
+    if delete.get("soft"):
+        soft = delete["soft"]
+        parts.append(f"soft: {soft.get('column')} in {soft.get('values')}")
+    if delete.get("reconcile"):
+        reconcile = delete["reconcile"]
+        ratio = reconcile.get("max_delete_ratio")
+        limit = f", at most {ratio:.0%} of the target" if isinstance(ratio, int | float) else ""
+        parts.append(f"reconcile every {reconcile.get('every_runs') or 1} run(s){limit}")
+    return "; ".join(parts) or None
 
 
 def _schedule(ingest: dict[str, Any]) -> str | None:

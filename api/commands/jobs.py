@@ -64,7 +64,7 @@ def status_fields(status: dict[str, Any]) -> list[tuple[str, Any]]:
     took_ms = end - start if isinstance(start, int) and isinstance(end, int) else None
     count = int(status.get("count") or 0)
     total = status.get("total")
-    docs = f"{count:,} indexed, {int(status.get('error_count') or 0):,} rejected"
+    docs = f"{count:,} indexed, {int(status.get('error_count') or 0):,} rejected{live.deleted_text(status)}"
     if isinstance(total, int):
         docs += f", of {total:,} rows{' (estimate)' if status.get('is_running') else ''}"
     progress = status.get("progress")
@@ -84,8 +84,11 @@ def status_fields(status: dict[str, Any]) -> list[tuple[str, Any]]:
         ("trigger", status.get("trigger")),
         ("worker", status.get("worker")),
         ("target", f"{status['target']} ({status.get('strategy')})" if status.get("target") else None),
+        ("watermark", live.watermark_text(status)),
+        ("partitions", live.partitions_text(status)),
         ("infos", status.get("infos")),
         *[("error", message) for message in status.get("error") or []],
+        ("resume", f"connector ingestion run {status.get('id')} --resume" if status.get("resumable") else None),
     ]
 
 
@@ -197,7 +200,7 @@ def watch_run(job_id: str, run_id: str, output: Output) -> NoReturn:
     if output == "json":
         print_json(last)
     else:
-        lines = live.summary(final)
+        lines = live.summary(final, resumable=bool(final.get("resumable")))
         style = live.STATE_STYLE.get(str(final.get("state")), "white")
         console = stdout()
         print_lines(lines[:1], console=console, style=f"bold {style}")

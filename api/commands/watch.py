@@ -145,8 +145,11 @@ def _follow_plain(
         status = fetch()
 
 
-def summary(status: dict[str, Any]) -> list[str]:
-    """The final state line, then run, documents, duration and rate, and every error message in full."""
+def summary(status: dict[str, Any], *, resumable: bool = False) -> list[str]:
+    """The final state line, then run, documents, duration and rate, and every error message in full.
+
+    ``resumable``: the status says a resume continues the run from a checkpoint (``--resume``).
+    """
     state = str(status.get("state"))
     job_id = status.get("id")
     count = int(status.get("count") or 0)
@@ -157,16 +160,46 @@ def summary(status: dict[str, Any]) -> list[str]:
     took = "in" if state == "successful" else "after"
     lines = [
         f"{MARK.get(state, '?')} {job_id} {state} {took} {duration(took_ms)}: "
-        f"{count:,} documents, {rejected:,} rejected, {rate(docs_per_s)}",
+        f"{count:,} documents, {rejected:,} rejected{deleted_text(status)}, {rate(docs_per_s)}",
         f"  run        {status.get('run_id')}",
     ]
     if status.get("target"):
         lines.append(f"  target     {status.get('target')} ({status.get('strategy')})")
+    if watermark_text(status):
+        lines.append(f"  watermark  {watermark_text(status)}")
+    if partitions_text(status):
+        lines.append(f"  partitions {partitions_text(status)}")
     if status.get("infos") and state != "successful":
         lines.append(f"  infos      {status['infos']}")
     lines += [f"  error      {message}" for message in status.get("error") or []]
     if rejected and status.get("links", {}).get("errors"):
         lines.append(f"  rejected   GET {status['links']['errors']} (NDJSON; ?format=csv)")
-    if state in ("error", "aborted") and (status.get("staging_kept") or status.get("checkpoint")):
+    if state in ("error", "aborted") and resumable:
         lines.append(f"hint: continue it from its checkpoint: connector ingestion run {job_id} --resume")
     return lines
+
+
+def deleted_text(status: dict[str, Any]) -> str:
+    """``, N deleted`` when the run deleted documents (change sync), else nothing."""
+    deleted = int(status.get("deleted") or 0)
+    return f", {deleted:,} deleted" if deleted else ""
+
+
+def watermark_text(status: dict[str, Any]) -> str | None:
+    """Where the next run of a tracking column reads from: ``value (key pk)``."""
+    watermark = status.get("watermark")
+    if not isinstance(watermark, dict):
+        return None
+    return f"{watermark.get('value')} (key {watermark.get('pk')})"
+
+
+def partitions_text(status: dict[str, Any]) -> str | None:
+    """A partitioned run's ranges by state: ``4 ranges: 3 done, 1 running``."""
+    ranges = status.get("partitions")
+    if not isinstance(ranges, list) or not ranges:
+        return None
+    states: dict[str, int] = {}
+    for item in ranges:
+        state = str(item.get("state")) if isinstance(item, dict) else "?"
+        states[state] = states.get(state, 0) + 1
+    return f"{len(ranges)} ranges: " + ", ".join(f"{n} {state}" for state, n in states.items())

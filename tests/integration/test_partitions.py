@@ -158,6 +158,7 @@ def test_abort_stops_every_partition_and_keeps_the_target(
     assert any(p["state"] == "aborted" for p in parts), parts
     assert 0 < final["count"] < 20_000
     assert final["count"] == sum(p["count"] for p in parts)
+    assert final["resumable"] is True  # its ranges' checkpoints, into its kept staging index
     assert not es.indices.exists_alias(name=target)  # REPLACE never swapped
 
 
@@ -284,10 +285,12 @@ def test_resume_after_a_binary_key_continues_exactly(
     assert api.simulate_post(f"{BASE}/jobs/ingestion/blobs/_abort").status_code == 200
     aborted = wait_final(api, "blobs")
     assert aborted["state"] == "aborted" and 0 < aborted["count"] < 20000, aborted
+    assert aborted["resumable"] is True  # its checkpoint and its kept staging index
     resp = api.simulate_post(f"{BASE}/ingestion/blobs/_run", params={"resume": "true"})
     assert resp.status_code == 202, resp.text
     final = wait_final(api, "blobs", timeout=120)
     assert (final["state"], final["count"]) == ("successful", 20000), final
+    assert "resumable" not in final  # said of failed and aborted runs only
     assert count(es, target) == 20000
 
 

@@ -68,3 +68,4 @@ def test_without_an_estimate_the_run_stops_before_the_batch_that_passes_the_limi
     assert "stopped after 40 rows" in " ".join(refused["error"])
     assert _leftovers(es, target_prefix) == []  # the staging index was dropped, not kept for resume
     assert not refused.get("staging_kept")
+    assert refused["resumable"] is False  # a resume would start over: the status says so

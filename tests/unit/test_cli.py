@@ -117,7 +117,6 @@ RUN = {
     "strategy": "REPLACE",
     "infos": "The job has failed.",
     "error": ["The ingestion [orders] failed.", "connection to server lost after 12000 rows: " + "x" * 200],
-    "checkpoint": {"pk": 12000},
     "links": {"errors": "/_siren/connector/jobs/ingestion/orders/_runs/orders-r1/_errors"},
 }
 
@@ -162,14 +161,15 @@ def test_status_fields_tell_counts_duration_rate_and_every_error() -> None:
 
 
 def test_summary_is_a_final_state_line_then_the_facts_and_errors_in_full() -> None:
-    lines = watch.summary(RUN)
+    lines = watch.summary(RUN, resumable=True)
     assert lines[0] == "✗ orders error after 4.0 s: 12,000 documents, 3 rejected, 3,000 docs/s"
     assert f"  error      {RUN['error'][1]}" in lines  # not cut
     assert "  rejected   GET /_siren/connector/jobs/ingestion/orders/_runs/orders-r1/_errors (NDJSON; ?format=csv)" in (
         lines
     )
     assert lines[-1] == "hint: continue it from its checkpoint: connector ingestion run orders --resume"
-    ok = watch.summary({**RUN, "state": "successful", "error": [], "error_count": 0, "checkpoint": None})
+    assert not watch.summary(RUN)[-1].startswith("hint")  # no pk_field: nothing to resume from
+    ok = watch.summary({**RUN, "state": "successful", "error": [], "error_count": 0}, resumable=True)
     assert ok[0] == "✓ orders successful in 4.0 s: 12,000 documents, 0 rejected, 3,000 docs/s"
     assert not any(line.startswith(("hint", "  error")) for line in ok)
 
@@ -261,3 +261,40 @@ def test_json_output_is_the_same_json_with_no_raw_control_character(capsys: pyte
     out = capsys.readouterr().out
     assert orjson.loads(out) == value
     assert not any(0x7F <= ord(c) <= 0x9F or (ord(c) < 0x20 and c != "\n") for c in out)
+
+
+def test_change_sync_and_partitions_show_in_the_summary_and_the_status() -> None:
+    synced = {
+        **RUN,
+        "state": "successful",
+        "error": [],
+        "error_count": 0,
+        "deleted": 1200,
+        "watermark": {"value": "2026-11-30T10:00:00.000Z", "pk": 42},
+        "partitions": [{"k": 0, "state": "done"}, {"k": 1, "state": "done"}, {"k": 2, "state": "error"}],
+    }
+    lines = watch.summary(synced)
+    assert lines[0] == "✓ orders successful in 4.0 s: 12,000 documents, 0 rejected, 1,200 deleted, 3,000 docs/s"
+    assert "  watermark  2026-11-30T10:00:00.000Z (key 42)" in lines
+    assert "  partitions 3 ranges: 2 done, 1 error" in lines
+    fields = dict(status_fields(synced))
+    assert fields["documents"] == "12,000 indexed, 0 rejected, 1,200 deleted, of 20,000 rows"
+    assert fields["watermark"] == "2026-11-30T10:00:00.000Z (key 42)"
+    assert fields["partitions"] == "3 ranges: 2 done, 1 error"
+    plain = dict(status_fields(RUN))
+    assert plain["watermark"] is None and plain["partitions"] is None
+    assert plain["resume"] is None
+    assert dict(status_fields({**RUN, "resumable": True}))["resume"] == "connector ingestion run orders --resume"
+
+
+def test_ingestion_get_shows_change_sync_settings() -> None:
+    from api.commands.ingestions import _deletes, _tracking
+
+    ingest = {
+        "tracking_column": "updated_at",
+        "tracking_overlap": 300,
+        "delete": {"soft": {"column": "gone", "values": [True]}, "reconcile": {"max_delete_ratio": 0.05}},
+    }
+    assert _tracking(ingest) == "updated_at, overlap 300"
+    assert _deletes(ingest) == "soft: gone in [True]; reconcile every 1 run(s), at most 5% of the target"
+    assert _tracking({}) is None and _deletes({}) is None
