@@ -139,6 +139,11 @@ def test_history_filters_narrow_the_list(page: Page, ui_service: UiService, shot
     expect(history).to_have_count(3)
     expect(page.locator(".pager-text")).to_have_text("Showing 1\N{EN DASH}3 of 3")
     shot(page, "history-by-id")
+    # A failed run's long message is clipped in its cell (whole on hover): the table fits its card at 1280 px.
+    width, room = page.evaluate(
+        "() => { const t = document.querySelector('table.history'); return [t.scrollWidth, t.parentElement.clientWidth]; }"
+    )
+    assert width <= room, (width, room)
 
     page.check("input[name=state][value=error]")
     page.get_by_role("button", name="Apply filters").click()
