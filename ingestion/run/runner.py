@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -368,6 +369,15 @@ def _stream(
     return {}
 
 
+_REFUSED_FIELD = re.compile(r"failed to parse field \[([^\]]{1,512})\]")
+
+
+def refused_field(reason: str) -> str | None:
+    """The field Elasticsearch names in a mapping refusal (``failed to parse field [qty] of type ...``)."""
+    found = _REFUSED_FIELD.search(reason)
+    return found.group(1) if found else None
+
+
 def new_writer(ctx: RunContext, es: Elasticsearch, index: str, pipeline: str | None) -> BulkWriter:
     limits = ctx.settings.ingestion
     return BulkWriter(
@@ -527,7 +537,7 @@ def _write_batch(
     outcome = writer.write(batch.actions, batch.sources)
     rejected_positions = {e.position for e in outcome.rejected}
     rejections = list(batch.rejected) + [
-        Rejection(batch.ids[e.position], e.error_type, e.reason) for e in outcome.rejected
+        Rejection(batch.ids[e.position], e.error_type, e.reason, refused_field(e.reason)) for e in outcome.rejected
     ]
     counters.rows_read += len(rows)
     counters.count += outcome.indexed

@@ -313,6 +313,7 @@ def test_run_history_and_errors_report(
         (2, "5", "mapper_parsing_exception"),
     ]
     assert lines[0]["field"] == "id" and "NULL" in lines[0]["reason"]
+    assert [r["field"] for r in lines[1:]] == ["n", "n"]  # the field Elasticsearch refused, from its reason
     as_csv = api.simulate_get(first["links"]["errors"], params={"format": "csv"})
     assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"
     assert as_csv.headers["content-disposition"].endswith('-errors.csv"')
