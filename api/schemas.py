@@ -259,6 +259,17 @@ class RejectedRow(_Out):
     reason: str
 
 
+class ReadOut(_Out):
+    order_by: list[str] = Field(description="(tracking_column, pk_field) or (pk_field,)")
+    after: list[Any] | None = omitted("strictly after this position: the last successful run's watermark")
+    from_: Any = Field(
+        None,
+        alias="from",
+        description="from this tracking value on (the watermark less tracking_overlap)",
+        json_schema_extra=_present_not_null,
+    )
+
+
 class IngestionValidateResult(_Out):
     """The dry run: nothing is written."""
 
@@ -271,6 +282,9 @@ class IngestionValidateResult(_Out):
     deletes: list[str] = Field(description="ids whose documents the rows would delete (delete.soft)")
     rejected: list[RejectedRow]
     mapping: Mapping
+    read: ReadOut | None = omitted(
+        "how a run reads the query now (pk_field or tracking_column): order, and where it starts after the last run"
+    )
     warnings: list[str] = Field(description="mapping fields never produced; how the schedule may be misread")
     next_fire_times: list[AwareDatetime] | None = _next_fire_times()
     scheduler_enabled: bool | None = omitted(_SCHEDULER_ENABLED)

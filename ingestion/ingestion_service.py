@@ -30,12 +30,14 @@ from ingestion.run.run_plan import (
     datasource_connection,
     datasource_endpoint,
     render_query,
+    target_gone,
     target_mapping,
 )
 from ingestion.run.run_state import Counters, start
 from ingestion.sink.documents import DocumentBuilder, SoftRule
 from ingestion.sink.transforms import compile_transforms
 from ingestion.source.query_template import ParamValue, check_template, render, variables_used
+from ingestion.source.read_order import ReadOrder
 from ingestion.source.sql_lexer import POSTGRESQL, family
 from ingestion.source.sql_source import open_rows, result_columns, target_session
 from ingestion.source.values import JsonEncoder, load_json
@@ -361,6 +363,8 @@ class IngestionService:
         connection = self._connection(ingestion)
         found = self.jobs.latest_run(INGESTION, ingestion_id, state=JobState.SUCCESSFUL)
         previous = found.status if found is not None else None
+        if target_gone(self.es, definition, previous, resuming=False):
+            previous = None  # as the run will: its target is loaded again in full
         query = render_query(ingestion, connection, es=self.es, params=parsed.params, last_success=previous)
         server_binds = family(connection.url.get_backend_name()) == POSTGRESQL
         begin = start(
@@ -413,6 +417,7 @@ class IngestionService:
                 {"pk": r.pk, "field": r.field, "error_type": r.error_type, "reason": r.reason} for r in batch.rejected
             ],
             "mapping": mapping,
+            **({"read": _read_of(begin.order, encoder)} if begin.order is not None else {}),
             "warnings": [f"mapping field [{f}] is never produced by the query or transforms" for f in unused]
             + [f"schedule: {warning}" for warning in (outlook.warnings if outlook else [])],
             **(outlook.as_fields() if outlook else {}),
@@ -420,6 +425,16 @@ class IngestionService:
 
     def _connection(self, ingestion: Ingestion) -> ConnectionTarget:
         return datasource_connection(ingestion, self.datasources, self.box, policy_of(self.settings.sql))
+
+
+def _read_of(order: ReadOrder, encoder: JsonEncoder) -> dict[str, Any]:
+    """How a run reads the query: in which order, and from where (the dry run reads the same way)."""
+    read: dict[str, Any] = {"order_by": list(order.columns)}
+    if order.after is not None:
+        read["after"] = encoder.plain(list(order.after))
+    if order.from_value is not None:
+        read["from"] = encoder.plain([order.from_value])[0]
+    return read
 
 
 def _without_passwords(definition: IngestBody) -> IngestBody:

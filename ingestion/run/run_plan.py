@@ -8,6 +8,7 @@ the target.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,12 +21,14 @@ from connector.driver_options import DriverPolicy
 from connector.errors import InvalidDefinition
 from connector.ingestion_def import IngestBody, Ingestion
 from connector.job_state import RunStatus
-from ingestion.sink.targets import max_value
+from ingestion.sink.targets import max_value, resolve
 from ingestion.source.query_template import BUILT_IN_VARIABLES, RenderedQuery, render, variables_used
 from ingestion.source.sql_lexer import POSTGRESQL, family
 from ingestion.source.sql_source import check_unique_columns
 from ingestion.source.type_mapping import infer_properties
 from ingestion.source.values import bindable, moment_for
+
+log = logging.getLogger(__name__)
 
 
 def datasource_connection(
@@ -161,3 +164,18 @@ def target_mapping(
     mapping = {k: v for k, v in explicit.items() if k != "properties"}
     mapping["properties"] = {**properties, **explicit.get("properties", {})}
     return mapping
+
+
+def target_gone(es: Elasticsearch, definition: IngestBody, previous: RunStatus | None, *, resuming: bool) -> bool:
+    """An INCREMENTAL target deleted since the last success: reading after its watermark would leave out
+    every row before it, so the run (and the dry run) reads everything; a resume continues its checkpoint."""
+    if definition.strategy != "INCREMENTAL" or previous is None or resuming:
+        return False
+    if resolve(es, definition.target)[0] != "missing":
+        return False
+    log.warning(
+        "ingestion %s: its target [%s] does not exist; reading every row, not only those after the last run",
+        previous.id,
+        definition.target,
+    )
+    return True

@@ -53,7 +53,7 @@ from connector.settings import Settings
 from ingestion.run.progress import Progress
 from ingestion.run.row_limit import RowLimit, TooManyRows
 from ingestion.run.run_handle import RunHandle, RunLost
-from ingestion.run.run_plan import check_columns, datasource_connection, render_query, target_mapping
+from ingestion.run.run_plan import check_columns, datasource_connection, render_query, target_gone, target_mapping
 from ingestion.run.run_state import Counters, Start, Target, advance_watermark, keep_watermark, start
 from ingestion.sink.bulk_writer import BulkWriter
 from ingestion.sink.documents import Batch, DocumentBuilder, RenderedBuilder, SoftRule, rendered_builder
@@ -228,7 +228,7 @@ def plan_reading(
     found = ctx.jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
     previous = found.status if found is not None else None
     if from_scratch is None:
-        from_scratch = _target_gone(es, ingestion, previous, counters)
+        from_scratch = target_gone(es, ingestion.definition, previous, resuming=counters.position is not None)
     if from_scratch:
         previous = None
     query = render_query(ingestion, connection, es=es, params=params, last_success=previous)
@@ -252,22 +252,6 @@ def plan_reading(
         definition.max_error_ratio if definition.max_error_ratio is not None else limits.max_error_ratio,
         from_scratch,
     )
-
-
-def _target_gone(es: Elasticsearch, ingestion: Ingestion, previous: RunStatus | None, counters: Counters) -> bool:
-    """An INCREMENTAL target deleted since the last success: reading after its watermark would leave out
-    every row before it, so the run reads everything (a resume still continues from its checkpoint)."""
-    definition = ingestion.definition
-    if definition.strategy != "INCREMENTAL" or previous is None or counters.position is not None:
-        return False
-    if resolve(es, definition.target)[0] != "missing":
-        return False
-    log.warning(
-        "ingestion %s: its target [%s] does not exist; reading every row, not only those after the last run",
-        ingestion.id,
-        definition.target,
-    )
-    return True
 
 
 def open_reading(

@@ -215,8 +215,12 @@ def test_a_deleted_target_is_loaded_again_in_full_not_from_the_watermark(
     target = f"{target_prefix}gone"
     extra = {"partitions": partitions} if partitions else {}
     define(api, pg, "gone", **_definition(target, tracking_overlap=None, delete=None, **extra))
-    assert run(api, "gone")["count"] == 40
+    first = run(api, "gone")
+    assert first["count"] == 40
+    dry = api.simulate_post(f"{BASE}/ingestion/gone/_validate").json["read"]  # how a run reads now
+    assert dry == {"order_by": ["updated_at", "id"], "after": [first["watermark"]["value"], 40]}
     es.indices.delete(index=target)
+    assert api.simulate_post(f"{BASE}/ingestion/gone/_validate").json["read"] == {"order_by": ["updated_at", "id"]}
     changes.insert_many_at_one_instant(3)
     again = run(api, "gone")
     assert (again["state"], again["count"]) == ("successful", 43), again
