@@ -13,6 +13,7 @@ import json
 import os
 import random
 import selectors
+import shlex
 import shutil
 import socket
 import sqlite3
@@ -344,7 +345,7 @@ def shell_command(argv0: str | None = None) -> str:
     if found and os.path.realpath(found) == os.path.realpath(argv0):
         return "connector"
     relative = os.path.relpath(argv0)
-    return relative if not relative.startswith("..") and os.sep in relative else os.path.abspath(argv0)
+    return shlex.quote(relative if not relative.startswith("..") and os.sep in relative else os.path.abspath(argv0))
 
 
 def banner(dev: DevPlan, es_url: str, demo: Path, *, restored: bool, max_rows: int) -> str:

@@ -345,7 +345,9 @@ class JobRunStatus(_Out):
     fire_time: int | None = omitted("epoch ms of the schedule fire time")
     resume_of: str | None = omitted("run id this run resumes")
     resumable: bool | None = omitted(
-        "failed or aborted runs: whether _run?resume=true continues from where this run stopped"
+        "failed or aborted runs: whether this run stopped at a checkpoint a resume can continue from"
+        " (_run?resume=true continues the job's last run only, unless the ingestion was redefined since"
+        " or its INCREMENTAL target is gone)"
     )
     last_record: list[Any] | None = omitted("the last indexed row's values, in the query's column order")
     last_record_timestamp: int | None = omitted("epoch ms")

@@ -30,11 +30,12 @@ from ingestion.run.run_plan import (
     datasource_connection,
     datasource_endpoint,
     render_query,
-    target_gone,
     target_mapping,
+    target_reloaded,
 )
 from ingestion.run.run_state import Counters, start
 from ingestion.sink.documents import DocumentBuilder, SoftRule
+from ingestion.sink.targets import resolve
 from ingestion.sink.transforms import compile_transforms
 from ingestion.source.query_template import ParamValue, check_template, render, variables_used
 from ingestion.source.read_order import ReadOrder
@@ -317,6 +318,11 @@ class IngestionService:
                 f"cannot resume [{ingestion_id}]: it was redefined since run [{status.run_id}] (its datasource, "
                 "target, strategy or keys changed); run it again without resume"
             )
+        if definition.strategy == "INCREMENTAL" and resolve(self.es, definition.target)[0] == "missing":
+            raise Conflict(
+                f"cannot resume [{ingestion_id}]: its target [{definition.target}] does not exist, so nothing of "
+                f"what run [{status.run_id}] wrote is there to continue; run it again without resume"
+            )
         if bool(status.partitioning) != definition.partitioned:
             was = "a partitioned run" if status.partitioning else "not partitioned"
             raise Conflict(
@@ -363,7 +369,7 @@ class IngestionService:
         connection = self._connection(ingestion)
         found = self.jobs.latest_run(INGESTION, ingestion_id, state=JobState.SUCCESSFUL)
         previous = found.status if found is not None else None
-        if target_gone(self.es, definition, previous, resuming=False):
+        if target_reloaded(self.es, definition, previous):
             previous = None  # as the run will: its target is loaded again in full
         query = render_query(ingestion, connection, es=self.es, params=parsed.params, last_success=previous)
         server_binds = family(connection.url.get_backend_name()) == POSTGRESQL

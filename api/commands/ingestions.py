@@ -85,7 +85,7 @@ def _deletes(ingest: dict[str, Any]) -> str | None:
     if delete.get("reconcile"):
         reconcile = delete["reconcile"]
         ratio = reconcile.get("max_delete_ratio")
-        limit = f", at most {ratio:.0%} of the target" if isinstance(ratio, int | float) else ""
+        limit = f", at most {ratio * 100:g}% of the target" if isinstance(ratio, int | float) else ""
         parts.append(f"reconcile every {reconcile.get('every_runs') or 1} run(s){limit}")
     return "; ".join(parts) or None
 

@@ -52,9 +52,7 @@ def jobs_status(job_id: str, job_type: str, watch: bool, output: Output) -> None
     if output == "json":
         print_json(found)
         return
-    print_fields(status_fields(status))
-    if status.get("state") in ("error", "aborted") and (status.get("staging_kept") or status.get("checkpoint")):
-        echo(f"hint: continue it from its checkpoint: connector ingestion run {job_id} --resume")
+    print_fields(status_fields(status))  # a resumable run's row "resume" says how
     if watch:
         sys.exit(0 if status.get("state") == "successful" else 1)
 

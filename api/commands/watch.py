@@ -190,7 +190,8 @@ def watermark_text(status: dict[str, Any]) -> str | None:
     watermark = status.get("watermark")
     if not isinstance(watermark, dict):
         return None
-    return f"{watermark.get('value')} (key {watermark.get('pk')})"
+    # Database values: one line each, so a value cannot pass for lines of its own.
+    return shown(f"{watermark.get('value')} (key {watermark.get('pk')})", one_line=True)
 
 
 def partitions_text(status: dict[str, Any]) -> str | None:

@@ -349,17 +349,8 @@ def _continued(old: Partition, run: RunStatus) -> Partition:
     """``old`` as a range of the resuming ``run``: finished, or queued from its checkpoint."""
     if old.state == PartitionState.DONE:
         return dataclasses.replace(old, run_id=run.run_id, job_id=run.id)
-    # Nothing of how the range ran before is kept but its checkpoint.
-    return from_checkpoint(
-        old,
-        run_id=run.run_id,
-        job_id=run.id,
-        start_time=None,
-        end_time=None,
-        last_record=None,
-        last_record_timestamp=None,
-        error=[],
-    )
+    # Its checkpoint and what was written with it (counters, last_record) carry over; how it ended does not.
+    return from_checkpoint(old, run_id=run.run_id, job_id=run.id, start_time=None, end_time=None, error=[])
 
 
 def _target_of(es: Elasticsearch, ingestion: Ingestion, plan: dict[str, Any]) -> Target:

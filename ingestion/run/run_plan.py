@@ -21,7 +21,7 @@ from connector.driver_options import DriverPolicy
 from connector.errors import InvalidDefinition
 from connector.ingestion_def import IngestBody, Ingestion
 from connector.job_state import RunStatus
-from ingestion.sink.targets import max_value, resolve
+from ingestion.sink.targets import index_created, max_value, resolve
 from ingestion.source.query_template import BUILT_IN_VARIABLES, RenderedQuery, render, variables_used
 from ingestion.source.sql_lexer import POSTGRESQL, family
 from ingestion.source.sql_source import check_unique_columns
@@ -166,16 +166,25 @@ def target_mapping(
     return mapping
 
 
-def target_gone(es: Elasticsearch, definition: IngestBody, previous: RunStatus | None, *, resuming: bool) -> bool:
-    """An INCREMENTAL target deleted since the last success: reading after its watermark would leave out
-    every row before it, so the run (and the dry run) reads everything; a resume continues its checkpoint."""
-    if definition.strategy != "INCREMENTAL" or previous is None or resuming:
+def target_reloaded(es: Elasticsearch, definition: IngestBody, previous: RunStatus | None) -> bool:
+    """Whether an INCREMENTAL target no longer holds what the last successful run left in it: it is gone,
+    or its index was created after that run ended (deleted and created again, by hand or by a run that
+    then failed). Then a run forgets that success — its watermark and template variables — and reads
+    every row (a resume still continues from its own checkpoint)."""
+    if definition.strategy != "INCREMENTAL" or previous is None or previous.end_time is None:
         return False
-    if resolve(es, definition.target)[0] != "missing":
-        return False
+    kind, indices = resolve(es, definition.target)
+    if kind == "missing":
+        why = "does not exist"
+    else:
+        created = index_created(es, indices)
+        if created is None or created <= previous.end_time:
+            return False
+        why = f"was created after the last successful run [{previous.run_id}] ended"
     log.warning(
-        "ingestion %s: its target [%s] does not exist; reading every row, not only those after the last run",
+        "ingestion %s: its target [%s] %s; reading every row, not only those after that run",
         previous.id,
         definition.target,
+        why,
     )
     return True

@@ -53,7 +53,7 @@ from connector.settings import Settings
 from ingestion.run.progress import Progress
 from ingestion.run.row_limit import RowLimit, TooManyRows
 from ingestion.run.run_handle import RunHandle, RunLost
-from ingestion.run.run_plan import check_columns, datasource_connection, render_query, target_gone, target_mapping
+from ingestion.run.run_plan import check_columns, datasource_connection, render_query, target_mapping, target_reloaded
 from ingestion.run.run_state import Counters, Start, Target, advance_watermark, keep_watermark, start
 from ingestion.sink.bulk_writer import BulkWriter
 from ingestion.sink.documents import Batch, DocumentBuilder, RenderedBuilder, SoftRule, rendered_builder
@@ -161,7 +161,7 @@ def execute_run(ctx: RunContext, handle: RunHandle) -> JobState:
         return JobState.SUCCESSFUL
     except Aborted:
         kept = _keep_or_discard(counters, resumable)
-        handle.finish(JobState.ABORTED, **counters.status_fields(), staging_kept=kept)
+        handle.finish(JobState.ABORTED, **_final_fields(counters, resumable), staging_kept=kept)
         return JobState.ABORTED
     except HandBack:
         return _hand_back(handle, counters, resumable)
@@ -228,7 +228,7 @@ def plan_reading(
     found = ctx.jobs.latest_run(INGESTION, ingestion.id, state=JobState.SUCCESSFUL)
     previous = found.status if found is not None else None
     if from_scratch is None:
-        from_scratch = target_gone(es, ingestion.definition, previous, resuming=counters.position is not None)
+        from_scratch = target_reloaded(es, ingestion.definition, previous)
     if from_scratch:
         previous = None
     query = render_query(ingestion, connection, es=es, params=params, last_success=previous)
@@ -659,10 +659,19 @@ def _keep_or_discard(counters: Counters, resumable: bool) -> bool:
     return False
 
 
+def _final_fields(counters: Counters, resumable: bool) -> dict[str, Any]:
+    """A stopped run's counters; without its checkpoint when a resume must not continue it (the status's
+    ``resumable`` then says false, and a resume starts over)."""
+    fields = counters.status_fields()
+    if not resumable:
+        fields["checkpoint"] = None
+    return fields
+
+
 def _fail(handle: RunHandle, counters: Counters, resumable: bool, messages: list[str]) -> JobState:
     kept = _keep_or_discard(counters, resumable)
     try:
-        handle.finish(JobState.ERROR, error=messages, **counters.status_fields(), staging_kept=kept)
+        handle.finish(JobState.ERROR, error=messages, **_final_fields(counters, resumable), staging_kept=kept)
     except RunLost as ex:
         log.warning("%s", ex)
     return JobState.ERROR

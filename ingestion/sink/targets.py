@@ -65,6 +65,18 @@ def resolve(es: Elasticsearch, name: str) -> tuple[str, list[str]]:
     return "alias", sorted(found.body)
 
 
+def index_created(es: Elasticsearch, indices: list[str]) -> int | None:
+    """When the newest of ``indices`` was created (epoch ms, the cluster's clock), if the cluster says."""
+    with store_errors(f"reading the creation date of {', '.join(indices)}"):
+        try:
+            found = es.indices.get_settings(index=",".join(indices), name="index.creation_date")
+        except NotFoundError:
+            return None
+    dates = [settings.get("settings", {}).get("index", {}).get("creation_date") for settings in found.body.values()]
+    known = [int(d) for d in dates if isinstance(d, str | int) and str(d).isdigit()]
+    return max(known) if known else None
+
+
 class ReplaceTarget:
     """Staging index per run, swapped into the ``target`` alias at the end."""
 

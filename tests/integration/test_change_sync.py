@@ -20,7 +20,7 @@ from elasticsearch import Elasticsearch
 from falcon import testing
 
 from tests.conftest import Database
-from tests.integration.ingest_support import BASE, define, run
+from tests.integration.ingest_support import BASE, count, define, run, wait_final
 from tests.support import assert_error
 
 pytestmark = pytest.mark.integration
@@ -226,6 +226,102 @@ def test_a_deleted_target_is_loaded_again_in_full_not_from_the_watermark(
     assert (again["state"], again["count"]) == ("successful", 43), again
     assert _index(es, target) == _table(pg)
     assert run(api, "gone")["count"] == 0  # the target exists again: from the watermark on
+
+
+def _reloadable(pg: Database) -> None:
+    """40 rows; `boom = 0` makes a row fail to read (division by zero) mid-way through a run."""
+    pg.execute(
+        "CREATE TABLE t (id integer PRIMARY KEY, boom integer NOT NULL DEFAULT 1,"
+        " updated_at timestamptz(3) NOT NULL DEFAULT '2024-01-01T00:00:00Z')"
+    )
+    pg.execute("INSERT INTO t (id) SELECT g FROM generate_series(1, 40) g")
+
+
+SINCE_LAST = (
+    "SELECT id, updated_at, 1 / boom AS x FROM t"
+    " {{#last_record_timestamp}}WHERE updated_at > {{last_record_timestamp}}{{/last_record_timestamp}}"
+)
+
+
+@pytest.mark.parametrize("query", ["tracking", "template"])
+def test_a_full_reload_that_failed_is_finished_by_the_next_run(
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, target_prefix: str, query: str
+) -> None:
+    """The target was recreated by a run that then failed: the next run must not go back to the old watermark."""
+    _reloadable(pg)
+    pg.execute("ALTER TABLE t ADD COLUMN v text NOT NULL DEFAULT '1'")
+    target = f"{target_prefix}reload"
+    select = "SELECT id, updated_at, v FROM t"
+    if query == "tracking":
+        extra: dict[str, Any] = {"query": select, "tracking_column": "updated_at"}
+    else:
+        extra = {
+            "query": select
+            + " {{#last_record_timestamp}}WHERE updated_at > {{last_record_timestamp}}{{/last_record_timestamp}}"
+        }
+    mapping = {"properties": {"v": {"type": "integer"}}}
+    define(
+        api, pg, "reload", target=target, pk_field="id", strategy="INCREMENTAL", batch_size=5, mapping=mapping, **extra
+    )
+    assert run(api, "reload")["count"] == 40
+    es.indices.delete(index=target)
+    pg.execute("UPDATE t SET v = 'x' WHERE id = 12")  # refused by the mapping: the full reload fails mid-way
+    failed = run(api, "reload")
+    assert failed["state"] == "error" and 0 < failed["count"] < 40, failed
+    pg.execute("UPDATE t SET v = '12' WHERE id = 12")  # the timestamps do not move: only a full read finds them
+    again = run(api, "reload")
+    assert again["state"] == "successful", again
+    assert count(es, target) == 40
+    assert run(api, "reload")["count"] == 0  # caught up: from its watermark on
+
+
+def test_a_resumed_full_reload_reads_on_from_its_checkpoint_not_from_the_old_success(
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, target_prefix: str
+) -> None:
+    _reloadable(pg)
+    target = f"{target_prefix}resumed"
+    define(api, pg, "resumed", query=SINCE_LAST, target=target, pk_field="id", strategy="INCREMENTAL", batch_size=5)
+    assert run(api, "resumed")["count"] == 40
+    es.indices.delete(index=target)
+    pg.execute("UPDATE t SET boom = 0 WHERE id = 12")
+    failed = run(api, "resumed")
+    assert failed["state"] == "error" and failed["resumable"] is True, failed
+    pg.execute("UPDATE t SET boom = 1 WHERE id = 12")
+    resp = api.simulate_post(f"{BASE}/ingestion/resumed/_run", params={"resume": "true"})
+    assert resp.status_code == 202, resp.text
+    final = wait_final(api, "resumed")
+    assert (final["state"], final["count"]) == ("successful", 40), final
+    assert count(es, target) == 40
+
+
+def test_a_resume_into_a_target_that_is_gone_is_refused(
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, target_prefix: str
+) -> None:
+    _reloadable(pg)
+    target = f"{target_prefix}vanished"
+    define(api, pg, "vanished", query=SINCE_LAST, target=target, pk_field="id", strategy="INCREMENTAL", batch_size=5)
+    pg.execute("UPDATE t SET boom = 0 WHERE id = 12")
+    assert run(api, "vanished")["resumable"] is True
+    es.indices.delete(index=target)  # what the run wrote is gone: its checkpoint means nothing now
+    resp = api.simulate_post(f"{BASE}/ingestion/vanished/_run", params={"resume": "true"})
+    assert resp.status_code == 409, resp.text
+    assert f"its target [{target}] does not exist" in resp.json["error"]["reason"]
+
+
+def test_a_failed_rebuild_is_not_resumable(
+    api: testing.TestClient, worker, pg: Database, es: Elasticsearch, target_prefix: str
+) -> None:
+    """A rebuild's new index is dropped when it fails: its checkpoint is not kept, and the status says so."""
+    _reloadable(pg)
+    target = f"{target_prefix}rebuilt"
+    es.indices.create(index=target, mappings={"properties": {"x": {"type": "keyword"}}})
+    query = "SELECT id, 1 / boom AS x FROM t"
+    definition = {"strategy": "INCREMENTAL", "batch_size": 5, "on_mapping_conflict": "rebuild"}
+    define(api, pg, "rebuilt", query=query, target=target, pk_field="id", **definition)
+    pg.execute("UPDATE t SET boom = 0 WHERE id = 12")
+    failed = run(api, "rebuilt")
+    assert failed["state"] == "error" and failed["count"] > 0, failed
+    assert failed["resumable"] is False
 
 
 def test_reconcile_refuses_a_mass_delete_and_leaves_the_index_untouched(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -83,7 +84,11 @@ def test_running_job_moves_and_abort_stops_it(
     assert 0 < status["count"] < ITEMS
     expect(page.locator('[data-field="count"]')).to_have_text(f"{status['count']:,}")
 
-    # Resume sends _run?resume=true; without pk_field there is no checkpoint, and the 409 says so.
+    # Resume sends _run?resume=true; without pk_field there is no checkpoint: the button says so on
+    # hover (the status's resumable is false), and the API's 409 says so when pressed.
+    expect(page.get_by_role("button", name="Resume", exact=True)).to_have_attribute(
+        "title", re.compile("no checkpoint to continue from")
+    )
     page.get_by_role("button", name="Resume", exact=True).click()
     expect(page.locator(".flash-error")).to_contain_text("cannot resume: without pk_field")
     expect(page.locator(".title-badge [data-state]")).to_have_text("aborted")

@@ -298,3 +298,11 @@ def test_ingestion_get_shows_change_sync_settings() -> None:
     assert _tracking(ingest) == "updated_at, overlap 300"
     assert _deletes(ingest) == "soft: gone in [True]; reconcile every 1 run(s), at most 5% of the target"
     assert _tracking({}) is None and _deletes({}) is None
+    small = {"delete": {"reconcile": {"max_delete_ratio": 0.005, "every_runs": 3}}}
+    assert _deletes(small) == "reconcile every 3 run(s), at most 0.5% of the target"
+
+
+def test_a_watermark_value_stays_on_its_line() -> None:
+    forged = {**RUN, "watermark": {"value": "x\nhint: run rm -rf", "pk": 1}}
+    assert watch.watermark_text(forged) == "x\\x0ahint: run rm -rf (key 1)"
+    assert not any(line.startswith("hint: run") for line in watch.summary(forged))

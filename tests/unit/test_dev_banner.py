@@ -37,3 +37,12 @@ def test_the_connector_path_finds_is_named_by_its_name(tmp_path: Path, monkeypat
     monkeypatch.setenv("PATH", f"{on_path.parent}:/usr/bin:/bin")
     assert shell_command(str(on_path)) == "connector"
     assert shell_command("/somewhere/api/cli.py") == "connector"  # python -m api.cli: the usual name
+
+
+def test_a_path_with_a_space_is_quoted_for_the_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    venv_cli = _executable(tmp_path / "my project" / ".venv" / "bin" / "connector")
+    monkeypatch.chdir(tmp_path / "my project")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert shell_command(str(venv_cli)) == os.path.join(".venv", "bin", "connector")
+    monkeypatch.chdir(tmp_path)
+    assert shell_command(str(venv_cli)) == "'my project/.venv/bin/connector'"

@@ -197,6 +197,7 @@ async function route() {
 // ------------------------------------------------------------------ sign-in
 
 function showSignIn(returnTo) {
+  runCleanups(); // the page it replaces stops polling and closes its questions
   generation++;
   renderNav("");
   fill(who);

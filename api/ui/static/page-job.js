@@ -116,6 +116,9 @@ export async function jobPage(ctx) {
     const abort = actionButton("Abort", abortRun, { className: "danger" });
     run.disabled = Boolean(active);
     resume.disabled = !resumable || Boolean(active);
+    if (resumable && status.resumable === false && can("job:write")) {
+      resume.title = "This run has no checkpoint to continue from: a resume would start it over (Run does the same)";
+    }
     abort.disabled = !active;
     if (run.disabled && can("job:write")) run.title = "A run is queued or running";
     if (abort.disabled && can("job:write")) abort.title = "No run is queued or running";
@@ -127,8 +130,10 @@ export async function jobPage(ctx) {
       await post(`${ingestionPath(jobId)}/_run`, {}, resume ? { resume: "true" } : null);
       flash(resume ? `Resuming ${jobId}.` : `Run of ${jobId} queued.`, "success", { keep: Boolean(runId) });
       if (runId) ctx.navigate(`jobs/ingestion/${encodeURIComponent(jobId)}`);
-      else if (poller) poller.wake(); // the run is active now: follow it at the active pace at once
-      else await load();
+      else {
+        await load(); // the buttons show the queued run before they can be pressed again
+        if (poller) poller.wake(); // and the page follows it at the active pace from now on
+      }
     } catch (ex) {
       if (!(ex instanceof ApiError)) throw ex;
       flash(ex.readable, "error", { requestId: ex.requestId });
@@ -136,6 +141,7 @@ export async function jobPage(ctx) {
     }
   };
 
+  ctx.onLeave(() => asking && asking.cancel()); // a page left by any way takes its question with it
   const abortRun = async () => {
     asking = confirmDialog({
       title: `Abort the run of ${jobId}?`,

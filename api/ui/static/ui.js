@@ -23,8 +23,11 @@ export function flash(text, kind = "info", { requestId = null, keep = false } = 
   );
   close.addEventListener("click", () => message.remove());
   flashArea.append(message);
-  // A few at a time: older ones give way instead of piling up over the page.
-  while (flashArea.children.length > MAX_FLASHES) flashArea.firstElementChild.remove();
+  // A few at a time: older ones give way instead of piling up over the page, errors last.
+  while (flashArea.children.length > MAX_FLASHES) {
+    const children = [...flashArea.children];
+    (children.find((el) => el.dataset.kind !== "error" && el !== message) || children[0]).remove();
+  }
   if (kind !== "error") window.setTimeout(() => message.remove(), 8000);
   return message;
 }
