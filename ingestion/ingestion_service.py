@@ -29,17 +29,16 @@ from ingestion.run.run_plan import (
     check_columns,
     datasource_connection,
     datasource_endpoint,
-    render_query,
     target_mapping,
-    target_reloaded,
 )
-from ingestion.run.run_state import Counters, start
-from ingestion.sink.documents import DocumentBuilder, SoftRule
+from ingestion.run.run_state import Counters
+from ingestion.run.runner import RunContext, plan_reading
+from ingestion.sink.documents import DocumentBuilder
 from ingestion.sink.targets import resolve
 from ingestion.sink.transforms import compile_transforms
 from ingestion.source.query_template import ParamValue, check_template, render, variables_used
 from ingestion.source.read_order import ReadOrder
-from ingestion.source.sql_lexer import POSTGRESQL, family
+from ingestion.source.sql_lexer import family
 from ingestion.source.sql_source import open_rows, result_columns, target_session
 from ingestion.source.values import JsonEncoder, load_json
 
@@ -366,17 +365,10 @@ class IngestionService:
         parsed = parse_model(ValidateBody, body if body is not None else {})
         ingestion = self.store.get(ingestion_id)
         definition = ingestion.definition
-        connection = self._connection(ingestion)
-        found = self.jobs.latest_run(INGESTION, ingestion_id, state=JobState.SUCCESSFUL)
-        previous = found.status if found is not None else None
-        if target_reloaded(self.es, definition, previous):
-            previous = None  # as the run will: its target is loaded again in full
-        query = render_query(ingestion, connection, es=self.es, params=parsed.params, last_success=previous)
-        server_binds = family(connection.url.get_backend_name()) == POSTGRESQL
-        begin = start(
-            definition, Counters(), previous, rebuild=False, server_binds=server_binds, timezone=connection.timezone
-        )
-        soft = definition.delete.soft if definition.delete is not None else None
+        # Planned as a run plans it (last success, template variables, read order, soft deletes).
+        context = RunContext(self.settings, self.es, self.jobs, self.store, self.datasources, self.box)
+        reading = plan_reading(context, ingestion, self.es, params=parsed.params, counters=Counters(), rebuild=False)
+        connection, query, begin, soft = reading.connection, reading.query, reading.begin, reading.soft
         with open_rows(
             connection,
             query,
@@ -397,7 +389,7 @@ class IngestionService:
             pk_field=definition.pk_field,
             encoder=encoder,
             transforms=compile_transforms(definition.transforms, timezone=timezone),
-            soft=SoftRule(soft.column, tuple(soft.values), definition.strategy == "INCREMENTAL") if soft else None,
+            soft=soft,
         )
         batch = builder.build(rows, first_row_number=1)
         mapping = target_mapping(definition, columns, db_types, rows)

@@ -118,7 +118,8 @@ def test_one_scrape_sums_every_process_during_and_after_a_run(
         define_served(served, pg, job, query=query, target=f"{target_prefix}sum", pk_field="id", batch_size=100)
         assert served.call("POST", f"/ingestion/{job}/_run")[0] == 202
         scrapes: list[Samples] = []
-        while served.status(job)["state"] in ("queued", "running"):
+        deadline = time.monotonic() + 120  # the run takes seconds; a stuck one fails in wait_final below
+        while served.status(job)["state"] in ("queued", "running") and time.monotonic() < deadline:
             scrapes.append(served.scrape())
             time.sleep(0.2)  # pacing the scrapes, not waiting for a state
         final = served.wait_final(job)
