@@ -113,7 +113,7 @@ class Start:
     watermark_types: list[str | None] | None = field(default=None)
 
 
-def tracking_order(definition: IngestBody, *, rebuild: bool) -> tuple[str, ...] | None:
+def tracking_order(definition: IngestBody) -> tuple[str, ...] | None:
     """The columns rows are read in order of, or None (no key)."""
     if not definition.pk_field:
         return None
@@ -132,7 +132,7 @@ def start(
     timezone: str,
 ) -> Start:
     """The read order of this run: after its checkpoint (resume), after the last watermark, or everything."""
-    columns = tracking_order(definition, rebuild=rebuild)
+    columns = tracking_order(definition)
     if columns is None:
         return Start(None)
 

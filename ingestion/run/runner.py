@@ -22,7 +22,6 @@ that ``_run?resume=true`` can continue it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import re
 import threading
@@ -70,7 +69,6 @@ from ingestion.sink.targets import (
 )
 from ingestion.sink.transforms import compile_transforms
 from ingestion.source.query_template import RenderedQuery
-from ingestion.source.read_order import KeyRange
 from ingestion.source.sql_json_mysql import RenderedLines
 from ingestion.source.sql_lexer import POSTGRESQL, family
 from ingestion.source.sql_source import RenderRequest, RowStream, open_rows, target_session
@@ -215,10 +213,9 @@ def plan_reading(
     params: dict[str, Any],
     counters: Counters,
     rebuild: bool,
-    keys: KeyRange | None = None,
     from_scratch: bool | None = None,
 ) -> Reading:
-    """Connection, rendered query and read order of an execution (``keys``: a partition's range).
+    """Connection, rendered query and read order of an execution (a partition narrows it to its range).
 
     ``from_scratch``: forget the last success (its watermark, its template variables); None decides it
     here, as a partitioned run's plan did once for all its ranges.
@@ -236,8 +233,6 @@ def plan_reading(
     begin = start(
         definition, counters, previous, rebuild=rebuild, server_binds=server_binds, timezone=connection.timezone
     )
-    if keys is not None and begin.order is not None:
-        begin = dataclasses.replace(begin, order=dataclasses.replace(begin.order, keys=keys))
     incremental = definition.strategy == "INCREMENTAL" and not rebuild
     limits = ctx.settings.ingestion
     return Reading(
@@ -397,10 +392,9 @@ def copy_rows(
             raise HandBack
         limit.check_batch(counters.rows_read, len(rows))
         batch = _write_batch(ctx, handle, opened.builder, writer, rows, counters, opened.encoder)
-        if reading.tracking and batch.last_position is not None:
-            last = batch.last_position
-            encoder = opened.encoder
-            advance_watermark(counters, reading.begin, last, exact_json(last, encoder), encoder.plain(list(last)))
+        if reading.tracking and batch.last_position is not None and counters.position is not None:
+            last = batch.last_position  # counters.position is its exact JSON, written by _write_batch
+            advance_watermark(counters, reading.begin, last, counters.position, opened.encoder.plain(list(last)))
         check_ratio(counters, reading.max_ratio, final=False)
         handle.update(**counters.status_fields(), **progress.at(counters.rows_read, handle.now_ms()))
         if between is not None:
@@ -529,14 +523,17 @@ def _write_batch(
     counters.error_count += len(rejections)
     metrics.batch_written(handle.status.id, rows=len(rows), indexed=outcome.indexed, rejected=len(rejections))
     metrics.documents_deleted(handle.status.id, outcome.deleted)
-    indexed = [p for p in range(len(batch.ids)) if batch.sources[p] is not None]
-    for position in reversed(indexed):
-        if position not in rejected_positions:
-            counters.last_id = batch.ids[position]
-            break
+    # From the end: the last document written (deletes have no source), then the last one not refused.
+    positions = (p for p in range(len(batch.sources) - 1, -1, -1) if batch.sources[p] is not None)
+    last_indexed = next(positions, None)
+    last_kept = last_indexed
+    while last_kept is not None and last_kept in rejected_positions:
+        last_kept = next(positions, None)
+    if last_kept is not None:
+        counters.last_id = batch.ids[last_kept]
     if batch.last_position is not None:
         counters.position = exact_json(batch.last_position, encoder)
-    if batch.last_row is not None and indexed and indexed[-1] not in rejected_positions:
+    if batch.last_row is not None and last_indexed is not None and last_indexed == last_kept:
         counters.last_record = encoder.plain(list(batch.last_row))
         counters.last_record_timestamp = handle.now_ms()
     _record(ctx, handle, counters, rejections)

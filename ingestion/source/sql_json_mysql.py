@@ -51,6 +51,13 @@ from ingestion.source.values import UTC_ZONES
 
 BINARY_CHARSET = 63  # the charset number MySQL gives binary strings, BLOBs and BIT
 FIELD_NAMES: dict[int, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}  # as db_types name them
+
+
+def mysql_type_name(code: Any) -> str:
+    """A MySQL column type as db_types name it: ``mysql:VARCHAR``."""
+    return f"mysql:{FIELD_NAMES.get(code, '?')}"
+
+
 INTEGER_TYPES = frozenset({FIELD_TYPE.TINY, FIELD_TYPE.SHORT, FIELD_TYPE.INT24, FIELD_TYPE.LONG, FIELD_TYPE.LONGLONG})
 STRING_TYPES = frozenset(
     {
@@ -340,7 +347,7 @@ def render_lines(
         doc_columns=tuple(c for c in columns if c not in outputs),
         replaced=tuple(replaced),
         inputs=tuple(inputs),
-        input_types=tuple(f"mysql:{FIELD_NAMES.get(by_name[n].type_code, '?')}" for n in inputs),
+        input_types=tuple(mysql_type_name(by_name[n].type_code) for n in inputs),
         binary=frozenset(f.name for f in fields if f.binary and f.type_code in (*STRING_TYPES, FIELD_TYPE.BIT)),
         keyed=pk_field is not None,
         key_is_int=key_is_int,

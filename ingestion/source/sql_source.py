@@ -22,7 +22,6 @@ from urllib.parse import quote
 
 import psycopg
 import pymysql
-from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine.cursor import CursorFetchStrategy
@@ -39,7 +38,7 @@ from ingestion.source.prefetch import Prefetcher
 from ingestion.source.query_template import RenderedQuery
 from ingestion.source.read_order import ReadOrder
 from ingestion.source.sql_json import RenderedSql, prepare_session, render_sql
-from ingestion.source.sql_json_mysql import RenderedLines, fields_of, render_lines
+from ingestion.source.sql_json_mysql import RenderedLines, fields_of, mysql_type_name, render_lines
 from ingestion.source.sql_lexer import family
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,6 @@ _PG_CONNECTION_GONE = ("08", "57P")
 _MYSQL_TIMEOUT_ERRNOS = {1969, 3024}
 # Client errors meaning the connection is gone: server gone away, lost during a query, closed.
 _MYSQL_LOST_ERRNOS = {0, 2006, 2013, 2055}
-_MYSQL_TYPE_NAMES: dict[Any, str] = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
 _CURSOR_NAME = re.compile(r"\bc_[0-9a-f]{6,}_[0-9a-f]+\b")
 RAW_CURSOR_NAME = "connector_rows"
 _NO_PASSFILE = "/dev/null/pgpass"
@@ -580,7 +578,7 @@ def pg_column_types(result: CursorResult[Any]) -> list[tuple[str | None, bool]]:
 def column_db_types(result: CursorResult[Any] | Any) -> list[str | None]:
     """Return the database type name of each result column, when the driver says it (or a raw PyMySQL cursor's)."""
     if not isinstance(result, CursorResult):
-        return [f"mysql:{_MYSQL_TYPE_NAMES.get(column[1], '?')}" for column in result.description or ()]
+        return [mysql_type_name(column[1]) for column in result.description or ()]
     description = result.cursor.description if result.cursor is not None else None
     if not description:
         return []
@@ -593,7 +591,7 @@ def column_db_types(result: CursorResult[Any] | Any) -> list[str | None]:
             info = types.get(column[1]) if types is not None else None
             names.append(str(info.name) if info is not None else None)
     elif dialect in ("mysql", "mariadb"):
-        names = [f"mysql:{_MYSQL_TYPE_NAMES.get(column[1], '?')}" for column in description]
+        names = [mysql_type_name(column[1]) for column in description]
     elif dialect == "duckdb":
         names = [dialects.duckdb_type_name(column[1]) for column in description]
     else:
