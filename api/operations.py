@@ -41,7 +41,7 @@ from api.ui.resources import UiAsset, UiPage, UiRoot
 from connector.datasource import DatasourceBody
 from connector.errors_report import ERROR_FIELDS
 from connector.ingestion_def import PutIngestionBody
-from connector.job_query import JOB_TYPES
+from connector.job_query import JOB_TYPES, MAX_Q_CHARS, SORT_PATTERN
 from connector.job_state import JobState
 from connector.settings import ApiSettings
 from connector.validation import ID_PATTERN, ID_RULE
@@ -98,11 +98,11 @@ def query_parameters(api: ApiSettings) -> dict[str, tuple[dict[str, Any], str]]:
         "start_time_to": (_TEXT, "inclusive, formats as start_time_from; a date alone means the end of that day"),
         "ended": (_BOOL, "true: final states only; false: queued, running or aborting"),
         "q": (
-            {"type": "string", "maxLength": 1024},
+            {"type": "string", "maxLength": MAX_Q_CHARS},
             "free text over infos and error, Elasticsearch simple query string syntax (timeout -connection)",
         ),
         "sort": (
-            {"type": "string", "pattern": "^(create_time|start_time|end_time|count|error_count)(:(asc|desc))?$"},
+            {"type": "string", "pattern": SORT_PATTERN},
             "FIELD[:asc|desc]; default create_time:desc (newest first)",
         ),
         "format": ({"type": "string", "enum": ["ndjson", "csv"], "default": "ndjson"}, "report format"),

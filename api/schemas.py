@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from connector.ingestion_def import IngestBody
+from connector.job_query import MAX_Q_CHARS, SORT_PATTERN
 from connector.job_state import JobState
 from ingestion.ingestion_service import NEXT_FIRE_TIMES
 
@@ -427,11 +428,11 @@ class JobSearchBody(BaseModel):
     start_time_to: str | int | None = Field(None, description="as start_time_from; a date alone means its end")
     ended: bool | None = None
     q: str | None = Field(
-        None, max_length=1024, description="free text over infos and error (simple query string syntax)"
+        None, max_length=MAX_Q_CHARS, description="free text over infos and error (simple query string syntax)"
     )
     sort: str | None = Field(
         None,
-        pattern="^(create_time|start_time|end_time|count|error_count)(:(asc|desc))?$",
+        pattern=SORT_PATTERN,
         description="FIELD[:asc|desc]; default create_time:desc",
     )
     from_: int | None = Field(None, alias="from", ge=0, json_schema_extra=_present_not_null)

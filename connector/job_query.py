@@ -18,6 +18,7 @@ from connector.job_state import ACTIVE, INGESTION, TERMINAL, JobState
 JOB_TYPES = (INGESTION,)
 SORT_FIELDS = ("create_time", "start_time", "end_time", "count", "error_count")
 MAX_Q_CHARS = 1024
+SORT_PATTERN = f"^({'|'.join(SORT_FIELDS)})(:(asc|desc))?$"  # what the OpenAPI document and the models declare
 
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _COMPACT_DATETIME = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})?$")

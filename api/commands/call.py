@@ -7,6 +7,7 @@ with ``CONNECTOR_TOKEN`` when set. Exit codes: 0 done, 1 the service refused
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -30,9 +31,13 @@ COMPLETION_TIMEOUT_S = 2.0
 
 
 def client(*, timeout_s: float = 60.0) -> ConnectorClient:
-    return ConnectorClient(
-        os.environ.get("CONNECTOR_URL", DEFAULT_URL), token=os.environ.get("CONNECTOR_TOKEN"), timeout_s=timeout_s
-    )
+    """The service at CONNECTOR_URL; one per address, token and timeout, so --watch reuses its connection."""
+    return _client(os.environ.get("CONNECTOR_URL", DEFAULT_URL), os.environ.get("CONNECTOR_TOKEN"), timeout_s)
+
+
+@functools.cache
+def _client(url: str, token: str | None, timeout_s: float) -> ConnectorClient:
+    return ConnectorClient(url, token=token, timeout_s=timeout_s)
 
 
 def request(

@@ -165,10 +165,11 @@ def summary(status: dict[str, Any], *, resumable: bool = False) -> list[str]:
     ]
     if status.get("target"):
         lines.append(f"  target     {status.get('target')} ({status.get('strategy')})")
-    if watermark_text(status):
-        lines.append(f"  watermark  {watermark_text(status)}")
-    if partitions_text(status):
-        lines.append(f"  partitions {partitions_text(status)}")
+    watermark, ranges = watermark_text(status), partitions_text(status)
+    if watermark:
+        lines.append(f"  watermark  {watermark}")
+    if ranges:
+        lines.append(f"  partitions {ranges}")
     if status.get("infos") and state != "successful":
         lines.append(f"  infos      {status['infos']}")
     lines += [f"  error      {message}" for message in status.get("error") or []]
