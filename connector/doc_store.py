@@ -76,6 +76,18 @@ class DocumentStore:
                 return None
         return Versioned(doc_id, resp["_source"], resp["_seq_no"], resp["_primary_term"])
 
+    def get_many(self, doc_ids: list[str]) -> list[Versioned]:
+        """The documents of ``doc_ids`` that exist, in that order, read in real time in one request."""
+        if not doc_ids:
+            return []
+        with store_errors(f"reading {len(doc_ids)} documents of {self.index}"):
+            resp = self.es.mget(index=self.index, ids=doc_ids, realtime=True)
+        return [
+            Versioned(doc["_id"], doc["_source"], doc["_seq_no"], doc["_primary_term"])
+            for doc in resp["docs"]
+            if doc.get("found")
+        ]
+
     def create(self, doc_id: str, source: dict[str, Any], *, refresh: Refresh | None = None) -> Versioned:
         """Create the document; VersionConflict if it already exists."""
         return self._write(doc_id, source, op_type="create", refresh=refresh)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -283,7 +284,13 @@ class IngestBody(_Strict):
         """
         if not self.schedule:
             return None
-        return Schedule.parse(self.schedule, timezone=self.timezone or "UTC", check_fields=False)
+        return _stored_schedule(self.schedule, self.timezone or "UTC")
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_schedule(expression: str, timezone: str) -> Schedule:
+    """Parsed once per expression: every poll of every scheduler, every ingestion GET reads every schedule."""
+    return Schedule.parse(expression, timezone=timezone, check_fields=False)
 
 
 class PutIngestionBody(_Strict):

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from connector.indices import RUN_BOOKKEEPING_PROPERTIES
+
 STATUS_VERSION = 1
 INGESTION = "ingestion"  # the job type of ingestion runs (seed 003)
 
@@ -61,18 +63,8 @@ INFOS = {
 
 
 BOOKKEEPING_FIELD = "connector"
-BOOKKEEPING = (
-    "checkpoint",
-    "staging_kept",
-    "server_rendering",
-    "last_record_types",
-    "allow_large",
-    "watermark_types",
-    "runs_since_reconcile",
-    "partitioning",
-    "watermark_position",
-    "definition_digest",
-)
+# The job-log mapping is strict: the fields kept beside the status are exactly those it maps.
+BOOKKEEPING = tuple(RUN_BOOKKEEPING_PROPERTIES)
 
 
 class IllegalTransition(ValueError):

@@ -137,8 +137,7 @@ class PartitionStore:
     def of_run(self, run_id: str) -> list[StoredPartition]:
         """Every partition of a run, by k, each read in real time (a search may lag a write)."""
         page = self.docs.search(query={"term": {"run_id": run_id}}, sort=[{"k": "asc"}], size=MAX_PARTITIONS)
-        fresh = (self.docs.get(hit.id) for hit in page.hits)
-        return [StoredPartition.of(doc) for doc in fresh if doc is not None]
+        return [StoredPartition.of(doc) for doc in self.docs.get_many([hit.id for hit in page.hits])]
 
     def queued(self, *, limit: int, run_id: str | None = None) -> list[StoredPartition]:
         """Queued partitions of any run (or of ``run_id``), oldest runs first (for workers to claim)."""

@@ -16,14 +16,13 @@ changed schedule takes effect at the next tick without firing the past.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import time
 import uuid
 from collections.abc import Callable
 
 from connector import metrics
-from connector.cron import CronError, Schedule
+from connector.cron import CronError
 from connector.errors import ConnectorError
 from connector.ingestion_def import Ingestion
 from connector.ingestion_store import IngestionStore
@@ -39,16 +38,6 @@ FIRE_NAMESPACE = uuid.UUID("6f1c9a36-5b1e-4c1e-9a55-0c9b2f6a7d10")
 def fire_run_uuid(ingestion_id: str, fire_time_ms: int) -> uuid.UUID:
     """The run UUID of a fire time: the same in every scheduler instance."""
     return uuid.uuid5(FIRE_NAMESPACE, f"{ingestion_id}@{fire_time_ms}")
-
-
-@functools.lru_cache(maxsize=1024)
-def _parsed(expression: str, timezone: str) -> Schedule:
-    """A parsed schedule, once per expression: every poll of every worker looks at every schedule.
-
-    Without the field-by-field check that PUT makes (IngestBody.parsed_schedule): a schedule
-    stored before it keeps firing as it did.
-    """
-    return Schedule.parse(expression, timezone=timezone, check_fields=False)
 
 
 class Scheduler:
@@ -81,12 +70,12 @@ class Scheduler:
 
     def _fire(self, ingestion: Ingestion, now: dt.datetime) -> str | None:
         definition = ingestion.definition
-        if not definition.schedule:
-            return None
         try:
-            schedule = _parsed(definition.schedule, definition.timezone or "UTC")
+            schedule = definition.parsed_schedule()
         except CronError as ex:
             log.error("ingestion %s has an invalid schedule: %s", ingestion.id, ex)
+            return None
+        if schedule is None:
             return None
         since = max(
             now - dt.timedelta(seconds=self.settings.misfire_grace_s),
