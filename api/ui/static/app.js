@@ -274,8 +274,7 @@ onUnauthorized((ex) => {
   if (signingIn) return; // the sign-in form says it itself
   forget();
   signInReason = `Please sign in again: ${ex.message}.`;
-  runCleanups();
-  showSignIn(parseHash().path);
+  showSignIn(parseHash().path); // which stops the page it replaces
 });
 
 window.addEventListener("hashchange", route);

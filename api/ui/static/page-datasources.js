@@ -1,10 +1,10 @@
 // Datasources: the list, and one datasource: validate, the catalog → schema → table →
 // columns browser (_metadata), a sample query with its rows as a table.
-import { ApiError, datasourcePath, del, gate, get, post } from "./api.js";
+import { ApiError, datasourcePath, gate, get, post } from "./api.js";
 import { card, dash, fields, fill, h, json, table } from "./dom.js";
 import { cellValue, number, numericColumn } from "./format.js";
 import { field, FormErrors } from "./forms.js";
-import { actionButton, confirmDialog, flash, pageHeader, pager } from "./ui.js";
+import { actionButton, deleteButton, pageHeader, pager } from "./ui.js";
 
 const PAGE_SIZE = 25;
 
@@ -70,26 +70,14 @@ export async function datasourcePage(ctx) {
       fill(validation, h("div.notice.error", { dataset: { valid: "false" } }, ex.readable));
     }
   });
-  const remove = actionButton(
-    "Delete",
-    async () => {
-      const ok = await confirmDialog({
-        title: `Delete datasource ${id}?`,
-        body: "Ingestions that use it must be deleted first (the service refuses otherwise).",
-        confirm: "Delete",
-      });
-      if (!ok) return;
-      try {
-        await del(datasourcePath(id));
-        flash(`Datasource ${id} deleted.`, "success", { keep: true });
-        ctx.navigate("datasources");
-      } catch (ex) {
-        if (!(ex instanceof ApiError)) throw ex;
-        flash(ex.readable, "error", { requestId: ex.requestId });
-      }
-    },
-    { className: "danger" },
-  );
+  const remove = deleteButton({
+    title: `Delete datasource ${id}?`,
+    body: "Ingestions that use it must be deleted first (the service refuses otherwise).",
+    path: datasourcePath(id),
+    deleted: `Datasource ${id} deleted.`,
+    goTo: "datasources",
+    navigate: ctx.navigate,
+  });
 
   const sample = sampleQuery(id);
   fill(

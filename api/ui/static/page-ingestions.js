@@ -1,12 +1,12 @@
 // Ingestions: the list (target, strategy, schedule and next fire times, last run) and one
 // ingestion (its definition, recent runs, a dry run).
-import { ApiError, can, del, gate, get, ingestionPath, post } from "./api.js";
+import { ApiError, can, gate, get, ingestionPath, post } from "./api.js";
 import { card, code, dash, fields, fill, h, json, table } from "./dom.js";
 import { cellValue, duration, number, numericColumn, pct, shortRun, stateBadge, time, yesNo } from "./format.js";
 import { field, FormErrors } from "./forms.js";
 import { formatSoftValues } from "./form-ingestion.js";
 import { partitionsMark } from "./job-partitions.js";
-import { actionButton, confirmDialog, flash, pageHeader, pager } from "./ui.js";
+import { actionButton, deleteButton, flash, pageHeader, pager } from "./ui.js";
 
 const PAGE_SIZE = 25;
 
@@ -111,32 +111,18 @@ function schedule(ingest, nextFireTimes, { compact = false } = {}) {
 
 export async function ingestionPage(ctx) {
   const [id] = ctx.params;
-  const doc = await get(ingestionPath(id));
+  const [doc, runs] = await Promise.all([get(ingestionPath(id)), get("jobs/_search", { type: "ingestion", id, size: 5 })]);
   if (!ctx.alive()) return;
   const ingest = doc._source.ingest;
-  const runs = await get("jobs/_search", { type: "ingestion", id, size: 5 });
-  if (!ctx.alive()) return;
 
-  const remove = actionButton(
-    "Delete",
-    async () => {
-      const ok = await confirmDialog({
-        title: `Delete ingestion ${id}?`,
-        body: "The definition is removed; its target index and job log stay.",
-        confirm: "Delete",
-      });
-      if (!ok) return;
-      try {
-        await del(ingestionPath(id));
-        flash(`Ingestion ${id} deleted.`, "success", { keep: true });
-        ctx.navigate("ingestions");
-      } catch (ex) {
-        if (!(ex instanceof ApiError)) throw ex;
-        flash(ex.readable, "error", { requestId: ex.requestId });
-      }
-    },
-    { className: "danger" },
-  );
+  const remove = deleteButton({
+    title: `Delete ingestion ${id}?`,
+    body: "The definition is removed; its target index and job log stay.",
+    path: ingestionPath(id),
+    deleted: `Ingestion ${id} deleted.`,
+    goTo: "ingestions",
+    navigate: ctx.navigate,
+  });
   const actions = [
     gate(actionButton("Run", () => runNow(id), { className: "primary" }), "job:write"),
     h("a.button", { href: `#/jobs/ingestion/${encodeURIComponent(id)}` }, "Job status"),

@@ -15,7 +15,7 @@ const REPORT_VIEW_LINES = 500;
 export async function jobPage(ctx) {
   const [jobId, runId] = ctx.params;
   const jobHref = `#/jobs/ingestion/${encodeURIComponent(jobId)}`;
-  const state = { status: null, historyFrom: 0, shownRun: null };
+  const state = { status: null, historyFrom: 0 };
 
   const badge = h("span.title-badge");
   const actions = h("div.actions");

@@ -1,4 +1,5 @@
 // Shared widgets: messages, confirmation dialog, progress bar, pager, page header, downloads.
+import { ApiError, del } from "./api.js";
 import { h } from "./dom.js";
 import { number, pct } from "./format.js";
 
@@ -149,6 +150,25 @@ export function saveText(text, filename, type) {
 }
 
 /** A button that shows it is working while its async action runs. */
+/** A Delete button: asks first, deletes `path`, says so on the next page (`goTo`), or shows the API's refusal. */
+export function deleteButton({ title, body, path, deleted, goTo, navigate }) {
+  return actionButton(
+    "Delete",
+    async () => {
+      if (!(await confirmDialog({ title, body, confirm: "Delete" }))) return;
+      try {
+        await del(path);
+        flash(deleted, "success", { keep: true });
+        navigate(goTo);
+      } catch (ex) {
+        if (!(ex instanceof ApiError)) throw ex;
+        flash(ex.readable, "error", { requestId: ex.requestId });
+      }
+    },
+    { className: "danger" },
+  );
+}
+
 export function actionButton(label, action, { className = "", type = "button", title = null } = {}) {
   const button = h("button", { type, class: className, title });
   button.textContent = label;
