@@ -581,11 +581,11 @@ def prepare_target(
                 check_index_name(name, service_prefix=service_prefix, prefix_only=prefix_only)
         except RuleBroken as ex:
             raise InvalidDefinition.single(entry, "index_name", str(ex)) from None
-    _check_covered(es, definition.target, service_prefix)
+    kind = _check_covered(es, definition.target, service_prefix)
     if definition.strategy == "INCREMENTAL" and not rebuild:
         incremental = IncrementalTarget(es, definition.target)
         try:
-            incremental.prepare(mapping)
+            incremental.prepare(mapping, kind=kind)
         except MappingConflict:
             if definition.on_mapping_conflict == "rebuild":
                 raise RebuildNeeded from None
@@ -600,8 +600,11 @@ def prepare_target(
     return replace
 
 
-def _check_covered(es: Elasticsearch, target: str, service_prefix: str) -> None:
-    """An existing alias named ``target`` must not lead to indices an ingestion may not write (or REPLACE drop)."""
+def _check_covered(es: Elasticsearch, target: str, service_prefix: str) -> str:
+    """An existing alias named ``target`` must not lead to indices an ingestion may not write (or REPLACE drop).
+
+    Returns what ``target`` is now (``resolve``'s kind), for the target to be prepared from.
+    """
     kind, covered = resolve(es, target)
     for index in covered if kind == "alias" else ():
         try:
@@ -612,6 +615,7 @@ def _check_covered(es: Elasticsearch, target: str, service_prefix: str) -> None:
                 "index_name",
                 f"[{target}] is an alias over [{index}], which an ingestion may not write or replace: {ex}",
             ) from None
+    return kind
 
 
 def register_pipeline(ctx: RunContext, ingestion: Ingestion, es: Elasticsearch, write_index: str) -> str | None:

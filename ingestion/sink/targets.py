@@ -152,12 +152,13 @@ class IncrementalTarget:
         self.target = target
         self.write_index = target
 
-    def prepare(self, mapping: dict[str, Any]) -> None:
+    def prepare(self, mapping: dict[str, Any], *, kind: str | None = None) -> None:
         """Create the target with ``mapping`` if missing; else check it and add the fields it lacks.
 
-        Raises MappingConflict naming every field whose type would change.
+        ``kind``: what ``resolve`` just said the target is, if the caller asked. Raises MappingConflict
+        naming every field whose type would change.
         """
-        kind, _ = resolve(self.es, self.target)
+        kind = kind or resolve(self.es, self.target)[0]
         with store_errors(f"preparing {self.target}"):
             try:
                 if kind == "missing":
