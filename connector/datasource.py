@@ -23,6 +23,7 @@ from connector.crypto import SecretBox
 from connector.driver_options import DriverPolicy, OptionRefused, check_options, duckdb_path, sqlite_path
 from connector.errors import InvalidDefinition
 from connector.jdbc_url import JdbcUrlError, translate
+from connector.jdbc_warehouses import db2_split
 from connector.redaction import remember_secret
 
 PropertyValue = str | int | float | bool
@@ -367,12 +368,12 @@ def _strip_credentials(kind: str, url: str, root: str) -> Stripped:
     if url.startswith(("jdbc:sqlserver:", "jdbc:jtds:")):
         clean, pair_user, pair_password = _strip_pairs(url, ";", keep_first=True)
     elif url.startswith("jdbc:db2://"):  # jdbc:db2://host:port/db:user=..;password=..;
-        slash = url.find("/", len("jdbc:db2://"))
-        colon = url.find(":", slash) if slash >= 0 else -1
+        rest = url[len("jdbc:db2:") :]
+        head, properties = db2_split(rest)
         clean, pair_user, pair_password = url, None, None
-        if colon >= 0:
-            pairs, pair_user, pair_password = _strip_pairs(url[colon + 1 :], ";", keep_first=False)
-            clean = f"{url[:colon]}:{pairs}" if pairs else url[:colon]
+        if len(head) < len(rest):  # a colon after the database: its properties follow
+            pairs, pair_user, pair_password = _strip_pairs(properties, ";", keep_first=False)
+            clean = f"jdbc:db2:{head}:{pairs}" if pairs else f"jdbc:db2:{head}"
     else:
         head, sep, query = url.partition("?")
         if not sep:

@@ -252,10 +252,10 @@ def _db2_certificate(value: Any, policy: DriverPolicy) -> str:
 
 # Oracle: oracledb.connect() keywords. Not listed: mode (SYSDBA...), config_dir (tnsnames.ora),
 # params, pool, osuser/machine/terminal (audit identity), https_proxy.
-_ORACLE_NAME = r"[A-Za-z][A-Za-z0-9_.$#-]{0,127}"
+ORACLE_NAME = r"[A-Za-z][A-Za-z0-9_.$#-]{0,127}"  # a service name or SID (the JDBC translation checks it too)
 _ORACLE: dict[str, Check] = {
-    "service_name": _pattern(_ORACLE_NAME, "an Oracle service name"),
-    "sid": _pattern(_ORACLE_NAME, "an Oracle SID"),
+    "service_name": _pattern(ORACLE_NAME, "an Oracle service name"),
+    "sid": _pattern(ORACLE_NAME, "an Oracle SID"),
     "protocol": _one_of("tcp", "tcps"),
     "tcp_connect_timeout": _number,
     "retry_count": _integer,

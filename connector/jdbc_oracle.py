@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
+from connector.driver_options import ORACLE_NAME
 from connector.jdbc_properties import (
     Handler,
     JdbcUrlError,
@@ -39,7 +40,7 @@ from connector.jdbc_properties import (
 )
 
 DEFAULT_PORT = 1521
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.$#-]{0,127}")
+_NAME = re.compile(ORACLE_NAME)
 _MAX_DEPTH = 6
 
 

@@ -303,7 +303,7 @@ DB2_PROPS: dict[str, Handler] = {
 
 def db2(rest: str, props: dict[str, Any]) -> Translated:
     """``jdbc:db2://host[:port]/database[:property=value;...;]``."""
-    head, pairs = _db2_split(rest)
+    head, pairs = db2_split(rest)
     host, port, parts, query = _authority(head, 50000, "jdbc:db2://host:50000/database")
     if len(parts) != 1 or query:
         raise JdbcUrlError("expected jdbc:db2://host:port/database[:property=value;...]")
@@ -319,7 +319,7 @@ def db2(rest: str, props: dict[str, Any]) -> Translated:
     return out
 
 
-def _db2_split(rest: str) -> tuple[str, str]:
+def db2_split(rest: str) -> tuple[str, str]:
     """Split ``//host:port/db:props`` at the colon after the database (not the port's)."""
     slash = rest.find("/", 2)
     colon = rest.find(":", slash) if slash >= 0 else -1

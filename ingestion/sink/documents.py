@@ -247,6 +247,7 @@ class RenderedBuilder:
         self.keyed = keyed
         self.key_column = key_column
         self.doc_columns = list(doc_columns)
+        self._in_doc = frozenset(self.doc_columns)
         self.columns = list(columns) or list(doc_columns)
         self.positions = positions or {}  # row position of the columns that are not in the document
         # The key is the row's third value; other order columns (the tracking column) are inputs.
@@ -326,8 +327,7 @@ class RenderedBuilder:
         """A rendered row's column values in the query's order (JSON values), as ``last_record`` holds them."""
         if document is None:
             document = load_json(row[1])
-        in_doc = set(self.doc_columns)
-        return [document.get(c) if c in in_doc else self.plain(row[self.positions[c]]) for c in self.columns]
+        return [document.get(c) if c in self._in_doc else self.plain(row[self.positions[c]]) for c in self.columns]
 
     def _refused(self, rows: Sequence[Sequence[Any]]) -> set[int]:
         """Offsets of the rows whose inputs are not all rearrangeable (one check per batch when they are)."""
